@@ -1,0 +1,56 @@
+# Axiom operator — every entry point a person or CI uses. `make help` lists them.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test unit lint fmt example bench demo cluster-binaries cluster-up cluster-down images clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install the project with its dev tools
+
+cluster-binaries: ## build (or reuse from ~/.cache/axiom) etcd, kube-*, kwok and helm from Go modules
+	@if command -v go >/dev/null; then bash hack/cluster/build.sh; else echo "go not found: cluster tests will be skipped"; fi
+
+test: setup cluster-binaries ## run every test tier this machine can run (unit, integration, e2e)
+	$(BIN)/python -m pytest tests
+
+unit: setup ## unit tests only (no cluster)
+	$(BIN)/python -m pytest tests/unit
+
+lint: setup ## ruff + mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: setup ## format the code
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+example: setup ## rebuild the example digits model, certificate and test-only keys
+	$(BIN)/python examples/build_example.py
+
+bench: setup ## run the benchmarks and print side-by-side tables
+	$(BIN)/python bench/run_all.py
+
+cluster-up: setup cluster-binaries ## start the local control plane (and node agent) in .cluster/
+	$(BIN)/python -m axiom_devcluster up --dir .cluster
+
+cluster-down: ## stop the local control plane
+	$(BIN)/python -m axiom_devcluster down --dir .cluster
+
+demo: setup cluster-binaries ## the whole story on a local cluster: deploy, canary, promote, auto-rollback, rollback
+	$(BIN)/python -m axiom_devcluster.demo $(if $(KEEP),--keep,)
+
+clean: ## remove the venv and caches (not the ~/.cache/axiom binaries)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .cluster

@@ -1,0 +1,1 @@
+"""Axiom operator: reconciles AxiomModel objects into verified, measured model deployments."""

@@ -1,0 +1,1 @@
+"""Axiom runtime: the model package, numpy engine, certificates, CLI and inference server."""

@@ -1,0 +1,1 @@
+"""Shared pytest configuration. Tier-specific fixtures live in tests/<tier>/conftest.py."""
