@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Build (or reuse) the local control plane's binaries from their Go modules:
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and helm.
+#
+# Why from Go modules: these machines have no Docker (so no kind) and no download site for
+# release binaries; the Go module proxy is reachable, and `go build` inside a small module of our
+# own per tool (hack/cluster/<tool>/go.mod) pins every dependency through the committed go.sum.
+#
+# Cache: ${AXIOM_CACHE_DIR:-~/.cache/axiom}/bin/<key>/ where <key> comes from versions.env, so a
+# second run builds nothing. Each binary is built into a temp name and renamed, so an interrupted
+# build never leaves a truncated binary that later runs would trust. A `.complete` stamp is
+# written when all six exist.
+#
+# Usage: bash hack/cluster/build.sh [--print-dir]
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "$here/versions.env"
+
+key="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}_r${BUILD_REVISION}"
+cache_root="${AXIOM_CACHE_DIR:-$HOME/.cache/axiom}"
+out="$cache_root/bin/$key"
+
+if [[ "${1:-}" == "--print-dir" ]]; then
+  echo "$out"
+  exit 0
+fi
+
+mkdir -p "$out"
+# No toolchain downloads (only the module proxy is reachable); no VCS stamping (the modules are
+# not git checkouts of ours).
+export GOTOOLCHAIN=local
+export GOFLAGS="-buildvcs=false -trimpath"
+export CGO_ENABLED=0
+
+k8s_plain="${KUBERNETES_VERSION#v}"
+k8s_major="${k8s_plain%%.*}"
+k8s_minor_patch="${k8s_plain#*.}"
+k8s_minor="${k8s_minor_patch%%.*}"
+
+log() { printf '[cluster-build %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+missing() {
+  local name
+  for name in "$@"; do
+    [[ -x "$out/$name" ]] || return 0
+  done
+  return 1
+}
+
+# build_tool <module dir> <ldflags> <package> <binary name> [<package> <binary name> ...]
+build_tool() {
+  local dir="$1" ldflags="$2"
+  shift 2
+  local -a pkgs=() names=()
+  while (($#)); do
+    pkgs+=("$1")
+    names+=("$2")
+    shift 2
+  done
+  if ! missing "${names[@]}"; then
+    log "cached: ${names[*]}"
+    return 0
+  fi
+  local tmp
+  tmp="$(mktemp -d "$out/.build.XXXXXX")"
+  local start=$SECONDS
+  log "building ${names[*]} (module hack/cluster/$dir)"
+  # One `go build` for several main packages shares the compile work between them.
+  (cd "$here/$dir" && go build -ldflags "-s -w $ldflags" -o "$tmp/" "${pkgs[@]}")
+  local i
+  for i in "${!pkgs[@]}"; do
+    local built="$tmp/$(basename "${pkgs[$i]}")"
+    # etcd's main package path ends in "v3", so the output is named after that
+    [[ -x "$built" ]] || built="$tmp/$(ls "$tmp" | head -n1)"
+    mv -f "$built" "$out/${names[$i]}"
+  done
+  rm -rf "$tmp"
+  log "built ${names[*]} in $((SECONDS - start)) s"
+}
+
+total_start=$SECONDS
+
+build_tool etcd "" go.etcd.io/etcd/server/v3 etcd
+
+build_tool kwok "-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" \
+  sigs.k8s.io/kwok/cmd/kwok kwok
+
+k8s_ldflags="-X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION}"
+k8s_ldflags+=" -X k8s.io/component-base/version.gitMajor=${k8s_major}"
+k8s_ldflags+=" -X k8s.io/component-base/version.gitMinor=${k8s_minor}"
+k8s_ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+k8s_ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=${KUBERNETES_VERSION}"
+k8s_ldflags+=" -X k8s.io/client-go/pkg/version.gitMajor=${k8s_major}"
+k8s_ldflags+=" -X k8s.io/client-go/pkg/version.gitMinor=${k8s_minor}"
+build_tool kubernetes "$k8s_ldflags" \
+  k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver \
+  k8s.io/kubernetes/cmd/kube-controller-manager kube-controller-manager \
+  k8s.io/kubernetes/cmd/kube-scheduler kube-scheduler
+
+helm_ldflags="-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}"
+helm_ldflags+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=${k8s_major}"
+helm_ldflags+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${k8s_minor}"
+build_tool helm "$helm_ldflags" helm.sh/helm/v3/cmd/helm helm
+
+{
+  echo "key=$key"
+  echo "go=$(go env GOVERSION)"
+  echo "built_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+} > "$out/.complete"
+log "all binaries in $out ($((SECONDS - total_start)) s this run)"
