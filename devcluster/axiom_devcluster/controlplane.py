@@ -1,0 +1,472 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler and kwok, started as local processes in one directory.
+
+Why not a mock or kind: the operator must meet the real API (CRD schemas and CEL rules,
+server-side apply, watches, garbage collection, Deployment rollouts) and these machines have
+no Docker. Start order matters: etcd, then the apiserver (its /readyz only passes once its
+post-start hooks have created the bootstrap RBAC policy), then the controllers, the scheduler
+and kwok against it; then the nodes are registered and awaited.
+
+Layout of the directory (also the contract with ``down`` of the CLI)::
+
+    <dir>/admin.kubeconfig   cluster-admin (O=system:masters), certificates embedded
+    <dir>/pki/               CA, serving cert, component client certs, service-account keys
+    <dir>/etcd/              etcd data
+    <dir>/logs/<name>.log    one log per component
+    <dir>/kwok.yaml          kwok configuration and stages
+    <dir>/state.json         server URL, ports and pids (what ``down`` reads)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import ssl
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+from axiom_devcluster import addresses, binaries, kubeconfig, nodes, pki
+from axiom_devcluster.process import Component, log_tail, spawn, terminate_group
+
+STATE_FILE = "state.json"
+ADMIN_KUBECONFIG = "admin.kubeconfig"
+_SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+_HEALTH_PATHS = "/healthz,/readyz,/livez,/metrics"
+# Teardown order: dependents first, so nothing logs storms of errors about a vanished apiserver
+# while it is itself being stopped.
+_STOP_ORDER = ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
+
+
+class ControlPlaneStartError(RuntimeError):
+    """A component did not start or become ready; the message holds the tail of its log."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    """TCP ports on 127.0.0.1, chosen free by the OS at start."""
+
+    etcd_client: int
+    etcd_peer: int
+    apiserver: int
+    controller_manager: int
+    scheduler: int
+
+    @classmethod
+    def allocate(cls) -> Ports:
+        return cls(
+            etcd_client=addresses.free_port(),
+            etcd_peer=addresses.free_port(),
+            apiserver=addresses.free_port(),
+            controller_manager=addresses.free_port(),
+            scheduler=addresses.free_port(),
+        )
+
+
+class ControlPlane:
+    """Start with ``start()`` (or ``with ControlPlane(...) as cp:``), stop with ``stop()``.
+
+    ``tie_to_parent=True`` (tests): every component dies with this process, even on SIGKILL.
+    ``tie_to_parent=False`` (``python -m axiom_devcluster up``): components outlive it and are
+    stopped later by ``stop_from_state(directory)``.
+    """
+
+    def __init__(
+        self,
+        directory: Path | None = None,
+        *,
+        kwok_nodes: int = 1,
+        tie_to_parent: bool = True,
+        start_timeout: float = 90.0,
+    ) -> None:
+        self._owns_directory = directory is None
+        self.directory = Path(directory or tempfile.mkdtemp(prefix="axiom-cluster-")).resolve()
+        self.kwok_nodes = kwok_nodes
+        self.tie_to_parent = tie_to_parent
+        self.start_timeout = start_timeout
+        self.ports = Ports.allocate()
+        self.components: dict[str, Component] = {}
+        self._pki: pki.PkiPaths | None = None
+
+    # -- what users of a running cluster need -------------------------------------------------
+
+    @property
+    def server(self) -> str:
+        return f"https://{addresses.BIND_IP}:{self.ports.apiserver}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.directory / ADMIN_KUBECONFIG
+
+    @property
+    def pki(self) -> pki.PkiPaths:
+        if self._pki is None:
+            raise RuntimeError("control plane not started: no PKI yet")
+        return self._pki
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {name: component.pid for name, component in self.components.items()}
+
+    def log_path(self, component: str) -> Path:
+        return self.directory / "logs" / f"{component}.log"
+
+    def rss_bytes(self) -> dict[str, int]:
+        """Resident memory of each component (with any children), via psutil."""
+        import psutil
+
+        usage: dict[str, int] = {}
+        for name, pid in self.pids.items():
+            process = psutil.Process(pid)
+            family = [process, *process.children(recursive=True)]
+            usage[name] = sum(p.memory_info().rss for p in family)
+        return usage
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> ControlPlane:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> ControlPlane:
+        deadline = time.monotonic() + self.start_timeout
+        try:
+            self._start(deadline)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self, deadline: float) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._pki = pki.generate(
+            self.directory / "pki", addresses.BIND_IP, addresses.first_service_ip()
+        )
+        self._write_kubeconfigs()
+        self._write_kwok_config()
+
+        self._spawn("etcd", self._etcd_args())
+        self._write_state()
+        self._wait("etcd", deadline, self._etcd_healthy)
+
+        self._spawn("kube-apiserver", self._apiserver_args())
+        self._write_state()
+        self._wait("kube-apiserver", deadline, lambda: self._api_ok("/readyz"))
+
+        self._spawn("kube-controller-manager", self._controller_manager_args())
+        self._spawn("kube-scheduler", self._scheduler_args())
+        self._spawn("kwok", self._kwok_args())
+        self._write_state()
+
+        for index in range(self.kwok_nodes):
+            self.api_request("POST", "/api/v1/nodes", nodes.kwok_node(index))
+        self._wait(
+            "kube-controller-manager",
+            deadline,
+            lambda: self._component_healthy(self.ports.controller_manager),
+        )
+        self._wait(
+            "kube-scheduler", deadline, lambda: self._component_healthy(self.ports.scheduler)
+        )
+        self._wait("kwok", deadline, self._kwok_nodes_ready)
+        # The serviceaccount controller creates default/default; pods cannot be admitted into a
+        # namespace before its default ServiceAccount exists.
+        self._wait("kube-controller-manager", deadline, self._default_service_account_exists)
+
+    def stop(self) -> None:
+        """Stop every component (SIGTERM, then SIGKILL after 10 s) and wait for each."""
+        for name in _STOP_ORDER:
+            component = self.components.pop(name, None)
+            if component is not None:
+                terminate_group(component.pid)
+                with contextlib.suppress(Exception):
+                    component.process.wait(timeout=1)
+        self._write_state()
+        if self._owns_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    # -- processes ------------------------------------------------------------------------------
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        argv = [str(binaries.binary(name)), *args]
+        self.components[name] = spawn(
+            name, argv, self.log_path(name), tie_to_parent=self.tie_to_parent
+        )
+
+    def _write_state(self) -> None:
+        if not self.directory.exists():
+            return
+        state = {
+            "server": self.server,
+            "kubeconfig": str(self.kubeconfig),
+            "ports": asdict(self.ports),
+            "pids": self.pids,
+        }
+        (self.directory / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+
+    def _wait(self, name: str, deadline: float, ready: Callable[[], bool]) -> None:
+        while True:
+            for component in self.components.values():
+                code = component.exited()
+                if code is not None:
+                    raise ControlPlaneStartError(
+                        f"{component.name} exited with code {code} while waiting for {name}; "
+                        f"last lines of {component.log_path}:\n{component.log_tail()}"
+                    )
+            if ready():
+                return
+            if time.monotonic() > deadline:
+                raise ControlPlaneStartError(
+                    f"{name} not ready within {self.start_timeout:.0f} s; "
+                    f"last lines of {self.log_path(name)}:\n{log_tail(self.log_path(name))}"
+                )
+            time.sleep(0.2)
+
+    # -- configuration files --------------------------------------------------------------------
+
+    def _write_kubeconfigs(self) -> None:
+        paths = self.pki
+        kubeconfig.write(
+            self.kubeconfig,
+            kubeconfig.build(
+                self.server, paths.ca_cert, paths.admin_cert, paths.admin_key, "axiom-admin"
+            ),
+        )
+        kubeconfig.write(
+            self.directory / "controller-manager.kubeconfig",
+            kubeconfig.build(
+                self.server,
+                paths.ca_cert,
+                paths.controller_manager_cert,
+                paths.controller_manager_key,
+                "system:kube-controller-manager",
+            ),
+        )
+        kubeconfig.write(
+            self.directory / "scheduler.kubeconfig",
+            kubeconfig.build(
+                self.server,
+                paths.ca_cert,
+                paths.scheduler_cert,
+                paths.scheduler_key,
+                "system:kube-scheduler",
+            ),
+        )
+
+    def _write_kwok_config(self) -> None:
+        configuration = {
+            "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+            "kind": "KwokConfiguration",
+            "options": {
+                # Only a fallback: every node we create carries its own spec.podCIDR.
+                "cidr": str(addresses.node_pod_cidr(255)),
+                "nodeIP": str(addresses.NODE_IP),
+            },
+        }
+        stages = resources.files("axiom_devcluster.kwok").joinpath("stages.yaml").read_text()
+        (self.directory / "kwok.yaml").write_text(
+            yaml.safe_dump(configuration, sort_keys=False) + "---\n" + stages
+        )
+
+    # -- command lines --------------------------------------------------------------------------
+
+    def _etcd_args(self) -> list[str]:
+        client = f"http://{addresses.BIND_IP}:{self.ports.etcd_client}"
+        peer = f"http://{addresses.BIND_IP}:{self.ports.etcd_peer}"
+        return [
+            "--name=node0",
+            f"--data-dir={self.directory / 'etcd'}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=node0={peer}",
+            "--initial-cluster-state=new",
+            "--auto-compaction-retention=1",
+            # Throw-away test data: durability is not worth the fsync latency on every write.
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+        ]
+
+    def _apiserver_args(self) -> list[str]:
+        paths = self.pki
+        return [
+            f"--etcd-servers=http://{addresses.BIND_IP}:{self.ports.etcd_client}",
+            "--etcd-prefix=/registry",
+            f"--bind-address={addresses.BIND_IP}",
+            f"--advertise-address={addresses.BIND_IP}",
+            f"--secure-port={self.ports.apiserver}",
+            f"--tls-cert-file={paths.serving_cert}",
+            f"--tls-private-key-file={paths.serving_key}",
+            f"--client-ca-file={paths.ca_cert}",
+            f"--service-account-key-file={paths.service_account_pub}",
+            f"--service-account-signing-key-file={paths.service_account_key}",
+            f"--service-account-issuer={_SERVICE_ACCOUNT_ISSUER}",
+            f"--service-cluster-ip-range={addresses.SERVICE_CIDR}",
+            "--authorization-mode=Node,RBAC",
+            "--allow-privileged=true",
+            # The "kubernetes" Service's endpoints would be the advertise address, 127.0.0.1,
+            # which Endpoints validation rejects; nothing in-cluster needs to dial it anyway.
+            "--endpoint-reconciler-type=none",
+            "--profiling=false",
+        ]
+
+    def _controller_manager_args(self) -> list[str]:
+        paths = self.pki
+        config = self.directory / "controller-manager.kubeconfig"
+        return [
+            f"--kubeconfig={config}",
+            f"--authentication-kubeconfig={config}",
+            f"--authorization-kubeconfig={config}",
+            f"--bind-address={addresses.BIND_IP}",
+            f"--secure-port={self.ports.controller_manager}",
+            f"--authorization-always-allow-paths={_HEALTH_PATHS}",
+            f"--root-ca-file={paths.ca_cert}",
+            f"--service-account-private-key-file={paths.service_account_key}",
+            "--use-service-account-credentials=true",
+            f"--cluster-signing-cert-file={paths.ca_cert}",
+            f"--cluster-signing-key-file={paths.ca_key}",
+            "--leader-elect=false",
+            "--node-monitor-period=5s",
+            "--node-monitor-grace-period=40s",
+            "--profiling=false",
+        ]
+
+    def _scheduler_args(self) -> list[str]:
+        config = self.directory / "scheduler.kubeconfig"
+        return [
+            f"--kubeconfig={config}",
+            f"--authentication-kubeconfig={config}",
+            f"--authorization-kubeconfig={config}",
+            f"--bind-address={addresses.BIND_IP}",
+            f"--secure-port={self.ports.scheduler}",
+            f"--authorization-always-allow-paths={_HEALTH_PATHS}",
+            "--leader-elect=false",
+            "--profiling=false",
+        ]
+
+    def _kwok_args(self) -> list[str]:
+        return [
+            f"--kubeconfig={self.kubeconfig}",
+            f"--config={self.directory / 'kwok.yaml'}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={nodes.KWOK_SELECTOR}",
+            "--node-lease-duration-seconds=40",
+        ]
+
+    # -- talking to the components -------------------------------------------------------------
+
+    def _admin_tls(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
+        context.load_cert_chain(str(self.pki.admin_cert), str(self.pki.admin_key))
+        return context
+
+    def api_request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One call to the apiserver as cluster-admin; returns the decoded JSON answer."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.server + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
+        with urllib.request.urlopen(request, context=self._admin_tls(), timeout=10) as answer:
+            return json.loads(answer.read() or b"null")
+
+    def _api_ok(self, path: str) -> bool:
+        try:
+            with urllib.request.urlopen(
+                self.server + path, context=self._admin_tls(), timeout=5
+            ) as answer:
+                return bool(answer.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _etcd_healthy(self) -> bool:
+        url = f"http://{addresses.BIND_IP}:{self.ports.etcd_client}/health"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                return bool(json.loads(answer.read()).get("health") == "true")
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    @staticmethod
+    def _component_healthy(port: int) -> bool:
+        # The components serve /healthz with a self-signed certificate of their own making;
+        # the address is loopback and the answer carries no secret, so it is not verified.
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        url = f"https://{addresses.BIND_IP}:{port}/healthz"
+        try:
+            with urllib.request.urlopen(url, context=context, timeout=2) as answer:
+                return bool(answer.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _kwok_nodes_ready(self) -> bool:
+        listed = self.api_request(
+            "GET", f"/api/v1/nodes?labelSelector=type%3D{nodes.KWOK_NODE_TYPE}"
+        )
+        ready = [node for node in listed.get("items", []) if nodes.is_ready(node)]
+        return len(ready) >= self.kwok_nodes
+
+    def _default_service_account_exists(self) -> bool:
+        try:
+            self.api_request("GET", "/api/v1/namespaces/default/serviceaccounts/default")
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return False
+            raise
+        return True
+
+
+def read_state(directory: Path) -> dict[str, Any]:
+    state: dict[str, Any] = json.loads((Path(directory) / STATE_FILE).read_text())
+    return state
+
+
+def _runs_component(pid: int, name: str) -> bool:
+    import psutil
+
+    try:
+        return bool(Path(psutil.Process(pid).exe()).name == name)
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+
+
+def stop_from_state(directory: Path) -> list[str]:
+    """Stop a detached control plane recorded in ``directory``; returns the names stopped."""
+    state_path = Path(directory) / STATE_FILE
+    if not state_path.exists():
+        return []
+    pids: dict[str, int] = read_state(directory).get("pids", {})
+    stopped = []
+    for name in _STOP_ORDER:
+        pid = pids.get(name)
+        # A pid from a file may have been reused since (after a reboot, say): only stop a
+        # process that still runs the component's binary.
+        if pid is not None and _runs_component(pid, name):
+            terminate_group(pid)
+            stopped.append(name)
+    state = read_state(directory)
+    state["pids"] = {}
+    state_path.write_text(json.dumps(state, indent=2) + "\n")
+    return stopped

@@ -1,0 +1,1 @@
+"""kwok configuration files shipped with the dev cluster (data only)."""
