@@ -26,6 +26,7 @@ COMPONENTS = (
     "kube-scheduler",
     "kwok",
     "helm",
+    "kubectl",
 )
 
 

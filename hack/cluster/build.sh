@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build (or reuse) the local control plane's binaries from their Go modules:
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and helm.
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, helm and kubectl.
 #
 # Why from Go modules: these machines have no Docker (so no kind) and no download site for
 # release binaries; the Go module proxy is reachable, and `go build` inside a small module of our
@@ -9,7 +9,7 @@
 # Cache: ${AXIOM_CACHE_DIR:-~/.cache/axiom}/bin/<key>/ where <key> comes from versions.env, so a
 # second run builds nothing. Each binary is built into a temp name and renamed, so an interrupted
 # build never leaves a truncated binary that later runs would trust. A `.complete` stamp is
-# written when all six exist.
+# written when all seven exist.
 #
 # Usage: bash hack/cluster/build.sh [--print-dir]
 set -euo pipefail
@@ -103,6 +103,10 @@ helm_ldflags="-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}"
 helm_ldflags+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=${k8s_major}"
 helm_ldflags+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${k8s_minor}"
 build_tool helm "$helm_ldflags" helm.sh/helm/v3/cmd/helm helm
+
+# kubectl at the cluster's own version (a kubectl elsewhere on PATH may be several minors off).
+# Built last, from the same module, so it reuses the compiled packages of the step above.
+build_tool kubernetes "$k8s_ldflags" k8s.io/kubernetes/cmd/kubectl kubectl
 
 {
   echo "key=$key"
