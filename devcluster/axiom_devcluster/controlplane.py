@@ -48,6 +48,18 @@ _HEALTH_PATHS = "/healthz,/readyz,/livez,/metrics"
 _STOP_ORDER = ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
 
 
+# Every address here is loopback: never route these requests through an HTTP(S)_PROXY from
+# the environment.
+_NO_PROXY = urllib.request.ProxyHandler({})
+
+
+def _urlopen(
+    request: urllib.request.Request | str, context: ssl.SSLContext | None, timeout: float
+) -> Any:
+    opener = urllib.request.build_opener(_NO_PROXY, urllib.request.HTTPSHandler(context=context))
+    return opener.open(request, timeout=timeout)
+
+
 class ControlPlaneStartError(RuntimeError):
     """A component did not start or become ready; the message holds the tail of its log."""
 
@@ -387,14 +399,12 @@ class ControlPlane:
             method=method,
             headers={"Content-Type": "application/json", "Accept": "application/json"},
         )
-        with urllib.request.urlopen(request, context=self._admin_tls(), timeout=10) as answer:
+        with _urlopen(request, self._admin_tls(), timeout=10) as answer:
             return json.loads(answer.read() or b"null")
 
     def _api_ok(self, path: str) -> bool:
         try:
-            with urllib.request.urlopen(
-                self.server + path, context=self._admin_tls(), timeout=5
-            ) as answer:
+            with _urlopen(self.server + path, self._admin_tls(), timeout=5) as answer:
                 return bool(answer.status == 200)
         except (urllib.error.URLError, OSError):
             return False
@@ -402,7 +412,7 @@ class ControlPlane:
     def _etcd_healthy(self) -> bool:
         url = f"http://{addresses.BIND_IP}:{self.ports.etcd_client}/health"
         try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
+            with _urlopen(url, None, timeout=2) as answer:
                 return bool(json.loads(answer.read()).get("health") == "true")
         except (urllib.error.URLError, OSError, ValueError):
             return False
@@ -416,7 +426,7 @@ class ControlPlane:
         context.verify_mode = ssl.CERT_NONE
         url = f"https://{addresses.BIND_IP}:{port}/healthz"
         try:
-            with urllib.request.urlopen(url, context=context, timeout=2) as answer:
+            with _urlopen(url, context, timeout=2) as answer:
                 return bool(answer.status == 200)
         except (urllib.error.URLError, OSError):
             return False
