@@ -28,6 +28,13 @@ if [[ "${1:-}" == "--print-dir" ]]; then
 fi
 
 mkdir -p "$out"
+# Several shells (helpers, CI, a test run) may call this at once: one builds, the others wait
+# and then find everything cached, instead of compiling the same packages twice on 2 cores.
+exec 9>"$out/.lock"
+if ! flock -n 9; then
+  echo "[cluster-build] another build.sh holds $out/.lock; waiting for it" >&2
+  flock 9
+fi
 # No toolchain downloads (only the module proxy is reachable); no VCS stamping (the modules are
 # not git checkouts of ours).
 export GOTOOLCHAIN=local
