@@ -1,0 +1,42 @@
+{{/* Command-line arguments of `axiom operator` (Kopf's flags pass through). */}}
+{{- define "axiom-operator.args" -}}
+- operator
+- --liveness=http://0.0.0.0:{{ .Values.operator.healthPort }}/healthz
+{{- if .Values.watchNamespaces }}
+{{- range .Values.watchNamespaces }}
+- --namespace={{ . }}
+{{- end }}
+{{- else }}
+- --all-namespaces
+{{- end }}
+{{- if .Values.peering.enabled }}
+- --peering={{ .Values.peering.name }}
+{{- else }}
+- --standalone
+{{- end }}
+{{- end -}}
+
+{{/* The operator's settings (AXIOM_OPERATOR_* environment variables). */}}
+{{- define "axiom-operator.env" -}}
+- name: AXIOM_OPERATOR_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: AXIOM_OPERATOR_LOG_LEVEL
+  value: {{ .Values.operator.logLevel | quote }}
+- name: AXIOM_OPERATOR_METRICS_PORT
+  value: {{ .Values.operator.metricsPort | quote }}
+- name: AXIOM_OPERATOR_RUNTIME_IMAGE
+  value: {{ include "axiom-operator.runtimeImage" . | quote }}
+- name: AXIOM_OPERATOR_RUNTIME_IMAGE_PULL_POLICY
+  value: {{ .Values.runtime.image.pullPolicy | quote }}
+- name: AXIOM_OPERATOR_TRUSTED_KEYS_KIND
+  value: Secret
+- name: AXIOM_OPERATOR_TRUSTED_KEYS_NAME
+  value: {{ .Values.trustedKeys.secretName | quote }}
+{{- end -}}
+
+{{/* Labels the operator puts on every runtime pod (axiom_operator's builders). */}}
+{{- define "axiom-operator.runtimePodLabels" -}}
+app.kubernetes.io/managed-by: axiom-operator
+{{- end -}}

@@ -1,0 +1,204 @@
+"""The chart lints and renders clean with the defaults and with every documented option.
+
+Server-side validation of the same renders against the pinned apiserver's schemas is in
+tests/integration/test_helm_install.py; these tests need only the helm binary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from helmchart import CHART, OPTION_SETS, Helm, by_kind, only
+
+# API versions the chart may use: GA versions served by Kubernetes 1.29+ (the chart's
+# kubeVersion) plus the CRD-provided groups. Anything else (a beta or removed version) fails,
+# which is the deprecated-API scan dask-kubernetes runs on its chart.
+ALLOWED_API_VERSIONS = {
+    "v1",
+    "apps/v1",
+    "rbac.authorization.k8s.io/v1",
+    "kopf.dev/v1",
+    "monitoring.coreos.com/v1",
+}
+
+
+def _container(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    deployment = only(manifests, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+@pytest.mark.parametrize("option_set", sorted(OPTION_SETS))
+def test_lint_is_clean_in_strict_mode(helm: Helm, option_set: str) -> None:
+    result = helm.run("lint", str(CHART), "--strict", *OPTION_SETS[option_set])
+    assert "0 chart(s) failed" in result.stdout
+
+
+@pytest.mark.parametrize("option_set", sorted(OPTION_SETS))
+def test_renders_unique_objects_with_allowed_api_versions(helm: Helm, option_set: str) -> None:
+    manifests = helm.template(OPTION_SETS[option_set])
+    identities = [
+        (m["apiVersion"], m["kind"], m["metadata"].get("namespace"), m["metadata"]["name"])
+        for m in manifests
+    ]
+    assert len(identities) == len(set(identities)), identities
+    assert {m["apiVersion"] for m in manifests} <= ALLOWED_API_VERSIONS
+
+
+def test_defaults_render_the_expected_kinds(helm: Helm) -> None:
+    kinds = sorted(m["kind"] for m in helm.template())
+    assert kinds == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+    ]
+
+
+def test_container_is_non_root_read_only_without_capabilities(helm: Helm) -> None:
+    manifests = helm.template()
+    pod = only(manifests, "Deployment")["spec"]["template"]["spec"]
+    container = _container(manifests)
+    security = container["securityContext"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_probes_hit_the_port_kopf_serves_liveness_on(helm: Helm) -> None:
+    container = _container(helm.template(["--set", "operator.healthPort=8181"]))
+    assert "--liveness=http://0.0.0.0:8181/healthz" in container["args"]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert ports["health"] == 8181
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+
+
+def test_resources_are_set(helm: Helm) -> None:
+    resources = _container(helm.template())["resources"]
+    assert set(resources) == {"requests", "limits"}
+    assert set(resources["limits"]) == {"cpu", "memory"}
+
+
+def test_single_replica_runs_standalone_without_anti_affinity(helm: Helm) -> None:
+    manifests = helm.template()
+    deployment = only(manifests, "Deployment")
+    assert "--standalone" in _container(manifests)["args"]
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert "affinity" not in deployment["spec"]["template"]["spec"]
+
+
+def test_several_replicas_peer_and_spread_over_nodes(helm: Helm) -> None:
+    manifests = helm.template(OPTION_SETS["peering-three-replicas"])
+    deployment = only(manifests, "Deployment")
+    args = _container(manifests)["args"]
+    assert "--peering=axiom-operator" in args
+    assert "--standalone" not in args
+    anti = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    term = anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert only(manifests, "ClusterKopfPeering")["metadata"]["name"] == "axiom-operator"
+
+
+def test_custom_affinity_replaces_the_default_anti_affinity(helm: Helm) -> None:
+    options = OPTION_SETS["scheduling-and-images"]
+    pod = only(helm.template(options), "Deployment")["spec"]["template"]["spec"]
+    assert set(pod["affinity"]) == {"nodeAffinity"}
+
+
+def test_images_default_to_the_app_version(helm: Helm) -> None:
+    import yaml
+
+    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    container = _container(helm.template())
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert container["image"] == f"axiom-operator:{app_version}"
+    assert env["AXIOM_OPERATOR_RUNTIME_IMAGE"] == f"axiom-runtime:{app_version}"
+
+
+def test_trusted_keys_secret_is_referenced_and_optionally_created(helm: Helm) -> None:
+    default_env = {e["name"]: e.get("value") for e in _container(helm.template())["env"]}
+    assert default_env["AXIOM_OPERATOR_TRUSTED_KEYS_NAME"] == "axiom-trusted-keys"
+    manifests = helm.template(OPTION_SETS["trusted-keys-created"])
+    secret = only(manifests, "Secret")
+    assert secret["metadata"]["name"] == "team-keys"
+    assert set(secret["stringData"]) == {"release-2025"}
+    env = {e["name"]: e.get("value") for e in _container(manifests)["env"]}
+    assert env["AXIOM_OPERATOR_TRUSTED_KEYS_NAME"] == "team-keys"
+
+
+def test_watch_namespaces_become_operator_flags(helm: Helm) -> None:
+    args = _container(helm.template(OPTION_SETS["watch-namespaces"]))["args"]
+    assert "--namespace=team-a" in args and "--namespace=team-b" in args
+    assert "--all-namespaces" not in args
+
+
+def test_monitoring_objects_render_behind_values(helm: Helm) -> None:
+    manifests = helm.template(OPTION_SETS["monitoring"])
+    rule = only(manifests, "PrometheusRule")
+    alerts = {r["alert"] for group in rule["spec"]["groups"] for r in group["rules"]}
+    assert alerts == {
+        "AxiomModelHighP99Latency",
+        "AxiomModelLowConfidence",
+        "AxiomModelHighErrorRate",
+    }
+    assert rule["metadata"]["labels"]["release"] == "prom"
+    assert all(r["for"] == "5m" for group in rule["spec"]["groups"] for r in group["rules"])
+    monitor = only(manifests, "ServiceMonitor")
+    service = only(manifests, "Service")
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    assert only(manifests, "PodMonitor")["spec"]["namespaceSelector"] == {"any": True}
+
+
+def test_prometheus_rule_keeps_alert_templating_for_prometheus(helm: Helm) -> None:
+    rule = only(helm.template(OPTION_SETS["monitoring"]), "PrometheusRule")
+    summaries = [r["annotations"]["summary"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert all("{{ $labels.model }}" in summary for summary in summaries)
+
+
+def test_service_monitor_without_service_is_refused(helm: Helm) -> None:
+    result = helm.run(
+        "template", "x", str(CHART), "--set", "metrics.service.enabled=false",
+        "--set", "metrics.serviceMonitor.enabled=true", check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "metrics.serviceMonitor.enabled needs metrics.service.enabled" in result.stderr
+
+
+def test_existing_service_account_is_used_without_rbac(helm: Helm) -> None:
+    manifests = helm.template(OPTION_SETS["existing-service-account-no-rbac"])
+    assert by_kind(manifests, "ServiceAccount") == []
+    assert not [m for m in manifests if m["apiVersion"].startswith("rbac.")]
+    pod = only(manifests, "Deployment")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "platform-operator"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--set", "replicaCount=many"], "/replicaCount"),
+        (["--set", "watchNamespaces=team-a"], "/watchNamespaces"),
+        (["--set-json", 'watchNamespaces=["Team_A"]'], "/watchNamespaces/0"),
+        (["--set", "operator.logLevel=chatty"], "/operator/logLevel"),
+        (["--set", "operator.healthPort=70000"], "/operator/healthPort"),
+        (["--set", "peering.enabled=yes-please"], "/peering/enabled"),
+        (["--set", "prometheusRule.maxErrorRate=2"], "/prometheusRule/maxErrorRate"),
+        (["--set", "prometheusRule.for=ten minutes"], "/prometheusRule/for"),
+        (["--set", "image.pullPolicy=Sometimes"], "/image/pullPolicy"),
+        (["--set", "replicaCount=2"], "/peering/enabled"),
+        (["--set", "unknownValue=1"], "unknownValue"),
+        (["--set", "metrics.service.typo=1"], "typo"),
+    ],
+)
+def test_schema_rejects_wrong_values(helm: Helm, options: list[str], message: str) -> None:
+    result = helm.run("template", "x", str(CHART), *options, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
