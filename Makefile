@@ -52,5 +52,10 @@ cluster-down: ## stop the local control plane
 demo: setup cluster-binaries ## the whole story on a local cluster: deploy, canary, promote, auto-rollback, rollback
 	$(BIN)/python -m axiom_devcluster.demo $(if $(KEEP),--keep,)
 
+IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+images: ## build the operator and runtime container images (needs Docker; IMAGE_TAG=... to override)
+	docker build -f docker/operator.Dockerfile --build-arg VERSION=$(IMAGE_TAG) -t axiom-operator:$(IMAGE_TAG) .
+	docker build -f docker/runtime.Dockerfile --build-arg VERSION=$(IMAGE_TAG) -t axiom-runtime:$(IMAGE_TAG) .
+
 clean: ## remove the venv and caches (not the ~/.cache/axiom binaries)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .cluster
