@@ -1,0 +1,459 @@
+"""One pod on an agent node: volumes, processes, probes, restarts, status, termination.
+
+A ``PodWorker`` owns everything of one pod UID, the way the kubelet's pod worker does. Each
+container gets a ``ContainerRunner`` (start, probe, restart with back-off); the worker writes
+the pod's status whenever the built status differs from the last one written, and on
+deletion stops the processes (SIGTERM, grace period, SIGKILL) before removing the pod object
+for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+
+from axiom_devcluster.agent import atomic_writer, backoff, probes, projection, status, supervisor
+from axiom_devcluster.agent.config import AgentConfig
+from axiom_devcluster.agent.podspec import (
+    ContainerConfigError,
+    ObjectLookup,
+    PodFacts,
+    PodPaths,
+    ProcessSpec,
+    process_spec,
+)
+
+log = logging.getLogger(__name__)
+_CONFIG_RETRY_SECONDS = 2.0
+
+
+class PodApi(Protocol):
+    """What a worker needs from the API side of the agent."""
+
+    async def write_pod_status(self, pod: Mapping[str, Any], status: dict[str, Any]) -> None: ...
+    async def emit_event(
+        self, pod: Mapping[str, Any], kind: str, reason: str, message: str
+    ) -> None: ...
+    async def remove_pod(self, pod: Mapping[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    config: AgentConfig
+    api: PodApi
+    lookup: ObjectLookup
+    http: aiohttp.ClientSession
+    node_name: str
+    host_ip: str
+
+
+def pod_dir_name(pod: Mapping[str, Any]) -> str:
+    meta = pod["metadata"]
+    return f"{meta['namespace']}_{meta['name']}_{meta['uid']}"
+
+
+class ContainerRunner:
+    """Runs one container: start, probe, restart by policy with the kubelet's back-off."""
+
+    def __init__(self, worker: PodWorker, container: Mapping[str, Any]) -> None:
+        self.worker = worker
+        self.container = container
+        self.name = str(container["name"])
+        self.view = status.ContainerView(name=self.name, image=str(container.get("image", "")))
+        self.running: supervisor.RunningProcess | None = None
+        self.spec: ProcessSpec | None = None
+        self.last_ran_for = 0.0
+        self.backoff = backoff.CrashBackoff(
+            worker.ctx.config.backoff_initial, worker.ctx.config.backoff_max
+        )
+        self._stopping = False
+        self._kill_requested = asyncio.Event()
+        self.readiness = probes.parse_probe(container.get("readinessProbe"), container)
+        self.liveness = probes.parse_probe(container.get("livenessProbe"), container)
+        self.startup = probes.parse_probe(container.get("startupProbe"), container)
+
+    async def run(self) -> None:
+        """Until stopped or finished for good: start, supervise, restart."""
+        restart_policy = str(self.worker.pod["spec"].get("restartPolicy", "Always"))
+        while not self._stopping:
+            try:
+                self.spec = self.worker.build_spec(self.container)
+            except ContainerConfigError as error:
+                await self._config_error(str(error))
+                continue
+            await self._run_once()
+            if self._stopping:
+                return
+            termination = self.view.terminated
+            assert termination is not None
+            if not backoff.should_restart(restart_policy, termination.exit_code):
+                return
+            delay = self.backoff.next_delay(self.last_ran_for)
+            self.view.last_termination = termination
+            self.view.terminated = None
+            if delay > 0:
+                self.view.waiting_reason = "CrashLoopBackOff"
+                self.view.waiting_message = (
+                    f"back-off {delay:g}s restarting failed container={self.name} "
+                    f"pod={self.worker.name}"
+                )
+                self.worker.changed()
+                await self.worker.event(
+                    "Warning", "BackOff", f"Back-off restarting failed container {self.name}"
+                )
+                await self._sleep_unless_stopped(delay)
+            self.view.restart_count += 1
+
+    async def _config_error(self, message: str) -> None:
+        self.view.waiting_reason = "CreateContainerConfigError"
+        self.view.waiting_message = message
+        self.worker.changed()
+        await self.worker.event("Warning", "Failed", f"Error: {message}")
+        await self._sleep_unless_stopped(_CONFIG_RETRY_SECONDS)
+
+    async def _sleep_unless_stopped(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.worker.stopping.wait(), timeout=seconds)
+
+    async def _run_once(self) -> None:
+        assert self.spec is not None
+        log_path = self.worker.paths_root / "logs" / self.name / f"{self.view.restart_count}.log"
+        self._kill_requested.clear()
+        try:
+            self.running = await supervisor.start(self.spec, log_path)
+        except OSError as error:
+            # Like a failed container create: report and let the restart policy decide.
+            started = status.now_rfc3339()
+            self.view.terminated = status.Termination(
+                127, "StartError", started, started, message=str(error)
+            )
+            self.running = None
+            self.last_ran_for = 0.0
+            await self.worker.event("Warning", "Failed", f"Error: {error}")
+            return
+        started_at = status.now_rfc3339()
+        self.view.container_id = f"axiom-agent://{self.running.pid}"
+        self.view.running_since = started_at
+        self.view.waiting_reason, self.view.waiting_message = "", ""
+        self.view.started = self.startup is None
+        self.view.ready = self.readiness is None and self.view.started
+        self.worker.changed()
+        await self.worker.event("Normal", "Started", f"Started container {self.name}")
+        probe_task = asyncio.create_task(self._probe_all())
+        exit_task = asyncio.create_task(self.running.process.wait())
+        kill_task = asyncio.create_task(self._kill_requested.wait())
+        try:
+            await asyncio.wait({exit_task, kill_task}, return_when=asyncio.FIRST_COMPLETED)
+            if not exit_task.done():
+                await supervisor.stop(self.running, self.worker.grace_seconds())
+        finally:
+            for task in (probe_task, kill_task):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probe_task
+        returncode = await exit_task
+        self.last_ran_for = self.running.ran_for()
+        code, sig = supervisor.exit_code_of(returncode)
+        self.view.running_since = None
+        self.view.ready = False
+        self.view.started = False
+        self.view.terminated = status.Termination(
+            exit_code=code,
+            reason="Completed" if code == 0 else "Error",
+            started_at=started_at,
+            finished_at=status.now_rfc3339(),
+            signal=sig,
+        )
+        self.worker.changed()
+
+    async def stop(self, grace: float) -> None:
+        self._stopping = True
+        if self.running is not None and self.running.process.returncode is None:
+            await self.worker.event("Normal", "Killing", f"Stopping container {self.name}")
+            await supervisor.stop(self.running, grace)
+
+    # probes --------------------------------------------------------------------------
+
+    async def _probe_all(self) -> None:
+        if self.startup is not None and not await self._startup_phase(self.startup):
+            self._kill_requested.set()
+            return
+        loops = []
+        if self.readiness is not None:
+            loops.append(self._probe_loop(self.readiness, initial=False, on_change=self._ready))
+        if self.liveness is not None:
+            loops.append(self._probe_loop(self.liveness, initial=True, on_change=self._alive))
+        if loops:
+            await asyncio.gather(*loops)
+
+    async def _startup_phase(self, probe: probes.Probe) -> bool:
+        tracker = probes.ProbeTracker(probe, initial=False)
+        await asyncio.sleep(probe.initial_delay)
+        while True:
+            ok, message = await self._probe_once(probe)
+            tracker.record(ok)
+            if tracker.verdict:
+                self.view.started = True
+                self.view.ready = self.readiness is None
+                self.worker.changed()
+                return True
+            if tracker.consecutive_failures >= probe.failure_threshold:
+                await self.worker.event("Warning", "Unhealthy", f"Startup probe failed: {message}")
+                return False
+            await asyncio.sleep(probe.period)
+
+    async def _probe_loop(
+        self,
+        probe: probes.Probe,
+        *,
+        initial: bool,
+        on_change: Callable[[bool, str], Awaitable[bool]],
+    ) -> None:
+        tracker = probes.ProbeTracker(probe, initial=initial)
+        await asyncio.sleep(probe.initial_delay)
+        while True:
+            ok, message = await self._probe_once(probe)
+            if tracker.record(ok) and not await on_change(tracker.verdict, message):
+                return
+            await asyncio.sleep(probe.period)
+
+    async def _probe_once(self, probe: probes.Probe) -> tuple[bool, str]:
+        assert self.spec is not None
+        return await probes.run_probe(
+            probe,
+            self.worker.pod_ip,
+            self.worker.ctx.http,
+            exec_env=self.spec.env,
+            exec_cwd=str(self.spec.cwd),
+        )
+
+    async def _ready(self, ready: bool, message: str) -> bool:
+        self.view.ready = ready
+        self.worker.changed()
+        if not ready:
+            await self.worker.event("Warning", "Unhealthy", f"Readiness probe failed: {message}")
+        return True
+
+    async def _alive(self, alive: bool, message: str) -> bool:
+        if alive:
+            return True
+        await self.worker.event(
+            "Warning",
+            "Unhealthy",
+            f"Liveness probe failed: {message}; container {self.name} will be restarted",
+        )
+        self._kill_requested.set()
+        return False
+
+
+class PodWorker:
+    """Everything the agent does for one pod UID."""
+
+    def __init__(self, pod: dict[str, Any], pod_ip: str, ctx: WorkerContext) -> None:
+        self.pod = pod
+        self.pod_ip = pod_ip
+        self.ctx = ctx
+        meta = pod["metadata"]
+        self.name = str(meta["name"])
+        self.namespace = str(meta["namespace"])
+        self.uid = str(meta["uid"])
+        self.paths_root = ctx.config.state_dir / "pods" / pod_dir_name(pod)
+        self.start_time = status.now_rfc3339()
+        self.stopping = asyncio.Event()
+        self.runners = [ContainerRunner(self, c) for c in pod["spec"].get("containers") or []]
+        self._dirty = asyncio.Event()
+        self._last_status: dict[str, Any] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._containers_task: asyncio.Task[None] | None = None
+        self._volume_error: str | None = None
+        self._done = asyncio.Event()
+        self._terminating = False
+
+    # ---- paths and specs ------------------------------------------------------------
+
+    def facts(self) -> PodFacts:
+        return PodFacts(self.pod, self.pod_ip, self.ctx.host_ip, self.ctx.node_name)
+
+    def paths(self) -> PodPaths:
+        volumes: dict[str, Path] = {}
+        for volume in self.pod["spec"].get("volumes") or []:
+            name = str(volume["name"])
+            if "hostPath" in volume:
+                volumes[name] = Path(str(volume["hostPath"]["path"]))
+            else:
+                volumes[name] = self.paths_root / "volumes" / name
+        return PodPaths(
+            root=self.paths_root / "root",
+            home=self.paths_root / "home",
+            tmp=self.paths_root / "tmp",
+            volumes=volumes,
+        )
+
+    def build_spec(self, container: Mapping[str, Any]) -> ProcessSpec:
+        if self._volume_error is not None:
+            raise ContainerConfigError(self._volume_error)
+        return process_spec(
+            container,
+            self.facts(),
+            self.paths(),
+            self.ctx.lookup,
+            executables=self.ctx.config.executables,
+            default_command=self.ctx.config.default_command,
+        )
+
+    def grace_seconds(self) -> float:
+        meta_grace = self.pod["metadata"].get("deletionGracePeriodSeconds")
+        if meta_grace is not None:
+            return float(meta_grace)
+        return float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
+
+    # ---- volumes --------------------------------------------------------------------
+
+    def materialise_volumes(self) -> bool:
+        """Create or refresh every volume; returns True when some file content changed."""
+        paths = self.paths()
+        for directory in (paths.root, paths.home, paths.tmp):
+            directory.mkdir(parents=True, exist_ok=True)
+        changed = False
+        errors: list[str] = []
+        for volume in self.pod["spec"].get("volumes") or []:
+            kind = projection.volume_kind(volume)
+            target = paths.volumes[str(volume["name"])]
+            if kind == "emptyDir":
+                target.mkdir(parents=True, exist_ok=True)
+            elif kind in projection.PROJECTED_KINDS:
+                try:
+                    payload = projection.volume_payload(volume, self.facts(), self.ctx.lookup)
+                except ContainerConfigError as error:
+                    errors.append(str(error))
+                    continue
+                changed |= atomic_writer.write_atomic(target, payload)
+            elif kind != "hostPath":
+                errors.append(f"volume {volume['name']!r}: kind {kind!r} is not supported")
+        self._volume_error = "; ".join(errors) or None
+        return changed
+
+    def references(self, kind: str, name: str) -> bool:
+        if (kind, name) in projection.referenced_objects(self.pod):
+            return True
+        for container in self.pod["spec"].get("containers") or []:
+            for source in container.get("envFrom") or []:
+                ref = source.get("configMapRef" if kind == "ConfigMap" else "secretRef")
+                if ref and ref.get("name") == name:
+                    return True
+            for var in container.get("env") or []:
+                value_from = var.get("valueFrom") or {}
+                ref = value_from.get("configMapKeyRef" if kind == "ConfigMap" else "secretKeyRef")
+                if ref and ref.get("name") == name:
+                    return True
+        return False
+
+    def refresh_volumes(self) -> None:
+        if self._terminating:
+            return
+        try:
+            if self.materialise_volumes():
+                log.info("pod %s/%s: volumes updated", self.namespace, self.name)
+        except OSError as error:
+            log.warning("pod %s/%s: volume refresh failed: %s", self.namespace, self.name, error)
+
+    # ---- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.paths_root.mkdir(parents=True, exist_ok=True)
+        self.materialise_volumes()
+        self._tasks.append(asyncio.create_task(self._status_writer()))
+        self._containers_task = asyncio.create_task(self._run_containers())
+        self._tasks.append(self._containers_task)
+        self.changed()
+
+    async def _run_containers(self) -> None:
+        await asyncio.gather(*(runner.run() for runner in self.runners))
+        self.changed()
+
+    def update(self, pod: dict[str, Any]) -> None:
+        """A newer version of the pod object arrived (labels, deletion, ...)."""
+        old_meta = self.pod["metadata"]
+        self.pod = pod
+        if pod["metadata"].get("labels") != old_meta.get("labels") or pod["metadata"].get(
+            "annotations"
+        ) != old_meta.get("annotations"):
+            self.refresh_volumes()
+
+    def changed(self) -> None:
+        self._dirty.set()
+
+    async def event(self, kind: str, reason: str, message: str) -> None:
+        try:
+            await self.ctx.api.emit_event(self.pod, kind, reason, message)
+        except Exception as error:  # events are best effort, like the kubelet's
+            log.debug("event %s for %s failed: %s", reason, self.name, error)
+
+    def build_status(self) -> dict[str, Any]:
+        previous = status.conditions_by_type(self._last_status or {})
+        view = status.PodView(
+            pod_ip=self.pod_ip,
+            host_ip=self.ctx.host_ip,
+            start_time=self.start_time,
+            containers=[runner.view for runner in self.runners],
+            restart_policy=str(self.pod["spec"].get("restartPolicy", "Always")),
+            previous_conditions=previous,
+        )
+        return status.pod_status(view, status.now_rfc3339())
+
+    async def _status_writer(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            await self.flush_status()
+            # Coalesce bursts of changes into one write.
+            await asyncio.sleep(0.05)
+
+    async def flush_status(self) -> None:
+        new_status = self.build_status()
+        if new_status == self._last_status:
+            return
+        try:
+            await self.ctx.api.write_pod_status(self.pod, new_status)
+            self._last_status = new_status
+        except Exception as error:
+            log.warning("status of %s/%s not written: %s", self.namespace, self.name, error)
+            self._dirty.set()
+            await asyncio.sleep(1.0)
+
+    async def terminate(self, grace: float, *, remove: bool) -> None:
+        """Stop every process (SIGTERM, ``grace`` s, SIGKILL); then delete the pod object."""
+        if self._terminating:
+            await self._done.wait()
+            return
+        self._terminating = True
+        self.stopping.set()
+        await asyncio.gather(*(runner.stop(grace) for runner in self.runners))
+        if self._containers_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._containers_task, timeout=5.0)
+        await self.flush_status()
+        for task in self._tasks:
+            task.cancel()
+        if remove:
+            try:
+                await self.ctx.api.remove_pod(self.pod)
+            except Exception as error:
+                log.warning("pod %s/%s not removed: %s", self.namespace, self.name, error)
+        shutil.rmtree(self.paths_root / "volumes", ignore_errors=True)
+        self._done.set()
+
+    def process_ids(self) -> list[int]:
+        return [
+            runner.running.pid
+            for runner in self.runners
+            if runner.running is not None and runner.running.process.returncode is None
+        ]
