@@ -333,6 +333,9 @@ class ControlPlane:
             f"--service-account-issuer={_SERVICE_ACCOUNT_ISSUER}",
             f"--service-cluster-ip-range={addresses.SERVICE_CIDR}",
             "--authorization-mode=Node,RBAC",
+            # A namespace annotated for the node agent (issue 5) sends its pods there: these
+            # two plugins add the agent node's selector and toleration to every pod in it.
+            "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
             "--allow-privileged=true",
             # The "kubernetes" Service's endpoints would be the advertise address, 127.0.0.1,
             # which Endpoints validation rejects; nothing in-cluster needs to dial it anyway.
