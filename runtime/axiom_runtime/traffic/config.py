@@ -1,0 +1,134 @@
+"""The traffic config file the operator writes into a ConfigMap mounted by the stable pods.
+
+Parsed strictly because a typo must not silently send traffic somewhere: every error names
+the JSON field and the reason. The splitter keeps the last good config when a new file is
+bad (a half-written file or an operator bug must not drop the split mid-experiment).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_REQUEST_ID_HEADER = "X-Request-ID"
+DEFAULT_FORWARD_TIMEOUT_SECONDS = 2.0
+
+
+class TrafficConfigError(ValueError):
+    """The traffic config file is not valid; the message names the field and the reason."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"traffic config: {field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class CanaryTarget:
+    """Where the canary's share goes: its version, base URL and percentage (0..100)."""
+
+    version: str
+    url: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class TrafficConfig:
+    """One generation of the split. ``canary is None`` means every request is served locally."""
+
+    generation: int
+    canary: CanaryTarget | None = None
+    request_id_header: str = DEFAULT_REQUEST_ID_HEADER
+    forward_timeout_seconds: float = DEFAULT_FORWARD_TIMEOUT_SECONDS
+
+
+def _number(value: Any, field: str) -> float:
+    # bool is an int subclass in Python; `true` as a weight is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TrafficConfigError(field, f"must be a number, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise TrafficConfigError(field, "must be finite")
+    return number
+
+
+def _parse_canary(raw: Any) -> CanaryTarget | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise TrafficConfigError("canary", "must be an object or null")
+    unknown = set(raw) - {"version", "url", "weight"}
+    if unknown:
+        raise TrafficConfigError(f"canary.{sorted(unknown)[0]}", "unknown field")
+    version = raw.get("version")
+    if not isinstance(version, str) or not version:
+        raise TrafficConfigError("canary.version", "must be a non-empty string")
+    url = raw.get("url")
+    if not isinstance(url, str):
+        raise TrafficConfigError("canary.url", "must be a string")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TrafficConfigError("canary.url", f"must be an http(s) URL with a host, got {url!r}")
+    if "weight" not in raw:
+        raise TrafficConfigError("canary.weight", "is required")
+    weight = _number(raw["weight"], "canary.weight")
+    if not 0.0 <= weight <= 100.0:
+        raise TrafficConfigError("canary.weight", f"must be within 0..100, got {weight}")
+    if round(weight, 2) != weight:
+        raise TrafficConfigError("canary.weight", f"has more than 2 decimals: {weight}")
+    return CanaryTarget(version=version, url=url.rstrip("/"), weight=weight)
+
+
+def parse_traffic_config(text: str) -> TrafficConfig:
+    """Parse and validate the JSON text of a traffic config file."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise TrafficConfigError("<document>", f"not valid JSON: {error}") from None
+    if not isinstance(raw, dict):
+        raise TrafficConfigError("<document>", "must be a JSON object")
+    unknown = set(raw) - {"generation", "canary", "requestIdHeader", "forwardTimeoutSeconds"}
+    if unknown:
+        raise TrafficConfigError(sorted(unknown)[0], "unknown field")
+    if "generation" not in raw:
+        raise TrafficConfigError("generation", "is required")
+    generation = raw["generation"]
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+        raise TrafficConfigError("generation", f"must be an integer >= 0, got {generation!r}")
+    header = raw.get("requestIdHeader", DEFAULT_REQUEST_ID_HEADER)
+    if not isinstance(header, str) or not header or not header.isascii() or " " in header:
+        raise TrafficConfigError("requestIdHeader", f"must be an HTTP header name, got {header!r}")
+    timeout = _number(
+        raw.get("forwardTimeoutSeconds", DEFAULT_FORWARD_TIMEOUT_SECONDS), "forwardTimeoutSeconds"
+    )
+    if not 0.0 < timeout <= 300.0:
+        raise TrafficConfigError("forwardTimeoutSeconds", f"must be within (0, 300], got {timeout}")
+    return TrafficConfig(
+        generation=generation,
+        canary=_parse_canary(raw.get("canary")),
+        request_id_header=header,
+        forward_timeout_seconds=timeout,
+    )
+
+
+def render_traffic_config(config: TrafficConfig) -> str:
+    """The JSON text for ``config`` (what the operator writes; the inverse of parsing)."""
+    canary = (
+        None
+        if config.canary is None
+        else {
+            "version": config.canary.version,
+            "url": config.canary.url,
+            "weight": config.canary.weight,
+        }
+    )
+    document = {
+        "generation": config.generation,
+        "canary": canary,
+        "requestIdHeader": config.request_id_header,
+        "forwardTimeoutSeconds": config.forward_timeout_seconds,
+    }
+    return json.dumps(document, sort_keys=True) + "\n"

@@ -1,0 +1,270 @@
+"""The traffic splitter a stable runtime pod wraps its inference routes with.
+
+It watches the traffic config file by polling (a mounted ConfigMap changes by an atomic
+symlink swap, which inotify on the file itself would miss) and swaps in the new config as
+one immutable object: a request in flight keeps the config it started with, so applying a
+change drops nothing. ``applied_generation`` tells the operator, through ``/ready`` and
+``/metrics``, when a new weight is live on this pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from axiom_runtime.metrics import Counter, Gauge, Histogram, Registry
+from axiom_runtime.traffic.config import TrafficConfig, TrafficConfigError, parse_traffic_config
+from axiom_runtime.traffic.forward import Forwarder, ForwardFailure, request_headers_for_canary
+from axiom_runtime.traffic.split import goes_to_canary
+
+log = logging.getLogger(__name__)
+
+FORWARDED_HEADER = "X-Axiom-Forwarded"
+VERSION_HEADER = "X-Axiom-Version"
+FALLBACK_HEADER = "X-Axiom-Canary-Fallback"
+
+# Forwarding adds a loopback/in-cluster hop: finer buckets than the defaults at the low end.
+FORWARD_LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+# Re-read the file even when stat() looks unchanged, every this many polls (mtime granularity).
+_FORCED_READ_EVERY = 10
+
+ServeLocally = Callable[[], Awaitable[web.StreamResponse]]
+
+
+def _counter(registry: Registry, name: str, help: str, labels: tuple[str, ...]) -> Counter:
+    existing = registry.get(name)
+    if isinstance(existing, Counter):
+        return existing
+    return registry.counter(name, help, labels)
+
+
+def _gauge(registry: Registry, name: str, help: str, labels: tuple[str, ...]) -> Gauge:
+    # The server may have registered it already (it reports -1 without a splitter).
+    existing = registry.get(name)
+    if isinstance(existing, Gauge):
+        return existing
+    return registry.gauge(name, help, labels)
+
+
+def _histogram(registry: Registry, name: str, help: str, labels: tuple[str, ...]) -> Histogram:
+    existing = registry.get(name)
+    if isinstance(existing, Histogram):
+        return existing
+    return registry.histogram(name, help, labels, buckets=FORWARD_LATENCY_BUCKETS)
+
+
+class TrafficSplitter:
+    """Serve locally or forward to the canary, by exact weight and sticky by request id."""
+
+    def __init__(
+        self,
+        config_path: str | os.PathLike[str],
+        registry: Registry,
+        *,
+        model_name: str,
+        local_version: str,
+        poll_interval: float = 1.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config_path = Path(config_path)
+        self.model_name = model_name
+        self.local_version = local_version
+        self.poll_interval = poll_interval
+        self._rng = rng or random.Random()
+        self._config: TrafficConfig | None = None
+        self._last_error: str | None = None
+        self._last_stat: tuple[int, int, int] | None = None
+        self._last_text: str | None = None
+        self._polls = 0
+        self._watch_task: asyncio.Task[None] | None = None
+        self._forwarder = Forwarder()
+        labels = (model_name, local_version)
+        self._split = _counter(
+            registry,
+            "axiom_split_requests_total",
+            "Inference requests by where this pod's splitter sent them.",
+            ("model", "version", "target"),
+        )
+        self._to_stable = self._split.labels(*labels, "stable")
+        self._to_canary = self._split.labels(*labels, "canary")
+        self._failures = _counter(
+            registry,
+            "axiom_canary_forward_failures_total",
+            "Forwards to the canary answered locally instead, by failure class.",
+            ("model", "version", "reason"),
+        )
+        self._failure_children = {
+            reason: self._failures.labels(*labels, reason)
+            for reason in ("connect", "timeout", "status_5xx")
+        }
+        self._forward_latency = _histogram(
+            registry,
+            "axiom_canary_forward_latency_seconds",
+            "Time to get the canary's answer for a forwarded request.",
+            ("model", "version"),
+        ).labels(*labels)
+        self._generation_gauge = _gauge(
+            registry,
+            "axiom_traffic_config_generation",
+            "Generation of the applied traffic config (-1 when none).",
+            ("model", "version"),
+        ).labels(*labels)
+        self._generation_gauge.set(-1)
+        self._config_errors = _counter(
+            registry,
+            "axiom_traffic_config_errors_total",
+            "Traffic config files rejected (the last good config stays applied).",
+            ("model", "version"),
+        ).labels(*labels)
+
+    # -- config ---------------------------------------------------------------------------
+
+    @property
+    def applied_generation(self) -> int:
+        """Generation of the config in force, -1 when none has been applied."""
+        return -1 if self._config is None else self._config.generation
+
+    @property
+    def config(self) -> TrafficConfig | None:
+        return self._config
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the newest file was rejected, or None when it is the one applied."""
+        return self._last_error
+
+    def reload(self) -> bool:
+        """Read the file now if it changed; apply it when valid. True when a config was applied."""
+        self._polls += 1
+        try:
+            stat = self.config_path.stat()
+        except FileNotFoundError:
+            if self._config is not None and self._last_error is None:
+                self._report(
+                    f"{self.config_path} disappeared; keeping generation {self._config.generation}"
+                )
+            return False
+        signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if signature == self._last_stat and self._polls % _FORCED_READ_EVERY:
+            return False
+        self._last_stat = signature
+        try:
+            text = self.config_path.read_text(encoding="utf-8")
+        except OSError as error:
+            self._report(f"cannot read {self.config_path}: {error}")
+            return False
+        if text == self._last_text:
+            return False
+        self._last_text = text
+        try:
+            config = parse_traffic_config(text)
+        except TrafficConfigError as error:
+            self._report(f"{error}; keeping generation {self.applied_generation}")
+            return False
+        self.apply(config)
+        return True
+
+    def apply(self, config: TrafficConfig) -> None:
+        """Make ``config`` the one in force (one reference swap: in-flight requests unaffected)."""
+        self._config = config
+        self._last_error = None
+        self._generation_gauge.set(config.generation)
+        log.info(
+            "traffic config generation %d applied: canary %s",
+            config.generation,
+            "none"
+            if config.canary is None
+            else f"{config.canary.version} at {config.canary.weight}%",
+        )
+
+    def _report(self, message: str) -> None:
+        self._last_error = message
+        self._config_errors.inc()
+        log.warning("traffic config rejected: %s", message)
+
+    async def start(self) -> None:
+        """Load the file once (if present) and start watching it."""
+        self.reload()
+        if self._watch_task is None:
+            self._watch_task = asyncio.create_task(self._watch(), name="traffic-config-watch")
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                self.reload()
+            except Exception:  # the watcher must outlive any surprise; the next poll retries
+                log.exception("traffic config watcher failed; retrying")
+
+    async def close(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+            self._watch_task = None
+        await self._forwarder.close()
+
+    # -- requests -------------------------------------------------------------------------
+
+    def _wants_canary(self, request: web.Request, config: TrafficConfig | None) -> bool:
+        if config is None or config.canary is None:
+            return False
+        # Loop guard, and a promoted canary whose pods mount the same ConfigMap.
+        if FORWARDED_HEADER in request.headers or config.canary.version == self.local_version:
+            return False
+        request_id = request.headers.get(config.request_id_header)
+        return goes_to_canary(request_id, config.canary.weight, self._rng)
+
+    async def handle(
+        self, request: web.Request, body: bytes, serve_locally: ServeLocally
+    ) -> web.StreamResponse:
+        """Answer ``request`` locally or from the canary; a failed forward is answered locally."""
+        config = self._config  # one read: this request sticks to this generation
+        if not self._wants_canary(request, config):
+            self._to_stable.inc()
+            return await serve_locally()
+        assert config is not None and config.canary is not None
+        self._to_canary.inc()
+        canary = config.canary
+        headers = request_headers_for_canary(
+            request.headers, config.request_id_header, self.local_version
+        )
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            answer = await self._forwarder.forward(
+                request.method,
+                canary.url + request.path_qs,
+                headers,
+                body,
+                config.forward_timeout_seconds,
+            )
+        except ForwardFailure as failure:
+            self._failure_children[failure.reason].inc()
+            response = await serve_locally()
+            if not response.prepared:
+                response.headers[FALLBACK_HEADER] = failure.reason
+            return response
+        self._forward_latency.observe(loop.time() - started)
+        answer.headers.setdefault(VERSION_HEADER, canary.version)
+        return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
