@@ -97,7 +97,7 @@ class Stable:
         raise AssertionError(f"generation {generation} never applied")
 
     def metric(self, name: str, **labels: str) -> float:
-        return sample_value(parse_prometheus_text(self.registry.render()), name, **labels)
+        return sample_value(parse_prometheus_text(self.registry.render()), name, 0.0, **labels)
 
 
 @pytest.fixture
