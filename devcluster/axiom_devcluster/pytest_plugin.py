@@ -33,8 +33,10 @@ namespace, apply the CRDs from ``crds/`` once per session first (a session fixtu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -50,10 +52,32 @@ SESSION_KWOK_NODES = 2
 _CLUSTER_FIXTURES = {"control_plane", "kubeconfig", "namespace", "kube_client"}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    needs_cluster = False
     for item in items:
         if _CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
+        needs_cluster = needs_cluster or item.get_closest_marker("cluster") is not None
+    if needs_cluster:
+        _build_before_tests(config)
+
+
+def _build_before_tests(config: pytest.Config) -> None:
+    """Build missing binaries now, not in a fixture: a cold build takes far longer than the
+    per-test timeout, which would count a fixture's setup time; and its progress is shown."""
+    if not binaries.missing_components() or not binaries.go_available():
+        return
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print(
+            "\nbuilding the local control plane (hack/cluster/build.sh; a cold build takes "
+            "tens of minutes on 2 cores) ...",
+            flush=True,
+        )
+        try:
+            binaries.ensure_built()
+        except (subprocess.CalledProcessError, FileNotFoundError) as error:
+            pytest.exit(f"building the local control plane failed: {error}", returncode=1)
 
 
 @pytest.fixture(scope="session")
