@@ -1,0 +1,624 @@
+"""The AxiomModel API (axiom.dev/v1alpha1) as pydantic models: the one source of its schema.
+
+Why pydantic is the source and not the YAML: the operator must validate a spec exactly as
+the apiserver does (a CRD installed without CEL support, an object created before a rule
+existed, or a unit test without a cluster must all reach the same verdict), so the field
+list, types, bounds, defaults and descriptions live here once. ``axiom_operator.crd``
+turns these models into ``crds/axiommodels.axiom.dev.yaml``; a unit test proves the file on
+disk is exactly what the models generate. Cross-field rules are written twice on purpose,
+as a CEL rule (``x-kubernetes-validations``, enforced by the apiserver) and as a pydantic
+validator next to it (enforced by the operator), and the invalid-manifest catalogue checks
+that both reject the same manifests.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import pairwise
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
+
+GROUP = "axiom.dev"
+VERSION = "v1alpha1"
+KIND = "AxiomModel"
+PLURAL = "axiommodels"
+SINGULAR = "axiommodel"
+SHORT_NAMES = ("axm",)
+
+# The version becomes part of object names (dots -> dashes) and of label values, so it is a
+# semantic version restricted to characters both allow: no build metadata ("+"), lower case.
+SEMVER_PATTERN = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9a-z]+(\.[0-9a-z]+)*)?$"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+MODEL_URI_PATTERN = (
+    r"^(https?://[^\s]+|file:///[^\s]*|configmap://[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[-._a-zA-Z0-9]+)$"
+)
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+CONFIG_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+QUANTITY_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
+# Model names must leave room for "-v<version>" in a 63-character DNS-1035 Service name.
+MAX_MODEL_NAME_LENGTH = 40
+MODEL_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+
+Quantity = Annotated[
+    int | str,
+    Field(description="A Kubernetes quantity, e.g. 500m, 2, 256Mi, 1Gi."),
+]
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
+    """One x-kubernetes-validations entry; fieldPath makes the apiserver name the field."""
+    entry: JsonDict = {"rule": rule, "message": message}
+    if field_path is not None:
+        entry["fieldPath"] = field_path
+    return entry
+
+
+class ApiModel(BaseModel):
+    """Camel-case on the wire, snake_case in Python; unknown fields are errors."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+# --------------------------------------------------------------------------------------- spec
+
+
+class ModelSource(ApiModel):
+    """Where the model package is and which bytes it must be."""
+
+    uri: str = Field(
+        pattern=MODEL_URI_PATTERN,
+        max_length=2048,
+        description=(
+            "Location of the .axiom package: https://... or http://... (downloaded by the runtime), "
+            "file:///path (a volume or a path baked into the runtime image) or "
+            "configmap://<configmap-name>/<key> (binaryData of a ConfigMap in the model's "
+            "namespace, mounted into the pods; the operator also hashes those bytes)."
+        ),
+    )
+    sha256: str = Field(
+        pattern=SHA256_PATTERN,
+        description="Lower-case hex SHA-256 of the package bytes. The certificate must bind this "
+        "hash; the runtime refuses a package with another hash.",
+    )
+    name: str | None = Field(
+        default=None,
+        max_length=253,
+        description="Model name the certificate must name. Default: the AxiomModel's metadata.name.",
+    )
+
+
+class ObjectKeyRef(ApiModel):
+    """A key of a Secret or ConfigMap in the model's namespace."""
+
+    name: str = Field(
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        max_length=253,
+        description="Name of the Secret or ConfigMap, in the AxiomModel's namespace.",
+    )
+    key: str = Field(
+        default="certificate.json",
+        pattern=CONFIG_KEY_PATTERN,
+        max_length=253,
+        description="Key holding the certificate JSON.",
+    )
+
+
+class TrustedKeysRef(ApiModel):
+    """Where the trusted Ed25519 public keys are: one key per entry, the entry's key is the key id."""
+
+    kind: Literal["Secret", "ConfigMap"] = Field(
+        default="Secret", description="Kind of the object holding the trusted keys."
+    )
+    name: str = Field(
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        max_length=253,
+        description="Name of the Secret or ConfigMap (model's namespace); each entry is one key "
+        "id -> public key (PEM or raw base64).",
+    )
+
+
+class CertificateSpec(ApiModel):
+    """The signed certificate of this version and how strictly it is enforced."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "has(self.secretRef) != has(self.configMapRef)",
+                    "exactly one of certificate.secretRef and certificate.configMapRef must be set",
+                )
+            ]
+        }
+    )
+
+    secret_ref: ObjectKeyRef | None = Field(
+        default=None, description="Secret key holding the certificate JSON (one source only)."
+    )
+    config_map_ref: ObjectKeyRef | None = Field(
+        default=None, description="ConfigMap key holding the certificate JSON (one source only)."
+    )
+    policy: Literal["Enforce", "Audit"] = Field(
+        default="Enforce",
+        description="Enforce: a version whose certificate does not verify is never deployed and "
+        "the running version keeps serving. Audit: deploy anyway, but report the failure in the "
+        "CertificateValid condition and a Warning Event.",
+    )
+    trusted_keys_ref: TrustedKeysRef | None = Field(
+        default=None,
+        description="Trusted public keys. Default: the operator's setting "
+        "(AXIOM_OPERATOR_TRUSTED_KEYS_KIND/_NAME, a Secret named axiom-trusted-keys).",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CertificateSpec:
+        if (self.secret_ref is None) == (self.config_map_ref is None):
+            raise ValueError(
+                "exactly one of certificate.secretRef and certificate.configMapRef must be set"
+            )
+        return self
+
+
+class AutoscalingSpec(ApiModel):
+    """A HorizontalPodAutoscaler (autoscaling/v2) on CPU for the serving Deployment."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.minReplicas <= self.maxReplicas",
+                    "autoscaling.minReplicas must be <= autoscaling.maxReplicas",
+                    ".minReplicas",
+                )
+            ]
+        }
+    )
+
+    min_replicas: int = Field(default=1, ge=1, le=1000, description="Lower bound for the HPA.")
+    max_replicas: int = Field(ge=1, le=1000, description="Upper bound for the HPA.")
+    target_cpu_utilization_percentage: int = Field(
+        default=80,
+        ge=1,
+        le=1000,
+        description="Average CPU utilisation (percent of requests) the HPA aims for.",
+    )
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> AutoscalingSpec:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("autoscaling.minReplicas must be <= autoscaling.maxReplicas")
+        return self
+
+
+class ResourcesSpec(ApiModel):
+    """Compute resources of the runtime container."""
+
+    requests: dict[str, Quantity] | None = Field(
+        default=None,
+        description="Resource requests, e.g. {cpu: 100m, memory: 128Mi}.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("self.all(k, isQuantity(string(self[k])))", "requests must be quantities")
+            ]
+        },
+    )
+    limits: dict[str, Quantity] | None = Field(
+        default=None,
+        description="Resource limits, e.g. {memory: 256Mi}.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("self.all(k, isQuantity(string(self[k])))", "limits must be quantities")
+            ]
+        },
+    )
+
+    @field_validator("requests", "limits")
+    @classmethod
+    def _quantities(cls, values: dict[str, int | str] | None) -> dict[str, int | str] | None:
+        for name, value in (values or {}).items():
+            if not re.fullmatch(QUANTITY_PATTERN, str(value)):
+                raise ValueError(f"resources {name}={value!r} is not a quantity")
+        return values
+
+
+class EnvVar(ApiModel):
+    """An extra environment variable for the runtime container."""
+
+    name: str = Field(pattern=ENV_NAME_PATTERN, max_length=128, description="Variable name.")
+    value: str = Field(default="", max_length=4096, description="Variable value.")
+
+
+class Toleration(ApiModel):
+    """A pod toleration (same meaning as in a PodSpec)."""
+
+    key: str | None = Field(default=None, max_length=316, description="Taint key to tolerate.")
+    operator: Literal["Exists", "Equal"] | None = Field(
+        default=None, description="Exists or Equal (default Equal)."
+    )
+    value: str | None = Field(default=None, max_length=63, description="Taint value for Equal.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="Taint effect to tolerate; empty means all."
+    )
+    toleration_seconds: int | None = Field(
+        default=None, ge=0, description="For NoExecute: how long the pod stays bound."
+    )
+
+
+class RuntimeSpec(ApiModel):
+    """How the runtime pods run (everything has a sensible default)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.env) || self.env.all(e, !e.name.startsWith('AXIOM_'))",
+                    "runtime.env must not set AXIOM_* variables: the operator owns them",
+                    ".env",
+                )
+            ]
+        }
+    )
+
+    image: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="Runtime container image. Default: the operator's AXIOM_OPERATOR_RUNTIME_IMAGE.",
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
+        default=None, description="Image pull policy of the runtime container."
+    )
+    max_batch_size: int | None = Field(
+        default=None, ge=1, le=4096, description="Micro-batch size limit (AXIOM_MAX_BATCH_SIZE)."
+    )
+    max_batch_wait_ms: float | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description="How long a request may wait for a batch to fill (AXIOM_MAX_BATCH_WAIT_MS).",
+    )
+    max_body_bytes: int | None = Field(
+        default=None,
+        ge=1024,
+        le=1073741824,
+        description="Largest accepted request body (AXIOM_MAX_BODY_BYTES).",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] | None = Field(
+        default=None, description="Runtime log level (AXIOM_LOG_LEVEL)."
+    )
+    env: list[EnvVar] | None = Field(
+        default=None,
+        max_length=64,
+        description="Extra environment variables (names must not start with AXIOM_).",
+    )
+    node_selector: dict[str, str] | None = Field(
+        default=None, description="Node selector of the runtime pods."
+    )
+    tolerations: list[Toleration] | None = Field(
+        default=None, max_length=32, description="Tolerations of the runtime pods."
+    )
+    termination_grace_period_seconds: int = Field(
+        default=30,
+        ge=5,
+        le=3600,
+        description="Grace period for in-flight requests when a pod stops.",
+    )
+
+    @model_validator(mode="after")
+    def _no_axiom_env(self) -> RuntimeSpec:
+        for env in self.env or ():
+            if env.name.startswith("AXIOM_"):
+                raise ValueError(
+                    "runtime.env must not set AXIOM_* variables: the operator owns them"
+                )
+        return self
+
+
+class TrafficSpec(ApiModel):
+    """How requests are split between the stable and the canary version."""
+
+    mode: Literal["Runtime", "Replicas", "GatewayAPI"] = Field(
+        default="Runtime",
+        description="Runtime: stable pods forward an exact share to the canary (no mesh). "
+        "Replicas: the share follows the replica ratio behind the model Service. "
+        "GatewayAPI: weights are written into an HTTPRoute.",
+    )
+    canary_percent: float | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Fixed share (percent, up to 2 decimals) of requests sent to the canary when "
+        "no rollout steps are given (an A/B split that stays until promoted).",
+    )
+    request_id_header: str = Field(
+        default="X-Request-ID",
+        pattern=HEADER_NAME_PATTERN,
+        max_length=128,
+        description="Header whose hash decides, deterministically, which version answers a "
+        "request; requests without it are split at random.",
+    )
+
+
+class RolloutStep(ApiModel):
+    """One step of a progressive rollout."""
+
+    weight: float = Field(
+        gt=0, le=100, description="Percent of requests sent to the canary during this step."
+    )
+    pause: Duration | None = Field(
+        default=None,
+        description="How long to hold this step (e.g. 30s, 1m, 1h30m) before the next; "
+        "absent: wait for the axiom.dev/promote annotation.",
+    )
+
+
+class AnalysisSpec(ApiModel):
+    """Metric checks that decide whether a canary step passes."""
+
+    interval: Duration = Field(default="30s", description="How often the analysis runs.")
+    min_requests: int = Field(
+        default=50,
+        ge=0,
+        description="Canary requests needed in an interval before a verdict is taken.",
+    )
+    max_error_rate: float = Field(
+        default=0.01, ge=0, le=1, description="Highest tolerated canary error rate (0..1)."
+    )
+    max_p99_latency_ms: float | None = Field(
+        default=None, gt=0, description="Highest tolerated canary p99 latency in milliseconds."
+    )
+    min_confidence: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Lowest tolerated mean prediction confidence of the canary (0..1).",
+    )
+    failure_limit: int = Field(
+        default=2,
+        ge=0,
+        le=100,
+        description="Failed analyses tolerated before the canary is rolled back.",
+    )
+
+
+def _steps_strictly_increasing(steps: list[RolloutStep]) -> bool:
+    weights = [step.weight for step in steps]
+    return all(a < b for a, b in pairwise(weights))
+
+
+class RolloutSpec(ApiModel):
+    """How a new version reaches users."""
+
+    steps: list[RolloutStep] | None = Field(
+        default=None,
+        max_length=20,
+        description="Canary steps with strictly increasing weights; after the last step the "
+        "canary is promoted to stable.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.map(s, s.weight).isSorted() && "
+                    "self.all(a, self.exists_one(b, b.weight == a.weight))",
+                    "rollout.steps weights must be strictly increasing",
+                )
+            ]
+        },
+    )
+    analysis: AnalysisSpec | None = Field(
+        default=None, description="Metric analysis run during each step."
+    )
+    auto_rollback: bool = Field(
+        default=True, description="Roll back automatically when the analysis fails."
+    )
+    scale_down_delay: Duration = Field(
+        default="30s",
+        description="How long the previous version keeps running after a promotion (fast rollback).",
+    )
+    rollback_window: Duration = Field(
+        default="1h",
+        description="How long a previous version is kept warm so a manual rollback is instant.",
+    )
+
+    @model_validator(mode="after")
+    def _increasing(self) -> RolloutSpec:
+        if self.steps and not _steps_strictly_increasing(self.steps):
+            raise ValueError("rollout.steps weights must be strictly increasing")
+        return self
+
+
+class AxiomModelSpec(ApiModel):
+    """Desired state: which verified model version serves, how, and how versions change."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.replicas) || !has(self.autoscaling) || "
+                    "(self.replicas >= self.autoscaling.minReplicas && "
+                    "self.replicas <= self.autoscaling.maxReplicas)",
+                    "replicas must lie within autoscaling.minReplicas..maxReplicas",
+                    ".replicas",
+                )
+            ]
+        }
+    )
+
+    version: str = Field(
+        pattern=SEMVER_PATTERN,
+        max_length=20,
+        description="Semantic version to serve (lower case, no build metadata). Changing it rolls "
+        "the model to the new version after its certificate verifies.",
+    )
+    model: ModelSource = Field(description="The package of this version.")
+    certificate: CertificateSpec = Field(description="The signed certificate of this version.")
+    replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description="Pods per version when autoscaling is absent (default 1); with autoscaling, "
+        "the initial count only: the HPA owns the replica count.",
+    )
+    autoscaling: AutoscalingSpec | None = Field(
+        default=None, description="Create a HorizontalPodAutoscaler."
+    )
+    resources: ResourcesSpec | None = Field(
+        default=None,
+        description="Runtime container resources. Default: requests cpu 100m, memory 128Mi; "
+        "limits memory 512Mi.",
+    )
+    runtime: RuntimeSpec | None = Field(default=None, description="Runtime pod settings.")
+    traffic: TrafficSpec | None = Field(default=None, description="Traffic split settings.")
+    rollout: RolloutSpec | None = Field(default=None, description="Progressive rollout settings.")
+
+    @model_validator(mode="after")
+    def _replicas_within_autoscaling(self) -> AxiomModelSpec:
+        if self.replicas is not None and self.autoscaling is not None:
+            low, high = self.autoscaling.min_replicas, self.autoscaling.max_replicas
+            if not low <= self.replicas <= high:
+                raise ValueError("replicas must lie within autoscaling.minReplicas..maxReplicas")
+        return self
+
+
+# ------------------------------------------------------------------------------------- status
+
+
+class Condition(ApiModel):
+    """A standard Kubernetes condition."""
+
+    type: str = Field(
+        max_length=64,
+        description="Ready, CertificateValid, Available or Progressing (more may be added).",
+    )
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(max_length=128, description="CamelCase reason a program can match on.")
+    message: str = Field(max_length=4096, description="What happened and what to do, for people.")
+    last_transition_time: str = Field(
+        description="When status last changed (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation this condition was computed for."
+    )
+
+
+class HistoryEntry(ApiModel):
+    """One version that served (or was refused), newest last."""
+
+    version: str = Field(max_length=64, description="The version.")
+    sha256: str | None = Field(default=None, max_length=64, description="Its package hash.")
+    deployed_at: str | None = Field(
+        default=None,
+        description="When it became stable (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    retired_at: str | None = Field(
+        default=None,
+        description="When it stopped being stable (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    outcome: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Promoted, Replaced, RolledBack or Blocked.",
+    )
+    reason: str | None = Field(
+        default=None, max_length=1024, description="Why it ended this way, for people."
+    )
+
+
+class AnalysisResult(ApiModel):
+    """The last canary analysis."""
+
+    time: str | None = Field(
+        default=None,
+        description="When the analysis ran (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    version: str | None = Field(default=None, max_length=64, description="Canary version analysed.")
+    step: int | None = Field(default=None, ge=0, description="Rollout step index analysed.")
+    requests: int | None = Field(default=None, ge=0, description="Canary requests in the interval.")
+    error_rate: float | None = Field(default=None, ge=0, description="Canary error rate (0..1).")
+    p99_latency_ms: float | None = Field(default=None, ge=0, description="Canary p99 latency, ms.")
+    mean_confidence: float | None = Field(
+        default=None, ge=0, description="Canary mean prediction confidence (0..1)."
+    )
+    verdict: Literal["Pass", "Fail", "Inconclusive"] | None = Field(
+        default=None, description="Pass, Fail or Inconclusive (too few requests)."
+    )
+    failures: int | None = Field(default=None, ge=0, description="Consecutive failed analyses.")
+    message: str | None = Field(default=None, max_length=4096, description="Why, for people.")
+
+
+class AxiomModelStatus(ApiModel):
+    """Observed state, written only by the operator."""
+
+    phase: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Pending, Progressing, Ready, Degraded, Blocked or Invalid (the rollout adds "
+        "Canary, Promoting, RollingBack, RolledBack).",
+    )
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation the status reflects."
+    )
+    stable_version: str | None = Field(
+        default=None, max_length=64, description="Version the model Service sends users to."
+    )
+    stable_sha256: str | None = Field(
+        default=None, max_length=64, description="Package hash of the stable version."
+    )
+    canary_version: str | None = Field(
+        default=None, max_length=64, description="Version being rolled out, if any."
+    )
+    canary_weight: float | None = Field(
+        default=None, ge=0, le=100, description="Percent of requests the canary receives now."
+    )
+    step: int | None = Field(default=None, ge=0, description="Current rollout step index.")
+    history: list[HistoryEntry] | None = Field(
+        default=None, max_length=50, description="Versions that served, newest last."
+    )
+    last_analysis: AnalysisResult | None = Field(
+        default=None, description="Result of the most recent canary analysis."
+    )
+    conditions: list[Condition] | None = Field(
+        default=None,
+        max_length=16,
+        description="Ready, CertificateValid, Available, Progressing.",
+    )
+    blocked_versions: (
+        list[Annotated[str, Field(max_length=64, description="A version kept off (rolled back).")]]
+        | None
+    ) = Field(
+        default=None,
+        max_length=50,
+        description="Versions rolled back and kept off until spec.version changes.",
+    )
+    replicas: int | None = Field(
+        default=None, ge=0, description="Pods of the stable version (scale subresource)."
+    )
+    selector: str | None = Field(
+        default=None, max_length=1024, description="Label selector of the stable pods (scale)."
+    )
+
+
+def model_name_errors(name: str) -> list[str]:
+    """Rules on metadata.name the CRD enforces by CEL; the operator re-checks them."""
+    errors = []
+    if len(name) > MAX_MODEL_NAME_LENGTH:
+        errors.append(f"metadata.name must be at most {MAX_MODEL_NAME_LENGTH} characters")
+    if not re.fullmatch(MODEL_NAME_PATTERN, name):
+        errors.append(
+            "metadata.name must be a DNS-1035 label (a-z, 0-9, '-', starting with a letter)"
+        )
+    return errors

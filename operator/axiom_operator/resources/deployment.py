@@ -1,0 +1,256 @@
+"""The runtime Deployment of one model version.
+
+Choices that matter:
+- ``replicas`` is left out when an HPA exists, so server-side apply never takes the field back
+  from the HPA (field ownership, not a fight every reconcile).
+- RollingUpdate with ``maxUnavailable: 0``: a plain update (image, resources, settings) first
+  surges a new pod and only then removes an old one, so capacity never drops.
+- The pod runs non-root with a read-only root filesystem and no capabilities; ``/tmp`` is an
+  emptyDir because the runtime downloads packages there.
+- Hashes of the runtime ConfigMap and of the certificate are pod-template annotations: a
+  changed setting or a re-signed certificate rolls the pods (env from a ConfigMap and files
+  read at start are not reloaded otherwise).
+- ``AXIOM_HOST`` comes from ``status.podIP``: each pod binds its own address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from axiom_operator import api
+from axiom_operator.resources import labels as names
+from axiom_operator.resources.owner import Owner, object_meta
+
+CERTIFICATE_DIR = "/etc/axiom/certificate"
+TRUSTED_KEYS_DIR = "/etc/axiom/trusted-keys"
+MODEL_DIR = "/etc/axiom/model"
+TRAFFIC_DIR = "/etc/axiom/traffic"
+RUNTIME_USER = 65532
+DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
+DEFAULT_LIMITS = {"memory": "512Mi"}
+CONFIG_HASH_ANNOTATION = "axiom.dev/config-hash"
+CERTIFICATE_HASH_ANNOTATION = "axiom.dev/certificate-hash"
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """A key of a Secret or ConfigMap."""
+
+    kind: str  # "Secret" | "ConfigMap"
+    name: str
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class VersionInputs:
+    """Everything the Deployment of one version depends on, resolved by the handler."""
+
+    owner: Owner
+    spec: api.AxiomModelSpec
+    image: str
+    certificate: SourceRef
+    trusted_keys: SourceRef
+    config_hash: str
+    certificate_hash: str
+    traffic_config_map: str | None = None  # mounted into stable pods by the rollout (issue 7)
+
+    @property
+    def version(self) -> str:
+        return self.spec.version
+
+
+def certificate_source(spec: api.AxiomModelSpec) -> SourceRef:
+    ref = spec.certificate.secret_ref or spec.certificate.config_map_ref
+    assert ref is not None  # the API model guarantees exactly one
+    kind = "Secret" if spec.certificate.secret_ref is not None else "ConfigMap"
+    return SourceRef(kind, ref.name, ref.key)
+
+
+def configmap_model_location(uri: str) -> tuple[str, str] | None:
+    """configmap://name/key -> (name, key); None for other schemes."""
+    prefix = "configmap://"
+    if not uri.startswith(prefix):
+        return None
+    name, _, key = uri[len(prefix) :].partition("/")
+    return name, key
+
+
+def runtime_model_uri(uri: str) -> str:
+    """The URI as the runtime sees it: a ConfigMap package becomes its mounted file."""
+    location = configmap_model_location(uri)
+    return uri if location is None else f"{MODEL_DIR}/{location[1]}"
+
+
+def _volume_source(ref: SourceRef, items: list[dict[str, str]] | None) -> dict[str, Any]:
+    if ref.kind == "Secret":
+        source: dict[str, Any] = {"secretName": ref.name}
+        field = "secret"
+    else:
+        source = {"name": ref.name}
+        field = "configMap"
+    if items is not None:
+        source["items"] = items
+    return {field: source}
+
+
+def _volumes(inputs: VersionInputs) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    cert = inputs.certificate
+    assert cert.key is not None
+    volumes: list[dict[str, Any]] = [
+        {"name": "certificate", **_volume_source(cert, [{"key": cert.key, "path": cert.key}])},
+        {"name": "trusted-keys", **_volume_source(inputs.trusted_keys, None)},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "certificate", "mountPath": CERTIFICATE_DIR, "readOnly": True},
+        {"name": "trusted-keys", "mountPath": TRUSTED_KEYS_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    location = configmap_model_location(inputs.spec.model.uri)
+    if location is not None:
+        name, key = location
+        volumes.append(
+            {"name": "model", "configMap": {"name": name, "items": [{"key": key, "path": key}]}}
+        )
+        mounts.append({"name": "model", "mountPath": MODEL_DIR, "readOnly": True})
+    if inputs.traffic_config_map is not None:
+        volumes.append({"name": "traffic", "configMap": {"name": inputs.traffic_config_map}})
+        mounts.append({"name": "traffic", "mountPath": TRAFFIC_DIR, "readOnly": True})
+    return volumes, mounts
+
+
+def _env(inputs: VersionInputs) -> list[dict[str, Any]]:
+    spec = inputs.spec
+    assert inputs.certificate.key is not None
+    env: list[dict[str, Any]] = [
+        {"name": "AXIOM_MODEL_URI", "value": runtime_model_uri(spec.model.uri)},
+        {"name": "AXIOM_MODEL_SHA256", "value": spec.model.sha256},
+        {"name": "AXIOM_MODEL_NAME", "value": inputs.owner.name},
+        {"name": "AXIOM_EXPECTED_VERSION", "value": spec.version},
+        {"name": "AXIOM_CERTIFICATE", "value": f"{CERTIFICATE_DIR}/{inputs.certificate.key}"},
+        {"name": "AXIOM_TRUSTED_KEYS", "value": TRUSTED_KEYS_DIR},
+        {"name": "AXIOM_CERTIFICATE_POLICY", "value": spec.certificate.policy.lower()},
+        {
+            "name": "AXIOM_HOST",
+            "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}},
+        },
+        {"name": "AXIOM_PORT", "value": str(names.RUNTIME_PORT)},
+        {"name": "TMPDIR", "value": "/tmp"},
+    ]
+    if inputs.traffic_config_map is not None:
+        env.append({"name": "AXIOM_TRAFFIC_CONFIG", "value": f"{TRAFFIC_DIR}/traffic.json"})
+    return env
+
+
+def _resources(spec: api.AxiomModelSpec) -> dict[str, Any]:
+    if spec.resources is None:
+        return {"requests": dict(DEFAULT_REQUESTS), "limits": dict(DEFAULT_LIMITS)}
+    out: dict[str, Any] = {}
+    if spec.resources.requests:
+        out["requests"] = {k: str(v) for k, v in spec.resources.requests.items()}
+    if spec.resources.limits:
+        out["limits"] = {k: str(v) for k, v in spec.resources.limits.items()}
+    return out
+
+
+def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": names.RUNTIME_PORT_NAME, "scheme": "HTTP"},
+        "periodSeconds": period,
+        "timeoutSeconds": 2,
+        "failureThreshold": failures,
+    }
+
+
+def _container(inputs: VersionInputs, mounts: list[dict[str, Any]]) -> dict[str, Any]:
+    runtime = inputs.spec.runtime
+    container: dict[str, Any] = {
+        "name": "runtime",
+        "image": inputs.image,
+        "command": ["axiom", "serve"],
+        "ports": [
+            {
+                "name": names.RUNTIME_PORT_NAME,
+                "containerPort": names.RUNTIME_PORT,
+                "protocol": "TCP",
+            }
+        ],
+        "env": _env(inputs),
+        "envFrom": [{"configMapRef": {"name": names.runtime_config_name(inputs.owner.name)}}],
+        "resources": _resources(inputs.spec),
+        "startupProbe": _probe("/health", 2, 60),
+        "livenessProbe": _probe("/health", 10, 3),
+        "readinessProbe": _probe("/ready", 5, 2),
+        # Endpoints controllers need a moment to drop the pod before it stops listening.
+        "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": mounts,
+    }
+    if runtime is not None and runtime.image_pull_policy is not None:
+        container["imagePullPolicy"] = runtime.image_pull_policy
+    return container
+
+
+def build_deployment(inputs: VersionInputs) -> dict[str, Any]:
+    """The Deployment manifest of ``inputs.version``."""
+    spec = inputs.spec
+    model = inputs.owner.name
+    version_labels = names.version_labels(model, spec.version)
+    volumes, mounts = _volumes(inputs)
+    runtime = spec.runtime or api.RuntimeSpec()
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": runtime.termination_grace_period_seconds,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUNTIME_USER,
+            "runAsGroup": RUNTIME_USER,
+            "fsGroup": RUNTIME_USER,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [_container(inputs, mounts)],
+        "volumes": volumes,
+    }
+    if runtime.node_selector:
+        pod_spec["nodeSelector"] = dict(runtime.node_selector)
+    if runtime.tolerations:
+        pod_spec["tolerations"] = [t.to_wire() for t in runtime.tolerations]
+    deployment_spec: dict[str, Any] = {
+        "selector": {"matchLabels": names.pod_selector(model, spec.version)},
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        },
+        "revisionHistoryLimit": 3,
+        "progressDeadlineSeconds": 600,
+        "template": {
+            "metadata": {
+                "labels": version_labels,
+                "annotations": {
+                    "prometheus.io/scrape": "true",
+                    "prometheus.io/port": str(names.RUNTIME_PORT),
+                    "prometheus.io/path": "/metrics",
+                    CONFIG_HASH_ANNOTATION: inputs.config_hash,
+                    CERTIFICATE_HASH_ANNOTATION: inputs.certificate_hash,
+                },
+            },
+            "spec": pod_spec,
+        },
+    }
+    if spec.autoscaling is None:
+        deployment_spec["replicas"] = 1 if spec.replicas is None else spec.replicas
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": object_meta(
+            inputs.owner, names.version_object_name(model, spec.version), version_labels
+        ),
+        "spec": deployment_spec,
+    }

@@ -1,0 +1,46 @@
+"""Services of a model: the model Service users call (selects the stable version's pods) and
+one Service per version (the canary's address for forwarding and analysis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axiom_operator.resources import labels as names
+from axiom_operator.resources.owner import Owner, object_meta
+
+
+def _service(owner: Owner, name: str, labels: dict[str, str], version: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": object_meta(owner, name, labels),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": names.pod_selector(owner.name, version),
+            "ports": [
+                {
+                    "name": names.RUNTIME_PORT_NAME,
+                    "port": names.RUNTIME_PORT,
+                    "targetPort": names.RUNTIME_PORT_NAME,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def build_model_service(owner: Owner, serving_version: str) -> dict[str, Any]:
+    """``<model>``: what clients call; it selects only ``serving_version``'s pods."""
+    return _service(
+        owner, names.model_service_name(owner.name), names.model_labels(owner.name), serving_version
+    )
+
+
+def build_version_service(owner: Owner, version: str) -> dict[str, Any]:
+    """``<model>-v<version>``: the pods of exactly one version."""
+    return _service(
+        owner,
+        names.version_object_name(owner.name, version),
+        names.version_labels(owner.name, version),
+        version,
+    )

@@ -1,0 +1,225 @@
+"""The runtime Deployment builder, pinned against literal manifests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from axiom_operator import api
+from axiom_operator.resources.deployment import SourceRef, VersionInputs, build_deployment
+from axiom_operator.resources.owner import Owner
+
+SHA = "ab" * 32
+OWNER = Owner(name="mnist", namespace="ml", uid="uid-1")
+
+
+def spec(**overrides: Any) -> api.AxiomModelSpec:
+    base: dict[str, Any] = {
+        "version": "1.2.3",
+        "model": {"uri": "https://models.example/mnist.axiom", "sha256": SHA},
+        "certificate": {"secretRef": {"name": "mnist-cert"}},
+    }
+    base.update(overrides)
+    return api.AxiomModelSpec.model_validate(base)
+
+
+def inputs(model_spec: api.AxiomModelSpec) -> VersionInputs:
+    return VersionInputs(
+        owner=OWNER,
+        spec=model_spec,
+        image="ghcr.io/axiom-operator/axiom-runtime:0.1.0",
+        certificate=SourceRef("Secret", "mnist-cert", "certificate.json"),
+        trusted_keys=SourceRef("Secret", "axiom-trusted-keys"),
+        config_hash="c0ffee",
+        certificate_hash="cafe",
+    )
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]
+    return result
+
+
+def env(deployment: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(deployment)["env"]}
+
+
+def test_name_carries_the_version_with_dashes() -> None:
+    assert build_deployment(inputs(spec()))["metadata"]["name"] == "mnist-v1-2-3"
+
+
+def test_owned_by_the_axiom_model_as_controller() -> None:
+    refs = build_deployment(inputs(spec()))["metadata"]["ownerReferences"]
+    assert refs == [
+        {
+            "apiVersion": "axiom.dev/v1alpha1",
+            "kind": "AxiomModel",
+            "name": "mnist",
+            "uid": "uid-1",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+
+
+def test_labels_are_standard_plus_model_and_version() -> None:
+    assert build_deployment(inputs(spec()))["metadata"]["labels"] == {
+        "app.kubernetes.io/name": "axiom-runtime",
+        "app.kubernetes.io/instance": "mnist",
+        "app.kubernetes.io/component": "model-server",
+        "app.kubernetes.io/part-of": "axiom",
+        "app.kubernetes.io/managed-by": "axiom-operator",
+        "app.kubernetes.io/version": "1.2.3",
+        "axiom.dev/model": "mnist",
+        "axiom.dev/version": "1.2.3",
+    }
+
+
+def test_selector_is_model_and_version_only() -> None:
+    selector = build_deployment(inputs(spec()))["spec"]["selector"]
+    assert selector == {"matchLabels": {"axiom.dev/model": "mnist", "axiom.dev/version": "1.2.3"}}
+
+
+def test_runtime_env_follows_the_server_contract() -> None:
+    assert env(build_deployment(inputs(spec()))) == {
+        "AXIOM_MODEL_URI": "https://models.example/mnist.axiom",
+        "AXIOM_MODEL_SHA256": SHA,
+        "AXIOM_MODEL_NAME": "mnist",
+        "AXIOM_EXPECTED_VERSION": "1.2.3",
+        "AXIOM_CERTIFICATE": "/etc/axiom/certificate/certificate.json",
+        "AXIOM_TRUSTED_KEYS": "/etc/axiom/trusted-keys",
+        "AXIOM_CERTIFICATE_POLICY": "enforce",
+        "AXIOM_HOST": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}},
+        "AXIOM_PORT": "8080",
+        "TMPDIR": "/tmp",
+    }
+
+
+def test_command_and_port() -> None:
+    c = container(build_deployment(inputs(spec())))
+    assert c["command"] == ["axiom", "serve"]
+    assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+
+
+def test_configmap_package_is_mounted_and_uri_points_at_the_file() -> None:
+    d = build_deployment(
+        inputs(spec(model={"uri": "configmap://mnist-pkg/model.axiom", "sha256": SHA}))
+    )
+    assert env(d)["AXIOM_MODEL_URI"] == "/etc/axiom/model/model.axiom"
+    assert {
+        "name": "model",
+        "configMap": {
+            "name": "mnist-pkg",
+            "items": [{"key": "model.axiom", "path": "model.axiom"}],
+        },
+    } in d["spec"]["template"]["spec"]["volumes"]
+
+
+def test_certificate_and_trusted_keys_are_mounted_read_only() -> None:
+    d = build_deployment(inputs(spec()))
+    assert d["spec"]["template"]["spec"]["volumes"][:2] == [
+        {
+            "name": "certificate",
+            "secret": {
+                "secretName": "mnist-cert",
+                "items": [{"key": "certificate.json", "path": "certificate.json"}],
+            },
+        },
+        {"name": "trusted-keys", "secret": {"secretName": "axiom-trusted-keys"}},
+    ]
+    mounts = container(d)["volumeMounts"]
+    assert all(m["readOnly"] for m in mounts if m["name"] in ("certificate", "trusted-keys"))
+
+
+def test_probes_use_health_and_ready() -> None:
+    c = container(build_deployment(inputs(spec())))
+    assert c["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert c["startupProbe"]["httpGet"]["path"] == "/health"
+
+
+def test_security_context_is_restricted() -> None:
+    d = build_deployment(inputs(spec()))
+    assert container(d)["securityContext"] == {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert d["spec"]["template"]["spec"]["securityContext"]["seccompProfile"] == {
+        "type": "RuntimeDefault"
+    }
+
+
+def test_prometheus_scrape_annotations() -> None:
+    annotations = build_deployment(inputs(spec()))["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == "8080"
+    assert annotations["prometheus.io/path"] == "/metrics"
+
+
+def test_rolling_update_never_drops_below_available_replicas() -> None:
+    strategy = build_deployment(inputs(spec()))["spec"]["strategy"]
+    assert strategy == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+
+
+def test_replicas_set_without_autoscaling() -> None:
+    assert build_deployment(inputs(spec(replicas=3)))["spec"]["replicas"] == 3
+
+
+def test_replicas_default_to_one() -> None:
+    assert build_deployment(inputs(spec()))["spec"]["replicas"] == 1
+
+
+def test_replicas_left_to_the_hpa_with_autoscaling() -> None:
+    d = build_deployment(inputs(spec(autoscaling={"maxReplicas": 4})))
+    assert "replicas" not in d["spec"]
+
+
+def test_default_resources() -> None:
+    assert container(build_deployment(inputs(spec())))["resources"] == {
+        "requests": {"cpu": "100m", "memory": "128Mi"},
+        "limits": {"memory": "512Mi"},
+    }
+
+
+def test_integer_quantities_become_strings() -> None:
+    d = build_deployment(inputs(spec(resources={"requests": {"cpu": 1}})))
+    assert container(d)["resources"] == {"requests": {"cpu": "1"}}
+
+
+def test_audit_policy_reaches_the_runtime() -> None:
+    d = build_deployment(
+        inputs(spec(certificate={"secretRef": {"name": "mnist-cert"}, "policy": "Audit"}))
+    )
+    assert env(d)["AXIOM_CERTIFICATE_POLICY"] == "audit"
+
+
+def test_runtime_image_pull_policy_and_grace_period() -> None:
+    d = build_deployment(
+        inputs(spec(runtime={"imagePullPolicy": "Never", "terminationGracePeriodSeconds": 45}))
+    )
+    assert container(d)["imagePullPolicy"] == "Never"
+    assert d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 45
+
+
+@pytest.mark.parametrize("version", ["1.2.3", "10.0.0-rc.1"])
+def test_names_fit_dns_labels_at_the_longest_model_name(version: str) -> None:
+    owner = Owner(name="m" * api.MAX_MODEL_NAME_LENGTH, namespace="ml", uid="u")
+    model_spec = spec(version=version)
+    d = build_deployment(
+        VersionInputs(
+            owner,
+            model_spec,
+            "img",
+            SourceRef("Secret", "c", "k"),
+            SourceRef("Secret", "t"),
+            "h",
+            "h",
+        )
+    )
+    assert len(d["metadata"]["name"]) <= 63
