@@ -1,0 +1,203 @@
+"""``axiom cert``: signing keys, signing a package's certificate, and verifying one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from axiom_runtime.certificate import (
+    certificate_json,
+    format_time,
+    parse_property,
+    parse_time,
+    sign_certificate,
+    verify_certificate,
+)
+from axiom_runtime.cli import EXIT_FAILURE, EXIT_OK, CommandFailed
+from axiom_runtime.cli_io import read_input, write_atomically
+from axiom_runtime.keys import (
+    KEY_ID_PATTERN,
+    generate_private_key,
+    key_id_for,
+    load_private_key,
+    load_trusted_keys,
+    private_key_pem,
+    public_key_pem,
+)
+from axiom_runtime.package import load_package, sha256_file
+
+EPILOG = """\
+examples:
+  axiom cert keygen --private-key signing.pem --trusted-dir trusted/
+  axiom cert sign model-1.0.0.axiom --key signing.pem --issuer "ml-team" \\
+      --data holdout.npy --property valid_probabilities --property "bounded_output(0, 1)"
+  axiom cert verify model-1.0.0.cert.json --trusted-keys trusted/ --package model-1.0.0.axiom
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    commands = parser.add_subparsers(title="subcommands", metavar="<subcommand>")
+
+    keygen = commands.add_parser(
+        "keygen",
+        help="create an Ed25519 signing key and its trusted public key file",
+        description="Write a new private key (PEM, mode 0600) and the public key as "
+        "TRUSTED_DIR/<key id>, a directory that can be turned into a Kubernetes Secret as-is "
+        "(kubectl create secret generic axiom-trusted-keys --from-file=TRUSTED_DIR).",
+    )
+    keygen.add_argument("--private-key", required=True, metavar="PATH")
+    keygen.add_argument("--trusted-dir", required=True, metavar="DIR")
+    keygen.add_argument("--key-id", help="default: ed25519-<fingerprint of the public key>")
+    keygen.add_argument("--force", action="store_true", help="overwrite an existing private key")
+    keygen.set_defaults(handler=run_keygen)
+
+    sign = commands.add_parser(
+        "sign",
+        help="check properties on data, then sign a certificate for a package",
+        description="Load PACKAGE, evaluate each --property on the model's outputs for --data, "
+        "and, only if all hold, write a signed certificate binding the package's name, version "
+        "and SHA-256. Properties: valid_probabilities[(tolerance)], bounded_output(low, high), "
+        "no_nan, no_inf.",
+    )
+    sign.add_argument("package", metavar="PACKAGE")
+    sign.add_argument("--key", required=True, metavar="PRIVATE_KEY.pem")
+    sign.add_argument("--key-id", help="default: the fingerprint id that keygen uses")
+    sign.add_argument("--issuer", required=True, help="who vouches for this model")
+    sign.add_argument(
+        "--property", action="append", default=[], dest="properties", metavar="PROPERTY"
+    )
+    sign.add_argument("--data", metavar="FILE", help="inputs to check properties on (.npy or JSON)")
+    expiry = sign.add_mutually_exclusive_group()
+    expiry.add_argument("--expires-in-days", type=float, metavar="DAYS")
+    expiry.add_argument("--expires-at", metavar="TIME", help="ISO 8601, e.g. 2027-01-01T00:00:00Z")
+    sign.add_argument(
+        "--created-at", metavar="TIME", help="default: now (set it for reproducible output)"
+    )
+    sign.add_argument(
+        "-o", "--output", metavar="CERT.json", help="default: PACKAGE with .cert.json"
+    )
+    sign.set_defaults(handler=run_sign)
+
+    verify = commands.add_parser(
+        "verify",
+        help="verify a certificate (and optionally that it matches a package)",
+        description="Exit 0 if the certificate is well-formed, signed by a trusted key, within "
+        "its validity period and (when given) matches the package bytes, name and version; "
+        "otherwise exit 1 with the reason on stderr.",
+    )
+    verify.add_argument("certificate", metavar="CERT.json")
+    verify.add_argument(
+        "--trusted-keys",
+        required=True,
+        metavar="PATH",
+        help="directory of key files or one key_id: key file",
+    )
+    verify.add_argument(
+        "--package", metavar="PACKAGE", help="check the certificate names these bytes"
+    )
+    verify.add_argument("--name", help="the model name being deployed")
+    verify.add_argument("--version", help="the model version being deployed")
+    verify.add_argument("--now", metavar="TIME", help="check validity at this time instead of now")
+    verify.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    verify.set_defaults(handler=run_verify)
+
+
+def _time(value: str, option: str) -> datetime:
+    from axiom_runtime.errors import CertificateError
+
+    try:
+        return parse_time(value, option)
+    except CertificateError as exc:
+        raise CommandFailed(str(exc)) from None
+
+
+def run_keygen(options: argparse.Namespace) -> int:
+    private_path = Path(options.private_key)
+    if private_path.exists() and not options.force:
+        raise CommandFailed(f"{private_path} exists; pass --force to replace it")
+    key = generate_private_key()
+    key_id = options.key_id or key_id_for(key.public_key())
+    if not KEY_ID_PATTERN.match(key_id):
+        raise CommandFailed(f"--key-id {key_id!r} must match {KEY_ID_PATTERN.pattern}")
+    trusted = Path(options.trusted_dir)
+    trusted.mkdir(parents=True, exist_ok=True)
+    write_atomically(
+        private_path, private_key_pem(key, comment=f"axiom signing key {key_id}"), mode=0o600
+    )
+    write_atomically(trusted / key_id, public_key_pem(key.public_key()))
+    print(f"key id {key_id}: private key {private_path}, public key {trusted / key_id}")
+    return EXIT_OK
+
+
+def run_sign(options: argparse.Namespace) -> int:
+    package = load_package(options.package)
+    key = load_private_key(options.key)
+    properties = [parse_property(text) for text in options.properties]
+    data = read_input(options.data) if options.data else None
+    created = (
+        _time(options.created_at, "--created-at")
+        if options.created_at
+        else datetime.now(UTC).replace(microsecond=0)
+    )
+    expires = None
+    if options.expires_at:
+        expires = _time(options.expires_at, "--expires-at")
+    elif options.expires_in_days is not None:
+        expires = created + timedelta(days=options.expires_in_days)
+    document = sign_certificate(
+        package,
+        key,
+        issuer=options.issuer,
+        key_id=options.key_id,
+        properties=properties,
+        data=data,
+        created_at=created,
+        expires_at=expires,
+    )
+    output = Path(options.output or _default_certificate_path(options.package))
+    write_atomically(output, certificate_json(document).encode("utf-8"))
+    for check in document["verification"]["properties"]:
+        print(
+            f"  {check['status']}: {check['name']} {check['params'] or ''} observed {check['observed']}"
+        )
+    expiry = "no expiry" if expires is None else f"expires {format_time(expires)}"
+    print(
+        f"wrote {output}: {package.spec.name} {package.spec.version}, key {document['signature']['key_id']}, {expiry}"
+    )
+    return EXIT_OK
+
+
+def _default_certificate_path(package: str) -> str:
+    return (
+        package[: -len(".axiom")] + ".cert.json"
+        if package.endswith(".axiom")
+        else package + ".cert.json"
+    )
+
+
+def run_verify(options: argparse.Namespace) -> int:
+    keys = load_trusted_keys(options.trusted_keys)
+    certificate = Path(options.certificate).read_bytes()
+    result = verify_certificate(
+        certificate,
+        keys,
+        package_sha256=sha256_file(options.package) if options.package else None,
+        expected_name=options.name,
+        expected_version=options.version,
+        now=_time(options.now, "--now") if options.now else None,
+    )
+    if options.json:
+        print(
+            json.dumps({"ok": result.ok, "reason": result.reason.value, "message": result.message})
+        )
+    if result.ok:
+        if not options.json:
+            print(result.message)
+        return EXIT_OK
+    print(f"axiom: verification failed [{result.reason.value}]: {result.message}", file=sys.stderr)
+    return EXIT_FAILURE
