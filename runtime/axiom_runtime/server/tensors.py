@@ -1,0 +1,117 @@
+"""Turn decoded JSON (nested lists) into a validated float32 batch, or say exactly what is wrong.
+
+Both protocols (``/predict`` and V2) end here. Strictness is the point: numpy would happily
+turn ``"1.5"`` or ``true`` into a number, and a model must not silently answer a request
+its caller got wrong. Every error is :class:`InvalidInput` whose ``field`` is a JSON path
+(``input[3][17]``) when one element is at fault.
+
+Cost matters (this runs per request): the checks are whole-array numpy operations; the one
+Python-level walk (looking for booleans) runs only when the transport saw ``true``/``false``
+in the body bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from axiom_runtime.errors import InvalidInput
+
+FloatArray = npt.NDArray[np.float32]
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def contains_bool(value: Any) -> bool:
+    """True if a JSON boolean appears anywhere in ``value`` (lists only are walked)."""
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, list):
+        return any(contains_bool(item) for item in value)
+    return False
+
+
+def numeric_array(data: Any, field: str, *, may_contain_bool: bool = True) -> npt.NDArray[Any]:
+    """``data`` as a regular numeric numpy array (int or float kind), or InvalidInput."""
+    if not isinstance(data, list):
+        raise InvalidInput(field, f"must be a list of numbers, got {_json_type(data)}")
+    if may_contain_bool and contains_bool(data):
+        raise InvalidInput(field, "must contain only numbers, found a boolean")
+    try:
+        array = np.array(data)
+    except (ValueError, TypeError):
+        raise InvalidInput(
+            field, "rows must be nested lists of equal length (ragged or mixed nesting)"
+        ) from None
+    kind = array.dtype.kind
+    if kind in "fiu":
+        return array
+    if kind in "US":
+        raise InvalidInput(field, "must contain only numbers, found a string")
+    if kind == "b":
+        raise InvalidInput(field, "must contain only numbers, found a boolean")
+    # Object arrays come from null, objects, or integers too large for int64.
+    try:
+        return array.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInput(field, "must contain only numbers, found null or an object") from None
+
+
+def element_path(field: str, index: Sequence[int]) -> str:
+    return field + "".join(f"[{int(i)}]" for i in index)
+
+
+def check_values(
+    batch: npt.NDArray[Any],
+    field: str,
+    input_range: tuple[float, float] | None,
+    *,
+    single_row: bool,
+) -> FloatArray:
+    """Cast a (N, *shape) batch to float32, refusing non-finite and out-of-range values."""
+    if batch.dtype.kind == "f":
+        # NaN compares False and infinity exceeds the bound: one pass catches all three.
+        finite = np.abs(batch) <= _FLOAT32_MAX
+        if not finite.all():
+            where = _first(~finite, single_row)
+            raise InvalidInput(
+                element_path(field, where),
+                "is not a finite float32 number (NaN, infinity or overflow)",
+            )
+    rows = batch.astype(np.float32, copy=False)
+    if input_range is not None:
+        low, high = input_range
+        outside = (rows < low) | (rows > high)
+        if outside.any():
+            where = _first(outside, single_row)
+            value = float(rows[tuple(_first(outside, False))])
+            raise InvalidInput(
+                element_path(field, where),
+                f"value {value:g} is outside the model's input range [{low:g}, {high:g}]",
+            )
+    return rows
+
+
+def _first(mask: npt.NDArray[np.bool_], drop_batch_axis: bool) -> tuple[int, ...]:
+    index = tuple(int(i) for i in np.argwhere(mask)[0])
+    return index[1:] if drop_batch_axis else index
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    return "[" + ", ".join(str(size) for size in shape) + "]"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

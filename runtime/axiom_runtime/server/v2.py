@@ -1,0 +1,216 @@
+"""Open Inference Protocol (V2, "KServe v2") JSON codec: request dicts in, response dicts out.
+
+Pure functions, no HTTP: the dataplane calls them and the transport serialises the result.
+Follows https://kserve.github.io/website/latest/modelserving/data_plane/v2_protocol/ for the
+REST/JSON binding. The model has one input tensor; its name is free (clients pick their
+own, e.g. ``input-0``), its datatype may be any FP or INT type and is cast to float32.
+Outputs: ``output`` (the model's scores), and for classifiers ``class`` (INT64 argmax) and
+``confidence`` (FP32 max probability); a request may ask for a subset by name.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from axiom_runtime.errors import InvalidInput
+from axiom_runtime.package import ModelSpec
+from axiom_runtime.server.tensors import FloatArray, check_values, numeric_array, shape_text
+
+PLATFORM = "axiom-numpy"
+OUTPUT_SCORES = "output"
+OUTPUT_CLASS = "class"
+OUTPUT_CONFIDENCE = "confidence"
+
+_FLOAT_TYPES = frozenset({"FP16", "FP32", "FP64"})
+_INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "INT8": (-(2**7), 2**7 - 1),
+    "INT16": (-(2**15), 2**15 - 1),
+    "INT32": (-(2**31), 2**31 - 1),
+    "INT64": (-(2**63), 2**63 - 1),
+    "UINT8": (0, 2**8 - 1),
+    "UINT16": (0, 2**16 - 1),
+    "UINT32": (0, 2**32 - 1),
+    "UINT64": (0, 2**64 - 1),
+}
+SUPPORTED_DATATYPES = tuple(sorted(_FLOAT_TYPES | set(_INT_BOUNDS)))
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    """A decoded V2 infer request: the validated batch and what the answer must carry."""
+
+    rows: FloatArray  # (N, *input_shape) float32
+    request_id: str | None
+    requested_outputs: tuple[str, ...] | None  # None: all outputs
+
+
+def output_names(spec: ModelSpec) -> tuple[str, ...]:
+    if spec.task == "classification":
+        return (OUTPUT_SCORES, OUTPUT_CLASS, OUTPUT_CONFIDENCE)
+    return (OUTPUT_SCORES,)
+
+
+def decode_infer_request(
+    payload: Any, spec: ModelSpec, *, may_contain_bool: bool = True
+) -> InferRequest:
+    if not isinstance(payload, dict):
+        raise InvalidInput("body", "must be a JSON object with an 'inputs' list")
+    request_id = payload.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise InvalidInput("id", "must be a string")
+    parameters = payload.get("parameters")
+    if parameters is not None and not isinstance(parameters, dict):
+        raise InvalidInput("parameters", "must be an object")
+    inputs = payload.get("inputs")
+    if inputs is None:
+        raise InvalidInput("inputs", "is required: a list with one input tensor")
+    if not isinstance(inputs, list) or not inputs:
+        raise InvalidInput("inputs", "must be a non-empty list of input tensors")
+    if len(inputs) != 1:
+        raise InvalidInput("inputs", f"the model takes one input tensor, got {len(inputs)}")
+    rows = _decode_tensor(inputs[0], "inputs[0]", spec, may_contain_bool)
+    return InferRequest(
+        rows=rows,
+        request_id=request_id,
+        requested_outputs=_requested_outputs(payload.get("outputs"), spec),
+    )
+
+
+def _decode_tensor(tensor: Any, where: str, spec: ModelSpec, may_contain_bool: bool) -> FloatArray:
+    if not isinstance(tensor, dict):
+        raise InvalidInput(where, "must be an object with name, shape, datatype and data")
+    name = tensor.get("name")
+    if not isinstance(name, str):
+        raise InvalidInput(f"{where}.name", "is required and must be a string")
+    shape = tensor.get("shape")
+    if (
+        not isinstance(shape, list)
+        or not shape
+        or not all(
+            isinstance(size, int) and not isinstance(size, bool) and size >= 0 for size in shape
+        )
+    ):
+        raise InvalidInput(f"{where}.shape", "must be a non-empty list of non-negative integers")
+    datatype = tensor.get("datatype")
+    if not isinstance(datatype, str) or datatype not in SUPPORTED_DATATYPES:
+        raise InvalidInput(
+            f"{where}.datatype",
+            f"must be one of {', '.join(SUPPORTED_DATATYPES)}, got {datatype!r}",
+        )
+    if "data" not in tensor:
+        raise InvalidInput(f"{where}.data", "is required")
+    field = f"{where}.data"
+    array = numeric_array(tensor["data"], field, may_contain_bool=may_contain_bool)
+    expected_size = math.prod(shape)
+    if array.size != expected_size:
+        raise InvalidInput(
+            field, f"has {array.size} elements but shape {shape_text(shape)} needs {expected_size}"
+        )
+    if datatype in _INT_BOUNDS:
+        array = _check_integers(array, datatype, field)
+    per_row = spec.input_shape
+    if tuple(shape) == per_row:
+        shape = [1, *shape]
+    if len(shape) != len(per_row) + 1 or tuple(shape[1:]) != per_row or shape[0] < 1:
+        raise InvalidInput(
+            f"{where}.shape",
+            f"expected [N, {', '.join(map(str, per_row))}] with N >= 1, got {shape_text(shape)}",
+        )
+    return check_values(array.reshape(shape), field, spec.input_range, single_row=False)
+
+
+def _check_integers(array: np.ndarray[Any, Any], datatype: str, field: str) -> np.ndarray[Any, Any]:
+    if array.dtype.kind not in "iu":
+        raise InvalidInput(field, f"must contain integers for datatype {datatype}")
+    low, high = _INT_BOUNDS[datatype]
+    if array.size and (int(array.min()) < low or int(array.max()) > high):
+        raise InvalidInput(field, f"has values outside the {datatype} range [{low}, {high}]")
+    return array
+
+
+def _requested_outputs(outputs: Any, spec: ModelSpec) -> tuple[str, ...] | None:
+    if outputs is None:
+        return None
+    if not isinstance(outputs, list):
+        raise InvalidInput("outputs", "must be a list of {'name': ...} objects")
+    known = output_names(spec)
+    names: list[str] = []
+    for index, item in enumerate(outputs):
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str):
+            raise InvalidInput(f"outputs[{index}].name", "is required and must be a string")
+        if name not in known:
+            raise InvalidInput(
+                f"outputs[{index}].name",
+                f"unknown output {name!r}; this model has {', '.join(known)}",
+            )
+        names.append(name)
+    return tuple(names)
+
+
+def encode_infer_response(
+    *,
+    model_name: str,
+    model_version: str,
+    request_id: str | None,
+    scores: FloatArray,
+    classes: np.ndarray[Any, Any] | None,
+    confidences: FloatArray | None,
+    requested: tuple[str, ...] | None,
+) -> dict[str, Any]:
+    """The V2 response dict; numpy arrays are left in place for orjson to serialise."""
+    tensors: dict[str, dict[str, Any]] = {
+        OUTPUT_SCORES: {
+            "name": OUTPUT_SCORES,
+            "datatype": "FP32",
+            "shape": list(scores.shape),
+            "data": scores.reshape(-1),
+        }
+    }
+    if classes is not None:
+        tensors[OUTPUT_CLASS] = {
+            "name": OUTPUT_CLASS,
+            "datatype": "INT64",
+            "shape": [int(classes.shape[0])],
+            "data": classes,
+        }
+    if confidences is not None:
+        tensors[OUTPUT_CONFIDENCE] = {
+            "name": OUTPUT_CONFIDENCE,
+            "datatype": "FP32",
+            "shape": [int(confidences.shape[0])],
+            "data": confidences,
+        }
+    chosen = list(tensors.values()) if requested is None else [tensors[n] for n in requested]
+    response: dict[str, Any] = {
+        "model_name": model_name,
+        "model_version": model_version,
+        "outputs": chosen,
+    }
+    if request_id is not None:
+        response["id"] = request_id
+    return response
+
+
+def model_metadata(served_name: str, spec: ModelSpec) -> dict[str, Any]:
+    outputs: list[dict[str, Any]] = [
+        {"name": OUTPUT_SCORES, "datatype": "FP32", "shape": [-1, *spec.output_shape]}
+    ]
+    if spec.task == "classification":
+        outputs.append({"name": OUTPUT_CLASS, "datatype": "INT64", "shape": [-1]})
+        outputs.append({"name": OUTPUT_CONFIDENCE, "datatype": "FP32", "shape": [-1]})
+    return {
+        "name": served_name,
+        "versions": [spec.version],
+        "platform": PLATFORM,
+        "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, *spec.input_shape]}],
+        "outputs": outputs,
+    }
+
+
+def server_metadata(server_version: str) -> dict[str, Any]:
+    return {"name": "axiom", "version": server_version, "extensions": []}
