@@ -52,11 +52,15 @@ def numeric_array(data: Any, field: str, *, may_contain_bool: bool = True) -> np
         raise InvalidInput(field, "must contain only numbers, found a string")
     if kind == "b":
         raise InvalidInput(field, "must contain only numbers, found a boolean")
-    # Object arrays come from null, objects, or integers too large for int64.
+    # Object arrays come from null, objects, or integers too large for int64; rare enough
+    # to look at element by element (astype would quietly turn null into NaN).
+    for item in array.flat:
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            raise InvalidInput(field, f"must contain only numbers, found {_json_type(item)}")
     try:
         return array.astype(np.float64)
-    except (TypeError, ValueError, OverflowError):
-        raise InvalidInput(field, "must contain only numbers, found null or an object") from None
+    except OverflowError:
+        raise InvalidInput(field, "has an integer too large for a float") from None
 
 
 def element_path(field: str, index: Sequence[int]) -> str:
@@ -114,4 +118,6 @@ def _json_type(value: Any) -> str:
         return "a string"
     if isinstance(value, dict):
         return "an object"
+    if isinstance(value, list):
+        return "a list"
     return type(value).__name__

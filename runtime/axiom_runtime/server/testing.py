@@ -1,0 +1,199 @@
+"""Helpers for tests and benches: build small signed packages, pick free loopback ports.
+
+Public so that other components' tests (traffic split, operator e2e) and ``bench/`` build
+models the same way, with the core API only: random-weight MLPs (a Linear-ReLU-Linear-Softmax
+stack), a certificate signed by a fresh key, and a trusted-keys directory holding that key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+from aiohttp import web
+
+from axiom_runtime.certificate import certificate_json, sign_certificate
+from axiom_runtime.convert import from_sequential_descriptor
+from axiom_runtime.keys import generate_private_key, key_id_for, public_key_pem
+from axiom_runtime.package import load_package, write_package
+from axiom_runtime.server.app import init_app
+from axiom_runtime.server.config import ServerConfig
+
+INPUT_SIZE = 8
+CLASSES = 3
+INPUT_RANGE = (0.0, 16.0)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (another process may take it later)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def mlp_descriptor(
+    name: str = "tiny",
+    version: str = "1.0.0",
+    *,
+    input_size: int = INPUT_SIZE,
+    hidden: int = 16,
+    classes: int = CLASSES,
+    input_range: tuple[float, float] | None = INPUT_RANGE,
+    labels: list[str] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    doc: dict[str, Any] = {
+        "format": "axiom.pytorch.sequential.v1",
+        "name": name,
+        "version": version,
+        "input_shape": [input_size],
+        "layers": [
+            {
+                "type": "linear",
+                "in_features": input_size,
+                "out_features": hidden,
+                "weight": (rng.standard_normal((hidden, input_size)) * 0.3).tolist(),
+                "bias": np.zeros(hidden).tolist(),
+            },
+            {"type": "relu"},
+            {
+                "type": "linear",
+                "in_features": hidden,
+                "out_features": classes,
+                "weight": (rng.standard_normal((classes, hidden)) * 0.3).tolist(),
+                "bias": np.zeros(classes).tolist(),
+            },
+            {"type": "softmax", "dim": 1},
+        ],
+    }
+    if input_range is not None:
+        doc["input_range"] = list(input_range)
+    if labels is not None:
+        doc["labels"] = labels
+    return doc
+
+
+@dataclass(frozen=True)
+class SignedModel:
+    package: Path
+    certificate: Path
+    trusted_keys: Path
+    sha256: str
+    name: str
+    version: str
+
+
+def build_signed_model(directory: Path, **descriptor: Any) -> SignedModel:
+    """Write package, certificate and a trusted-keys directory into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    spec, weights = from_sequential_descriptor(mlp_descriptor(**descriptor))
+    package_path = directory / f"{spec.name}-{spec.version}.axiom"
+    sha256 = write_package(package_path, spec, weights)
+    private_key = generate_private_key()
+    key_id = key_id_for(private_key.public_key())
+    document = sign_certificate(load_package(package_path), private_key, issuer="tests")
+    certificate = directory / f"{spec.name}-{spec.version}.cert.json"
+    certificate.write_text(certificate_json(document))
+    keys = directory / "trusted"
+    keys.mkdir(exist_ok=True)
+    (keys / key_id).write_bytes(public_key_pem(private_key.public_key()))
+    return SignedModel(package_path, certificate, keys, sha256, spec.name, spec.version)
+
+
+@dataclass
+class RunningServer:
+    base_url: str
+    session: aiohttp.ClientSession
+    app: web.Application
+
+    async def get(self, path: str) -> tuple[int, Any]:
+        async with self.session.get(self.base_url + path) as response:
+            return response.status, await _body(response)
+
+    async def post_json(self, path: str, payload: Any) -> tuple[int, Any]:
+        async with self.session.post(self.base_url + path, json=payload) as response:
+            return response.status, await _body(response)
+
+    async def post_raw(
+        self, path: str, data: bytes, content_type: str | None = "application/json"
+    ) -> tuple[int, Any]:
+        headers = {} if content_type is None else {"Content-Type": content_type}
+        async with self.session.post(self.base_url + path, data=data, headers=headers) as response:
+            return response.status, await _body(response)
+
+    async def wait_loaded(self, limit_s: float = 10.0) -> dict[str, Any]:
+        """Wait until loading has finished (ready or definitively not); return /ready's JSON."""
+        deadline = time.monotonic() + limit_s
+        while True:
+            _, document = await self.get("/ready")
+            if document["phase"] != "Loading" or time.monotonic() > deadline:
+                return dict(document)
+            await asyncio.sleep(0.02)
+
+
+async def _body(response: aiohttp.ClientResponse) -> Any:
+    if response.content_type == "application/json":
+        return await response.json()
+    return await response.text()
+
+
+async def start_server(config: ServerConfig) -> tuple[web.AppRunner, RunningServer]:
+    app = init_app(config)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    session = aiohttp.ClientSession()
+    return runner, RunningServer(f"http://{config.host}:{config.port}", session, app)
+
+
+def server_config(model: SignedModel, **overrides: Any) -> ServerConfig:
+    settings: dict[str, Any] = {
+        "model_uri": str(model.package),
+        "certificate": str(model.certificate),
+        "trusted_keys": str(model.trusted_keys),
+        "host": "127.0.0.1",
+        "port": free_port(),
+    }
+    settings.update(overrides)
+    return ServerConfig(**settings)
+
+
+class ServeProcess:
+    """``axiom serve`` as a real subprocess, logging JSON lines to a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "axiom_runtime.server", *args],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log_events(self) -> list[dict[str, Any]]:
+        events = []
+        for line in self.log_path.read_text().splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+        return events
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.kill()
+        code = self.process.wait(timeout=10)
+        self._log.close()
+        return code
