@@ -1,0 +1,44 @@
+"""Per-operator-run state shared by the handlers (kept in kopf's ``memo``, never global, so
+several operators can run in one process in tests)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from axiom_operator.certificates import PackageHashCache
+from axiom_operator.kube import Kube
+from axiom_operator.metrics import OperatorMetrics
+from axiom_operator.settings import OperatorSettings
+
+ModelKey = tuple[str, str]  # (namespace, name)
+
+
+@dataclass
+class OperatorContext:
+    settings: OperatorSettings
+    kube: Kube
+    metrics: OperatorMetrics
+    package_hashes: PackageHashCache = field(default_factory=PackageHashCache)
+    locks: dict[ModelKey, asyncio.Lock] = field(default_factory=dict)
+    # Coalescing of child-triggered reconciles: a key is here while one is queued/running.
+    pending: dict[ModelKey, bool] = field(default_factory=dict)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    phases: dict[ModelKey, str] = field(default_factory=dict)
+    metrics_runner: web.AppRunner | None = None
+
+    def lock(self, key: ModelKey) -> asyncio.Lock:
+        return self.locks.setdefault(key, asyncio.Lock())
+
+    def record_phase(self, key: ModelKey, phase: str | None) -> None:
+        if phase is None:
+            self.phases.pop(key, None)
+        else:
+            self.phases[key] = phase
+        counts: dict[str, int] = {}
+        for value in self.phases.values():
+            counts[value] = counts.get(value, 0) + 1
+        for known in {*counts, *(labels[0] for labels, _ in self.metrics.models.children())}:
+            self.metrics.models.labels(known).set(counts.get(known, 0))

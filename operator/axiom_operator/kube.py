@@ -1,0 +1,224 @@
+"""The operator's only door to the apiserver: lightkube, apply-if-different, and one table
+that turns HTTP failures into a small exception tree.
+
+Every write goes through here, so "zero writes when idle" is enforced and counted in one
+place: ``apply`` compares the desired manifest with the live object (``diff.needs_apply``)
+and sends a server-side apply (field manager ``axiom-operator``, force) only when something
+differs. Force is safe because the operator only sends fields it owns; fields others set
+(the HPA's ``replicas``) are never in its manifests, so they are never taken over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import httpx2 as httpx
+from lightkube import ApiError, AsyncClient, KubeConfig
+from lightkube.core.resource import NamespacedResource
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
+from lightkube.resources.core_v1 import ConfigMap, Secret, Service
+from lightkube.types import PatchType
+
+from axiom_operator import api
+from axiom_operator.diff import needs_apply, with_applied_hash
+from axiom_operator.metrics import OperatorMetrics
+
+FIELD_MANAGER = "axiom-operator"
+
+AxiomModelResource = create_namespaced_resource(
+    api.GROUP, api.VERSION, api.KIND, api.PLURAL, verbs=None
+)
+
+KINDS: dict[str, type[NamespacedResource]] = {
+    "Deployment": Deployment,
+    "Service": Service,
+    "HorizontalPodAutoscaler": HorizontalPodAutoscaler,
+    "ConfigMap": ConfigMap,
+    "Secret": Secret,
+    api.KIND: AxiomModelResource,
+}
+
+
+class APIError(RuntimeError):
+    """The apiserver refused or failed a request; ``status`` is the HTTP code (0: no answer)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class APINotFoundError(APIError, LookupError):
+    """404: the object (or its namespace) does not exist."""
+
+
+class APIConflictError(APIError):
+    """409: a concurrent write won; re-read and try again."""
+
+
+class APIForbiddenError(APIError, PermissionError):
+    """403: RBAC does not allow it."""
+
+
+class APIInvalidError(APIError, ValueError):
+    """422/400: the object was rejected by validation; the message names the field."""
+
+
+class APIUnavailableError(APIError, ConnectionError):
+    """No answer, a timeout or a 5xx/429: the apiserver is restarting or overloaded."""
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: APIInvalidError,
+    403: APIForbiddenError,
+    404: APINotFoundError,
+    409: APIConflictError,
+    422: APIInvalidError,
+    429: APIUnavailableError,
+}
+
+
+@asynccontextmanager
+async def translated(what: str) -> AsyncIterator[None]:
+    """Re-raise lightkube/httpx failures of ``what`` as the APIError tree."""
+    try:
+        yield
+    except ApiError as error:
+        code = int(error.status.code or 0)
+        kind = _BY_STATUS.get(code, APIUnavailableError if code >= 500 else APIError)
+        raise kind(f"{what}: {code} {error.status.message}", code) from error
+    except (httpx.TransportError, TimeoutError) as error:
+        raise APIUnavailableError(f"{what}: apiserver unreachable ({error!r})") from error
+
+
+class Kube:
+    """Typed, counted access to the few kinds the operator handles."""
+
+    def __init__(self, client: AsyncClient, metrics: OperatorMetrics) -> None:
+        self.client = client
+        self.metrics = metrics
+
+    @classmethod
+    def from_environment(cls, metrics: OperatorMetrics, timeout: float) -> Kube:
+        client = AsyncClient(
+            config=KubeConfig.from_env(),
+            field_manager=FIELD_MANAGER,
+            trust_env=False,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+        )
+        return cls(client, metrics)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def _count(self, verb: str, kind: str) -> None:
+        self.metrics.api_writes.labels(verb, kind).inc()
+
+    async def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+        try:
+            async with translated(f"get {kind} {namespace}/{name}"):
+                obj = await self.client.get(KINDS[kind], name, namespace=namespace)
+        except APINotFoundError:
+            return None
+        return _as_dict(obj)
+
+    async def list(self, kind: str, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        async with translated(f"list {kind} in {namespace}"):
+            return [
+                _as_dict(obj)
+                async for obj in self.client.list(
+                    KINDS[kind], namespace=namespace, labels=dict[str, Any](labels)
+                )
+            ]
+
+    async def apply(
+        self, manifest: dict[str, Any], live: dict[str, Any] | None
+    ) -> tuple[bool, dict[str, Any]]:
+        """Server-side apply ``manifest`` unless ``live`` already matches it.
+
+        Returns (written, object as the apiserver has it now).
+        """
+        desired = with_applied_hash(manifest)
+        if not needs_apply(desired, live):
+            assert live is not None
+            return False, live
+        kind, meta = desired["kind"], desired["metadata"]
+        async with translated(f"apply {kind} {meta['namespace']}/{meta['name']}"):
+            obj = await self.client.patch(
+                KINDS[kind],
+                meta["name"],
+                desired,
+                namespace=meta["namespace"],
+                patch_type=PatchType.APPLY,
+                field_manager=FIELD_MANAGER,
+                force=True,
+            )
+        self._count("apply", kind)
+        return True, _as_dict(obj)
+
+    async def delete(self, kind: str, name: str, namespace: str) -> bool:
+        """Delete if present; False when it was already gone."""
+        try:
+            async with translated(f"delete {kind} {namespace}/{name}"):
+                await self.client.delete(KINDS[kind], name, namespace=namespace)
+        except APINotFoundError:
+            return False
+        self._count("delete", kind)
+        return True
+
+    async def patch_status(self, name: str, namespace: str, status: dict[str, Any]) -> None:
+        """Merge-patch the AxiomModel status subresource (only the fields given)."""
+        async with translated(f"patch status of {api.KIND} {namespace}/{name}"):
+            await self.client.patch(
+                AxiomModelResource.Status,
+                name,
+                {"status": status},
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            )
+        self._count("patch_status", api.KIND)
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    result: dict[str, Any] = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    return result
+
+
+async def post_event(
+    kube: Kube, owner: dict[str, Any], event_type: str, reason: str, message: str
+) -> None:
+    """A core/v1 Event about the AxiomModel (what ``kubectl describe axm`` shows)."""
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from lightkube.resources.core_v1 import Event
+
+    meta = owner["metadata"]
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{meta['name']}.{uuid4().hex[:12]}", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": f"{api.GROUP}/{api.VERSION}",
+            "kind": api.KIND,
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta.get("uid"),
+        },
+        "type": event_type,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": FIELD_MANAGER},
+        "reportingComponent": FIELD_MANAGER,
+        "reportingInstance": FIELD_MANAGER,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+    async with translated(f"post Event {reason} for {meta['namespace']}/{meta['name']}"):
+        await kube.client.create(cast(Event, Event.from_dict(event)))
+    kube._count("create", "Event")

@@ -1,0 +1,75 @@
+"""Operator settings, read once from ``AXIOM_OPERATOR_*`` environment variables.
+
+One frozen object, so every handler sees the same configuration and tests can build one
+directly. Every variable has a default that works in-cluster except the metrics host, which
+defaults to loopback (the Helm chart sets ``0.0.0.0`` so Prometheus can scrape the pod).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+
+PREFIX = "AXIOM_OPERATOR_"
+
+
+def _default_image() -> str:
+    try:
+        tag = package_version("axiom-operator")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        tag = "latest"
+    return f"ghcr.io/axiom-operator/axiom-runtime:{tag}"
+
+
+class SettingsError(ValueError):
+    """An AXIOM_OPERATOR_* variable has a value the operator cannot use."""
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    runtime_image: str
+    trusted_keys_kind: str  # "Secret" | "ConfigMap"
+    trusted_keys_name: str
+    metrics_host: str
+    metrics_port: int  # 0 disables the metrics server
+    namespaces: tuple[str, ...]  # empty: all namespaces
+    max_package_fetch_bytes: int
+    resync_seconds: float
+    watch_server_timeout: int
+    request_timeout: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str, default: str) -> str:
+            return env.get(PREFIX + name, default)
+
+        def number(name: str, default: str) -> float:
+            raw = get(name, default)
+            try:
+                return float(raw)
+            except ValueError:
+                raise SettingsError(f"{PREFIX}{name}={raw!r} is not a number") from None
+
+        kind = get("TRUSTED_KEYS_KIND", "Secret")
+        if kind not in ("Secret", "ConfigMap"):
+            raise SettingsError(
+                f"{PREFIX}TRUSTED_KEYS_KIND must be Secret or ConfigMap, not {kind!r}"
+            )
+        namespaces = tuple(n for n in get("NAMESPACES", "").replace(",", " ").split() if n)
+        return cls(
+            runtime_image=get("RUNTIME_IMAGE", _default_image()),
+            trusted_keys_kind=kind,
+            trusted_keys_name=get("TRUSTED_KEYS_NAME", "axiom-trusted-keys"),
+            metrics_host=get("METRICS_HOST", "127.0.0.1"),
+            metrics_port=int(number("METRICS_PORT", "9808")),
+            namespaces=namespaces,
+            max_package_fetch_bytes=int(number("MAX_PACKAGE_FETCH_BYTES", str(64 * 2**20))),
+            resync_seconds=number("RESYNC_SECONDS", "300"),
+            watch_server_timeout=int(number("WATCH_SERVER_TIMEOUT", "300")),
+            request_timeout=number("REQUEST_TIMEOUT", "30"),
+        )
