@@ -162,9 +162,9 @@ def run_sign(options: argparse.Namespace) -> int:
     output = Path(options.output or _default_certificate_path(options.package))
     write_atomically(output, certificate_json(document).encode("utf-8"))
     for check in document["verification"]["properties"]:
-        print(
-            f"  {check['status']}: {check['name']} {check['params'] or ''} observed {check['observed']}"
-        )
+        params = ", ".join(f"{k}={v:g}" for k, v in check["params"].items())
+        observed = ", ".join(f"{k}={v:g}" for k, v in check["observed"].items())
+        print(f"  {check['status']}: {check['name']}({params}); observed {observed}")
     expiry = "no expiry" if expires is None else f"expires {format_time(expires)}"
     print(
         f"wrote {output}: {package.spec.name} {package.spec.version}, key {document['signature']['key_id']}, {expiry}"
