@@ -60,6 +60,8 @@ def _finish(
             version=version,
             input_shape=input_shape,
             output_shape=output_shape,
+            input_dtype="float32",
+            output_dtype="float32",
             layers=tuple(layers),
             input_range=input_range,
             task=task,

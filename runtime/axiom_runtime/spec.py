@@ -39,16 +39,17 @@ class LayerSpec:
 class ModelSpec:
     """Everything ``model.json`` declares about a model."""
 
+    # Field order is the one in coord/CONTRACT-runtime-core.md, for positional callers.
     name: str
     version: str
-    input_shape: tuple[int, ...]
+    input_shape: tuple[int, ...]  # per row, without the batch axis
     output_shape: tuple[int, ...]
+    input_dtype: str  # "float32"
+    output_dtype: str
+    input_range: tuple[float, float] | None
+    task: str  # "classification" | "regression"
+    labels: tuple[str, ...] | None
     layers: tuple[LayerSpec, ...]
-    input_dtype: str = "float32"
-    output_dtype: str = "float32"
-    input_range: tuple[float, float] | None = None
-    task: str = "classification"
-    labels: tuple[str, ...] | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
