@@ -1,4 +1,8 @@
 """Shared pytest configuration. Tier-specific fixtures live in tests/<tier>/conftest.py."""
 
 # Cluster fixtures (control_plane, kubeconfig, namespace, kube_client) for integration and e2e.
-pytest_plugins = ["axiom_devcluster.pytest_plugin"]
+pytest_plugins = [
+    "axiom_devcluster.pytest_plugin",
+    "axiom_devcluster.agent.pytest_plugin",
+    "axiom_devcluster.operator_fixtures",
+]
