@@ -46,41 +46,45 @@ def mlp_descriptor(
     *,
     input_size: int = INPUT_SIZE,
     hidden: int = 16,
+    hidden_layers: int = 1,
     classes: int = CLASSES,
     input_range: tuple[float, float] | None = INPUT_RANGE,
     labels: list[str] | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
+    """A PyTorch-style sequential descriptor: (Linear, ReLU) x hidden_layers, Linear, Softmax."""
     rng = np.random.default_rng(seed)
+    layers: list[dict[str, Any]] = []
+    width = input_size
+    for _ in range(hidden_layers):
+        layers.append(_linear(rng, width, hidden))
+        layers.append({"type": "relu"})
+        width = hidden
+    layers.append(_linear(rng, width, classes))
+    layers.append({"type": "softmax", "dim": 1})
     doc: dict[str, Any] = {
         "format": "axiom.pytorch.sequential.v1",
         "name": name,
         "version": version,
         "input_shape": [input_size],
-        "layers": [
-            {
-                "type": "linear",
-                "in_features": input_size,
-                "out_features": hidden,
-                "weight": (rng.standard_normal((hidden, input_size)) * 0.3).tolist(),
-                "bias": np.zeros(hidden).tolist(),
-            },
-            {"type": "relu"},
-            {
-                "type": "linear",
-                "in_features": hidden,
-                "out_features": classes,
-                "weight": (rng.standard_normal((classes, hidden)) * 0.3).tolist(),
-                "bias": np.zeros(classes).tolist(),
-            },
-            {"type": "softmax", "dim": 1},
-        ],
+        "layers": layers,
     }
     if input_range is not None:
         doc["input_range"] = list(input_range)
     if labels is not None:
         doc["labels"] = labels
     return doc
+
+
+def _linear(rng: np.random.Generator, inputs: int, outputs: int) -> dict[str, Any]:
+    scale = 1.0 / np.sqrt(inputs)
+    return {
+        "type": "linear",
+        "in_features": inputs,
+        "out_features": outputs,
+        "weight": (rng.standard_normal((outputs, inputs)) * scale).tolist(),
+        "bias": np.zeros(outputs).tolist(),
+    }
 
 
 @dataclass(frozen=True)
