@@ -16,20 +16,16 @@
 {{- end }}
 {{- end -}}
 
-{{/* The operator's settings (AXIOM_OPERATOR_* environment variables). */}}
+{{/* The operator's settings (AXIOM_OPERATOR_* variables, axiom_operator.settings). */}}
 {{- define "axiom-operator.env" -}}
-- name: AXIOM_OPERATOR_NAMESPACE
-  valueFrom:
-    fieldRef:
-      fieldPath: metadata.namespace
-- name: AXIOM_OPERATOR_LOG_LEVEL
-  value: {{ .Values.operator.logLevel | quote }}
+- name: AXIOM_OPERATOR_NAMESPACES
+  value: {{ join "," .Values.watchNamespaces | quote }}
+- name: AXIOM_OPERATOR_METRICS_HOST
+  value: "0.0.0.0"
 - name: AXIOM_OPERATOR_METRICS_PORT
   value: {{ .Values.operator.metricsPort | quote }}
 - name: AXIOM_OPERATOR_RUNTIME_IMAGE
   value: {{ include "axiom-operator.runtimeImage" . | quote }}
-- name: AXIOM_OPERATOR_RUNTIME_IMAGE_PULL_POLICY
-  value: {{ .Values.runtime.image.pullPolicy | quote }}
 - name: AXIOM_OPERATOR_TRUSTED_KEYS_KIND
   value: Secret
 - name: AXIOM_OPERATOR_TRUSTED_KEYS_NAME
