@@ -97,7 +97,7 @@ OPTION_SETS: dict[str, list[str]] = {
         "--set-json",
         'serviceAccount.annotations={"iam.example/role":"axiom"}',
         "--set",
-        "operator.logLevel=DEBUG",
+        "operator.verbose=true",
         "--set-json",
         'operator.extraEnv=[{"name":"HTTPS_PROXY","value":"http://127.0.0.1:3128"}]',
         "--set",

@@ -79,6 +79,20 @@ def test_probes_hit_the_port_kopf_serves_liveness_on(helm: Helm) -> None:
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
 
 
+@pytest.mark.parametrize("option_set", sorted(OPTION_SETS))
+def test_rendered_arguments_are_accepted_by_the_operator_cli(helm: Helm, option_set: str) -> None:
+    import argparse
+
+    from axiom_operator.cli import configure
+
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    configure(parser)
+    subcommand, *flags = _container(helm.template(OPTION_SETS[option_set]))["args"]
+    assert subcommand == "operator"
+    options = parser.parse_args(flags)
+    assert options.liveness.endswith("/healthz")
+
+
 def test_resources_are_set(helm: Helm) -> None:
     resources = _container(helm.template())["resources"]
     assert set(resources) == {"requests", "limits"}
@@ -187,7 +201,7 @@ def test_existing_service_account_is_used_without_rbac(helm: Helm) -> None:
         (["--set", "replicaCount=many"], "/replicaCount"),
         (["--set", "watchNamespaces=team-a"], "/watchNamespaces"),
         (["--set-json", 'watchNamespaces=["Team_A"]'], "/watchNamespaces/0"),
-        (["--set", "operator.logLevel=chatty"], "/operator/logLevel"),
+        (["--set", "operator.verbose=loud"], "/operator/verbose"),
         (["--set", "operator.healthPort=70000"], "/operator/healthPort"),
         (["--set", "peering.enabled=yes-please"], "/peering/enabled"),
         (["--set", "prometheusRule.maxErrorRate=2"], "/prometheusRule/maxErrorRate"),

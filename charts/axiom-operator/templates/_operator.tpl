@@ -14,6 +14,9 @@
 {{- else }}
 - --standalone
 {{- end }}
+{{- if .Values.operator.verbose }}
+- --verbose
+{{- end }}
 {{- end -}}
 
 {{/* The operator's settings (AXIOM_OPERATOR_* variables, axiom_operator.settings). */}}
