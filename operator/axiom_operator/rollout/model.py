@@ -1,0 +1,197 @@
+"""The rollout state machine's own inputs and state, as frozen dataclasses.
+
+Deliberately not the operator's pydantic API models: the machine must be testable (and
+readable) without Kubernetes, and the handler converts at the edge. Times are aware
+``datetime`` values; the machine never reads a clock, ``now`` is an input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from axiom_operator.rollout.analysis import AnalysisThresholds, Figures, MetricsReading, Verdict
+
+HISTORY_LIMIT = 10
+
+
+class TrafficMode(StrEnum):
+    RUNTIME = "Runtime"
+    REPLICAS = "Replicas"
+    GATEWAY_API = "GatewayAPI"
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"  # nothing deployed yet
+    DEPLOYING = "Deploying"  # the first version is coming up
+    STABLE = "Stable"  # spec.version serves all traffic
+    CANARY = "Canary"  # progressive steps with analysis
+    EXPERIMENT = "Experiment"  # manual A/B: spec.traffic.canaryPercent held
+    PAUSED = "Paused"  # canary held at its weight (annotation, or inconclusive too long)
+    PROMOTING = "Promoting"  # canary scaling to full size before the Service moves to it
+    ROLLING_BACK = "RollingBack"  # a cold rollback target is starting
+    ROLLED_BACK = "RolledBack"  # stable serves; spec.version is blocked (rolled back / failed)
+    FAILED = "Failed"  # analysis failed with autoRollback off: canary at 0 %, awaiting a human
+    BLOCKED = "Blocked"  # spec.version's certificate is refused
+
+
+class Outcome(StrEnum):
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"
+    FAILED = "Failed"
+    SUPERSEDED = "Superseded"
+
+
+class PauseReason(StrEnum):
+    ANNOTATION = "Annotation"
+    INCONCLUSIVE = "Inconclusive"
+
+
+@dataclass(frozen=True)
+class Step:
+    weight: float
+    pause_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ManualRequests:
+    """The ``axiom.dev/*`` annotations present on the object now.
+
+    ``rollback``, ``promote`` and ``resume`` act once per appearance: the machine records
+    their ids in ``status.handledRequests`` and forgets an id once its annotation is gone, so
+    removing and re-adding (or overwriting with another value) asks again. ``pause`` is a
+    level: the canary stays paused while it is present.
+    """
+
+    rollback: str | None = None  # "previous" or a version from history
+    promote: bool = False
+    pause: bool = False
+    resume: bool = False
+
+    def ids(self) -> tuple[str, ...]:
+        present: list[str] = []
+        if self.rollback:
+            present.append(f"rollback={self.rollback}")
+        if self.promote:
+            present.append("promote=true")
+        if self.resume:
+            present.append("resume=true")
+        return tuple(present)
+
+
+@dataclass(frozen=True)
+class RolloutSpec:
+    """What the user asked for (converted from ``AxiomModel.spec`` and its annotations)."""
+
+    version: str
+    replicas: int = 1
+    # Opaque reference to spec.version's package and certificate (e.g. JSON of spec.model and
+    # spec.certificate); copied into EnsureDeployment so any version can be re-created later.
+    source: str = ""
+    mode: TrafficMode = TrafficMode.RUNTIME
+    canary_percent: float | None = None
+    steps: tuple[Step, ...] = ()
+    analysis: AnalysisThresholds | None = None
+    auto_rollback: bool = True
+    scale_down_delay_seconds: float = 30.0
+    rollback_window_seconds: float = 600.0
+    progress_deadline_seconds: float = 600.0
+    certificate_ok: bool = True
+    certificate_reason: str = ""
+    requests: ManualRequests = ManualRequests()
+
+
+@dataclass(frozen=True)
+class DeploymentObservation:
+    """One version's Deployment as last read: replicas asked for and available."""
+
+    desired: int
+    available: int
+
+
+@dataclass(frozen=True)
+class AnalysisWindow:
+    """Metrics of canary and stable since the handler's baseline scrape taken at ``started_at``."""
+
+    started_at: datetime
+    canary: MetricsReading
+    stable: MetricsReading
+
+
+@dataclass(frozen=True)
+class Observations:
+    """The world as the handler saw it just before calling :func:`decide`."""
+
+    deployments: Mapping[str, DeploymentObservation] = field(default_factory=dict)
+    # Runtime mode: the applied traffic generation reported by every stable pod (-1 for a pod
+    # that could not be asked). GatewayAPI mode: the generation the HTTPRoute was applied at.
+    applied_traffic_generations: tuple[int, ...] = ()
+    analysis: AnalysisWindow | None = None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    version: str
+    outcome: Outcome
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class AnalysisRecord:
+    at: datetime
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    canary: Figures | None
+    stable: Figures | None
+
+
+@dataclass(frozen=True)
+class TrafficState:
+    """The traffic config last written; ``generation`` bumps whenever the rest changes."""
+
+    generation: int = 0
+    canary_version: str | None = None
+    weight: float = 0.0
+    mode: TrafficMode = TrafficMode.RUNTIME
+
+
+@dataclass(frozen=True)
+class WarmVersion:
+    """A version kept at full size after leaving the Service, until ``until``."""
+
+    version: str
+    until: datetime
+
+
+@dataclass(frozen=True)
+class RolloutStatus:
+    phase: Phase = Phase.PENDING
+    message: str = ""
+    stable_version: str | None = None
+    canary_version: str | None = None
+    canary_weight: float = 0.0
+    effective_weight: float | None = None
+    step: int | None = None
+    steps_fingerprint: str = ""
+    canary_started_at: datetime | None = None
+    step_started_at: datetime | None = None  # when the current step's weight became live
+    step_analysis_passed: bool = False
+    paused_reason: PauseReason | None = None
+    analysis_failures: int = 0
+    analysis_inconclusive: int = 0
+    analysis_window_from: datetime | None = None  # windows must start at or after this
+    last_analysis: AnalysisRecord | None = None
+    traffic: TrafficState = TrafficState()
+    rollback_target: str | None = None
+    previous_version: str | None = None
+    warm: tuple[WarmVersion, ...] = ()
+    history: tuple[HistoryEntry, ...] = ()  # newest first, at most HISTORY_LIMIT
+    blocked_versions: tuple[str, ...] = ()
+    handled_requests: tuple[str, ...] = ()
+    sources: tuple[tuple[str, str], ...] = ()  # (version, opaque source) for re-creation
+
+    def source_of(self, version: str) -> str | None:
+        return dict(self.sources).get(version)
