@@ -12,7 +12,11 @@ import json
 from pathlib import Path
 
 import psutil
+from lightkube import Client, KubeConfig
+from lightkube.resources.core_v1 import Namespace
+from lightkube.types import PatchType
 
+from axiom_devcluster.agent import placement
 from axiom_devcluster.agent.testing import AgentProcess
 from axiom_devcluster.process import terminate_group
 
@@ -20,9 +24,16 @@ STATE_FILE = "agent.json"
 DEFAULT_NAMESPACE = "default"
 
 
-def start_detached(directory: Path, kubeconfig: Path) -> AgentProcess:
+def start_detached(
+    directory: Path, kubeconfig: Path, namespaces: tuple[str, ...] = (DEFAULT_NAMESPACE,)
+) -> AgentProcess:
+    """Start the agent and opt ``namespaces`` in (their pods then run on the agent)."""
     agent = AgentProcess(kubeconfig, directory / "agent", tie_to_parent=False)
     agent.start()
+    client = Client(config=KubeConfig.from_file(str(kubeconfig)), trust_env=False)
+    for name in namespaces:
+        patch = {"metadata": {"annotations": placement.namespace_annotations()}}
+        client.patch(Namespace, name, patch, patch_type=PatchType.MERGE)
     (directory / STATE_FILE).write_text(json.dumps({"pid": agent.pid}) + "\n")
     return agent
 
