@@ -333,6 +333,23 @@ def test_promote_annotation_during_analysis_promotes_without_the_remaining_steps
     assert "annotation" in world.status.history[0].reason
 
 
+def test_promote_applied_together_with_a_new_version_acts_once_the_canary_exists() -> None:
+    world = stable_world()
+    world.tick(1, version="2.0.0", requests=ManualRequests(promote=True))
+    world.run(10, every=1)
+    assert world.status.stable_version == "2.0.0"
+    assert "annotation" in world.status.history[0].reason
+
+
+def test_a_failed_analysis_after_a_success_in_the_same_step_blocks_the_advance() -> None:
+    world = canary_world(analysis=replace(spec().analysis, failure_limit=5))  # type: ignore[type-var]
+    world.run(30)
+    assert world.status.step_analysis_passed
+    world.canary_metrics = BAD
+    world.run(40)
+    assert world.status.step == 0 and not world.status.step_analysis_passed
+
+
 def test_pause_annotation_holds_the_weight_until_removed() -> None:
     world = canary_world()
     world.annotate(pause=True)

@@ -175,14 +175,19 @@ class _Run:
         handled = set(self.status.handled_requests)
         if requests.rollback and f"rollback={requests.rollback}" not in handled:
             self.rollback(requests.rollback)
+        deferred: set[str] = set()
         if requests.promote and "promote=true" not in handled:
-            if self.status.canary_version is not None and self.status.phase is not Phase.PROMOTING:
+            s = self.status
+            if s.canary_version is not None and s.phase is not Phase.PROMOTING:
                 self.start_promotion("promoted by annotation axiom.dev/promote")
+            elif s.stable_version is not None and self.spec.version != s.stable_version:
+                # Applied together with a new spec.version: act once its canary exists.
+                deferred.add("promote=true")
             else:
                 self.event("Warning", "PromoteIgnored", "axiom.dev/promote: no canary to promote")
         if requests.resume and "resume=true" not in handled:
             self.resume()
-        self.set(handled_requests=requests.ids())
+        self.set(handled_requests=tuple(i for i in requests.ids() if i not in deferred))
 
     def previous_of(self, stable: str) -> str | None:
         s = self.status
@@ -607,7 +612,8 @@ class _Run:
             self.set(step_analysis_passed=True)
             return True
         failures = s.analysis_failures + 1
-        self.set(analysis_failures=failures)
+        # A failure after a success in the same step withdraws that success.
+        self.set(analysis_failures=failures, step_analysis_passed=False)
         self.event("Warning", "AnalysisFailed", f"canary {canary} analysis failed: {summary}")
         assert thresholds is not None
         if failures > thresholds.failure_limit:
