@@ -30,7 +30,7 @@ def _running_pids(directory: Path) -> dict[str, int]:
     return pids
 
 
-def cmd_up(directory: Path, kwok_nodes: int) -> int:
+def cmd_up(directory: Path, kwok_nodes: int, agent: bool = True) -> int:
     if _running_pids(directory):
         print(f"a cluster is already recorded in {directory}; run `down --dir {directory}` first")
         return 1
@@ -48,6 +48,13 @@ def cmd_up(directory: Path, kwok_nodes: int) -> int:
     elapsed = time.monotonic() - started
     kubectl = shutil.which("kubectl") or "kubectl"
     print(f"control plane up in {elapsed:.1f} s at {plane.server} ({kwok_nodes} kwok node(s))")
+    if agent:
+        from axiom_devcluster.agent import detached
+
+        detached.start_detached(directory, plane.kubeconfig)
+        print(
+            f"node agent up: pods in namespaces annotated for it run locally ({directory / 'agent'})"
+        )
     print(f"logs: {directory / 'logs'}")
     print(f"export KUBECONFIG={plane.kubeconfig}")
     print(f"{kubectl} --kubeconfig {plane.kubeconfig} get nodes")
@@ -55,6 +62,11 @@ def cmd_up(directory: Path, kwok_nodes: int) -> int:
 
 
 def cmd_down(directory: Path) -> int:
+    from axiom_devcluster.agent import detached
+
+    # First, while the apiserver runs: the agent removes its pods and Node on the way out.
+    if detached.stop_detached(directory):
+        print("stopped: node agent")
     stopped = stop_from_state(directory)
     print(f"stopped: {', '.join(stopped)}" if stopped else f"nothing running in {directory}")
     return 0
@@ -80,10 +92,16 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--dir", type=Path, default=Path(".cluster"))
         if name == "up":
             command.add_argument("--kwok-nodes", type=int, default=2)
+            command.add_argument(
+                "--agent",
+                action=argparse.BooleanOptionalAction,
+                default=True,
+                help="also start the node agent that really runs runtime pods (default: on)",
+            )
     args = parser.parse_args(argv)
     directory = args.dir.resolve()
     if args.command == "up":
-        return cmd_up(directory, args.kwok_nodes)
+        return cmd_up(directory, args.kwok_nodes, args.agent)
     if args.command == "down":
         return cmd_down(directory)
     return cmd_status(directory)
