@@ -36,6 +36,14 @@ CONSTRAINT_KEYS = (
 )
 
 
+# Fields every Kubernetes object has; the apiserver forbids describing `metadata` further.
+STANDARD_FIELDS = {
+    "apiVersion": "API version: axiom.dev/v1alpha1.",
+    "kind": "Kind: AxiomModel.",
+    "metadata": "Standard object metadata (Kubernetes ObjectMeta).",
+}
+
+
 class UndocumentedFieldError(ValueError):
     """A CRD field has no description."""
 
@@ -78,6 +86,8 @@ def _constraints(node: dict[str, Any]) -> str:
 def walk(node: dict[str, Any], path: str, required: bool) -> Iterator[Field]:
     if path:
         description = " ".join(str(node.get("description", "")).split())
+        if not description and path in STANDARD_FIELDS:
+            description = STANDARD_FIELDS[path]
         if not description:
             raise UndocumentedFieldError(f"CRD field {path} has no description")
         yield Field(
