@@ -1,0 +1,153 @@
+"""What the runtime traffic split costs: real `axiom serve` processes on loopback.
+
+A stable runtime (digits 1.0.0) with a traffic config file and a canary runtime
+(digits 2.0.0), both real processes. Two measurements:
+
+1. Added latency of the forwarded share: one client, keep-alive, one request at a time with
+   fresh request ids at weight 50; p50 of answers served locally vs answers from the canary
+   (told apart by X-Axiom-Version). Also the canary reached directly, for reference.
+2. Throughput of the stable pod at canary weight 0 %, 10 % and 50 % (wrk, no request id, so
+   each request is a random draw), and the share wrk's requests actually forwarded.
+
+Bounded: each wrk run lasts --duration seconds (default 10). On the 2-core dev machine the
+load generator, the stable pod and the canary share the cores: read the numbers as relative.
+
+Usage: python bench/traffic_bench.py [--duration 10] [--requests 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import aiohttp
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from runtime_bench import DIGITS, KEYS, WORK, axiom_server, wrk  # noqa: E402
+
+
+def write_config(path: Path, generation: int, canary_url: str | None, weight: float) -> None:
+    canary = (
+        None if canary_url is None else {"version": "2.0.0", "url": canary_url, "weight": weight}
+    )
+    scratch = path.with_suffix(".tmp")
+    scratch.write_text(json.dumps({"generation": generation, "canary": canary}))
+    os.replace(scratch, path)
+
+
+def wait_generation(port: int, generation: int, limit_s: float = 20.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as response:
+            if json.loads(response.read()).get("trafficGeneration") == generation:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"stable pod never applied traffic generation {generation}")
+
+
+async def timed_requests(url: str, body: bytes, count: int) -> dict[str, list[float]]:
+    """Latency in ms of ``count`` sequential requests, grouped by the version that answered."""
+    by_version: dict[str, list[float]] = {}
+    headers = {"Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as session:
+        for _ in range(count):
+            headers["X-Request-ID"] = str(uuid.uuid4())
+            started = time.perf_counter()
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"{url} answered {response.status}")
+                version = response.headers.get("X-Axiom-Version", "?")
+            by_version.setdefault(version, []).append((time.perf_counter() - started) * 1000)
+    return by_version
+
+
+def forwarded_share(port: int) -> tuple[float, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    counts = {"stable": 0.0, "canary": 0.0}
+    for line in text.splitlines():
+        if line.startswith("axiom_split_requests_total{"):
+            for target in counts:
+                if f'target="{target}"' in line:
+                    counts[target] += float(line.rsplit(" ", 1)[1])
+    return counts["stable"], counts["canary"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--requests", type=int, default=2000, help="sequential latency requests")
+    parser.add_argument("--soak", type=int, default=0, help="ignored (shared run_all option)")
+    parser.add_argument("--skip-mlserver", action="store_true", help="ignored (shared option)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk not found: apt-get install -y wrk", file=sys.stderr)
+        return 1
+    WORK.mkdir(parents=True, exist_ok=True)
+    config = WORK / "traffic.json"
+    write_config(config, 0, None, 0.0)
+    sample = json.loads((DIGITS / "sample-digit-3.json").read_text())
+    # One flat row: a nested list would put "]]" in the body, which ends wrk's Lua string.
+    body = json.dumps({"input": sample["input"][0]})
+    canary_package = DIGITS / "digits-2.0.0.axiom"
+    stable_package = DIGITS / "digits-1.0.0.axiom"
+    with (
+        axiom_server(canary_package, DIGITS / "digits-2.0.0.cert.json", KEYS, name="canary") as canary,
+        axiom_server(
+            stable_package, DIGITS / "digits-1.0.0.cert.json", KEYS, name="stable",
+            extra_env={"AXIOM_TRAFFIC_CONFIG": str(config)},
+        ) as stable,
+    ):  # fmt: skip
+        canary_base = f"http://127.0.0.1:{canary.port}"
+        stable_predict = f"http://127.0.0.1:{stable.port}/predict"
+        canary_predict = f"{canary_base}/predict"
+
+        write_config(config, 1, canary_base, 50.0)
+        wait_generation(stable.port, 1)
+        asyncio.run(timed_requests(stable_predict, body.encode(), 200))  # warm both paths
+        split = asyncio.run(timed_requests(stable_predict, body.encode(), args.requests))
+        direct = asyncio.run(timed_requests(canary_predict, body.encode(), args.requests // 2))
+        local = statistics.median(split.get("1.0.0", [float("nan")]))
+        forwarded = statistics.median(split.get("2.0.0", [float("nan")]))
+        direct_p50 = statistics.median(direct.get("2.0.0", [float("nan")]))
+        print("Added latency of the forwarded share (1 client, sequential, weight 50 %)\n")
+        print("| path | requests | p50 ms |")
+        print("|---|---:|---:|")
+        print(f"| stable pod answers itself | {len(split.get('1.0.0', []))} | {local:.3f} |")
+        print(
+            f"| stable pod forwards to canary | {len(split.get('2.0.0', []))} | {forwarded:.3f} |"
+        )
+        print(f"| canary reached directly | {len(direct.get('2.0.0', []))} | {direct_p50:.3f} |")
+        print(f"\np50 added by forwarding: {forwarded - local:+.3f} ms (vs. local answer), "
+              f"{forwarded - direct_p50:+.3f} ms (vs. canary direct)\n")  # fmt: skip
+
+        print(f"Throughput of the stable pod (wrk -t1 -c16 -d{args.duration}s, /predict, no id)\n")
+        print("| canary weight | req/s | p50 ms | p99 ms | errors | forwarded share |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for generation, weight in enumerate((0.0, 10.0, 50.0), start=2):
+            write_config(config, generation, canary_base if weight else None, weight)
+            wait_generation(stable.port, generation)
+            before = forwarded_share(stable.port)
+            result = wrk(stable_predict, body, 16, args.duration)
+            after = forwarded_share(stable.port)
+            local_n, canary_n = after[0] - before[0], after[1] - before[1]
+            share = 100 * canary_n / (local_n + canary_n) if local_n + canary_n else 0.0
+            print(f"| {weight:.0f} % | {result.rps:,.0f} | {result.p50_ms:.2f} | "
+                  f"{result.p99_ms:.2f} | {result.errors} | {share:.1f} % |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
