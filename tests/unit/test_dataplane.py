@@ -14,7 +14,7 @@ from axiom_runtime.errors import InvalidInput
 from axiom_runtime.metrics import Registry
 from axiom_runtime.package import ModelPackage, load_package
 from axiom_runtime.server.batcher import MicroBatcher
-from axiom_runtime.server.dataplane import DataPlane
+from axiom_runtime.server.dataplane import DataPlane, make_forward
 from axiom_runtime.server.errors import ModelNotFound
 from axiom_runtime.server.runtime_metrics import RuntimeMetrics
 from axiom_runtime.server.testing import INPUT_SIZE, build_signed_model
@@ -36,9 +36,11 @@ def labelled_package(tmp_path_factory: pytest.TempPathFactory) -> ModelPackage:
 
 async def _dataplane(package: ModelPackage) -> DataPlane:
     metrics = RuntimeMetrics(Registry(), package.spec.name, package.spec.version)
-    batcher = MicroBatcher(package.predict, max_batch_size=16)
+    batcher = MicroBatcher(make_forward(package), max_batch_size=16)
+    plane = DataPlane(package, batcher, metrics)
+    batcher.on_batch = plane.observe_batch
     batcher.start()
-    return DataPlane(package, batcher, metrics)
+    return plane
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from axiom_runtime.server.batcher import MicroBatcher
 from axiom_runtime.server.config import ServerConfig
-from axiom_runtime.server.dataplane import DataPlane
+from axiom_runtime.server.dataplane import DataPlane, make_forward
 from axiom_runtime.server.loader import (
     CertificateState,
     LoadOutcome,
@@ -79,16 +79,17 @@ async def _load(state: ServerState, source: ModelSource) -> None:
     state.readiness.certificate = outcome.certificate
     if package is not None:
         batcher = MicroBatcher(
-            package.predict,
+            make_forward(package),
             max_batch_size=config.max_batch_size,
             max_batch_wait_s=config.max_batch_wait_ms / 1000,
             max_pending_rows=config.max_pending_rows,
-            on_batch=lambda outputs: metrics.batch_size.observe(outputs.shape[0]),
         )
         example = _example_row(package.spec.input_shape, package.spec.input_range)
         await asyncio.get_running_loop().run_in_executor(None, batcher.calibrate, example)
+        dataplane = DataPlane(package, batcher, metrics, served_name=served_name)
+        batcher.on_batch = dataplane.observe_batch
         batcher.start()
-        state.dataplane = DataPlane(package, batcher, metrics, served_name=served_name)
+        state.dataplane = dataplane
         if config.traffic_config is not None:
             # Imported only when configured: canary pods and plain servers never need it.
             from axiom_runtime.traffic import TrafficSplitter

@@ -23,6 +23,7 @@ import concurrent.futures
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,13 +31,16 @@ import numpy.typing as npt
 from axiom_runtime.server.errors import ModelNotReady, Overloaded
 
 FloatArray = npt.NDArray[np.float32]
-BatchObserver = Callable[[FloatArray], None]
+# A forward pass returns one or more arrays whose first axis is the row (e.g. scores,
+# classes, confidences); each request gets the same rows of every array.
+Outputs = tuple[npt.NDArray[Any], ...]
+BatchObserver = Callable[[Outputs], None]
 
 
 @dataclass(slots=True)
 class _Pending:
     rows: FloatArray
-    future: asyncio.Future[FloatArray]
+    future: asyncio.Future[Outputs]
 
 
 class MicroBatcher:
@@ -44,7 +48,7 @@ class MicroBatcher:
 
     def __init__(
         self,
-        predict: Callable[[FloatArray], FloatArray],
+        predict: Callable[[FloatArray], Outputs],
         *,
         max_batch_size: int = 64,
         max_batch_wait_s: float = 0.001,
@@ -57,7 +61,7 @@ class MicroBatcher:
         self.max_batch_wait_s = max_batch_wait_s
         self.max_pending_rows = max_pending_rows
         self.inline_budget_s = inline_budget_s
-        self._on_batch = on_batch
+        self.on_batch = on_batch
         self._queue: collections.deque[_Pending] = collections.deque()
         self._pending_rows = 0
         self._wakeup = asyncio.Event()
@@ -92,7 +96,7 @@ class MicroBatcher:
     def pending_rows(self) -> int:
         return self._pending_rows
 
-    def submit(self, rows: FloatArray) -> asyncio.Future[FloatArray]:
+    def submit(self, rows: FloatArray) -> asyncio.Future[Outputs]:
         """Queue ``rows`` (N, *input_shape); the future resolves to their N output rows."""
         if self._closing:
             raise ModelNotReady("model", "server is shutting down")
@@ -101,13 +105,13 @@ class MicroBatcher:
             raise Overloaded(
                 "input", f"{self._pending_rows} rows already queued (limit {self.max_pending_rows})"
             )
-        future: asyncio.Future[FloatArray] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Outputs] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(rows, future))
         self._pending_rows += count
         self._wakeup.set()
         return future
 
-    async def predict(self, rows: FloatArray) -> FloatArray:
+    async def predict(self, rows: FloatArray) -> Outputs:
         return await self.submit(rows)
 
     def _take_batch(self) -> list[_Pending]:
@@ -178,10 +182,10 @@ class MicroBatcher:
         for item in live:
             size = item.rows.shape[0]
             if not item.future.done():
-                item.future.set_result(outputs[offset : offset + size])
+                item.future.set_result(tuple(output[offset : offset + size] for output in outputs))
             offset += size
-        if self._on_batch is not None:
-            self._on_batch(outputs)
+        if self.on_batch is not None:
+            self.on_batch(outputs)
 
     def calibrate(self, example_row: FloatArray, repeats: int = 5) -> None:
         """Time the model on 1 row and on a full batch to decide what may run inline.

@@ -7,6 +7,7 @@ Responses keep numpy arrays in place; the transport serialises them with orjson.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy.typing as npt
 from axiom_runtime.errors import InvalidInput
 from axiom_runtime.package import ModelPackage
 from axiom_runtime.server import v2
-from axiom_runtime.server.batcher import MicroBatcher
+from axiom_runtime.server.batcher import MicroBatcher, Outputs
 from axiom_runtime.server.errors import ModelNotFound
 from axiom_runtime.server.runtime_metrics import RuntimeMetrics
 from axiom_runtime.server.tensors import FloatArray, check_values, numeric_array, shape_text
@@ -31,6 +32,25 @@ class Classified:
     scores: FloatArray  # (N, *output_shape)
     classes: npt.NDArray[np.int64] | None  # (N,) argmax, classifiers only
     confidences: FloatArray | None  # (N,) top probability, classifiers only
+
+
+def make_forward(package: ModelPackage) -> Callable[[FloatArray], Outputs]:
+    """The batch function: scores, and for classifiers argmax classes and top probabilities.
+
+    Post-processing runs once per batch, not once per request, for the same reason the
+    forward pass does.
+    """
+    if package.spec.task != "classification":
+        return lambda batch: (package.predict(batch),)
+
+    def forward(batch: FloatArray) -> Outputs:
+        scores = package.predict(batch)
+        probabilities = package.class_probabilities(scores)
+        classes = probabilities.argmax(axis=1)
+        confidences = probabilities[np.arange(classes.shape[0]), classes]
+        return scores, classes, confidences
+
+    return forward
 
 
 class DataPlane:
@@ -145,14 +165,13 @@ class DataPlane:
     # -- shared -------------------------------------------------------------------------
 
     async def run(self, rows: FloatArray) -> Classified:
-        scores = await self.batcher.submit(rows)
-        if not self.is_classifier:
-            return Classified(scores, None, None)
-        probabilities = self.package.class_probabilities(scores)
-        classes = probabilities.argmax(axis=1)
-        confidences = probabilities[np.arange(classes.shape[0]), classes]
-        if confidences.shape[0] == 1:
-            self.metrics.confidence.observe(float(confidences[0]))
-        else:
-            self.metrics.confidence.observe_many(confidences)
-        return Classified(scores, classes, confidences)
+        outputs = await self.batcher.submit(rows)
+        if len(outputs) == 3:
+            return Classified(outputs[0], outputs[1], outputs[2])
+        return Classified(outputs[0], None, None)
+
+    def observe_batch(self, outputs: Outputs) -> None:
+        """Batch metrics: rows per forward pass and, for classifiers, each row's confidence."""
+        self.metrics.batch_size.observe(outputs[0].shape[0])
+        if len(outputs) == 3:
+            self.metrics.confidence.observe_many(outputs[2])

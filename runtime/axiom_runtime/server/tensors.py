@@ -75,27 +75,27 @@ def check_values(
     single_row: bool,
 ) -> FloatArray:
     """Cast a (N, *shape) batch to float32, refusing non-finite and out-of-range values."""
-    if batch.dtype.kind == "f":
-        # NaN compares False and infinity exceeds the bound: one pass catches all three.
-        finite = np.abs(batch) <= _FLOAT32_MAX
-        if not finite.all():
-            where = _first(~finite, single_row)
-            raise InvalidInput(
-                element_path(field, where),
-                "is not a finite float32 number (NaN, infinity or overflow)",
-            )
-    rows = batch.astype(np.float32, copy=False)
-    if input_range is not None:
-        low, high = input_range
-        outside = (rows < low) | (rows > high)
-        if outside.any():
-            where = _first(outside, single_row)
-            value = float(rows[tuple(_first(outside, False))])
-            raise InvalidInput(
-                element_path(field, where),
-                f"value {value:g} is outside the model's input range [{low:g}, {high:g}]",
-            )
-    return rows
+    with np.errstate(over="ignore"):  # overflow to infinity is caught just below
+        rows = batch.astype(np.float32, copy=False)
+    if rows.size == 0:
+        return rows
+    # Fast path, two reductions: NaN poisons min/max, overflow became infinity in the cast.
+    low, high = input_range if input_range is not None else (-_FLOAT32_MAX, _FLOAT32_MAX)
+    if low <= float(rows.min()) and float(rows.max()) <= high:
+        return rows
+    finite = np.abs(rows) <= _FLOAT32_MAX  # NaN compares False, infinity exceeds the bound
+    if not finite.all():
+        raise InvalidInput(
+            element_path(field, _first(~finite, single_row)),
+            "is not a finite float32 number (NaN, infinity or overflow)",
+        )
+    outside = (rows < low) | (rows > high)
+    where = _first(outside, single_row)
+    value = float(rows[tuple(_first(outside, False))])
+    raise InvalidInput(
+        element_path(field, where),
+        f"value {value:g} is outside the model's input range [{low:g}, {high:g}]",
+    )
 
 
 def _first(mask: npt.NDArray[np.bool_], drop_batch_axis: bool) -> tuple[int, ...]:
