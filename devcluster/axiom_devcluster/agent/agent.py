@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import random
+import socket
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +38,26 @@ _WATCH_RETRY_SECONDS = 1.0
 COMPONENT = "axiom-node-agent"
 
 
+def container_ports(pod: Mapping[str, Any]) -> list[int]:
+    return [
+        int(port["containerPort"])
+        for container in pod["spec"].get("containers") or []
+        for port in container.get("ports") or []
+        if str(port.get("protocol", "TCP")) == "TCP"
+    ]
+
+
+def ports_free(address: Any, ports: list[int]) -> bool:
+    """Whether nothing (e.g. another agent's pod) listens on ``address`` at these ports."""
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((str(address), port))
+            except OSError:
+                return False
+    return True
+
+
 class NodeAgent:
     def __init__(self, kubeconfig: Path, config: AgentConfig) -> None:
         self.kubeconfig = kubeconfig
@@ -45,7 +67,9 @@ class NodeAgent:
             field_manager=COMPONENT,
             trust_env=False,
         )
-        self.pool = LoopbackPool(config.pod_cidr)
+        self.pool = LoopbackPool(
+            config.pod_cidr, start_offset=random.randrange(config.pod_cidr.num_addresses // 2)
+        )
         self.proxy = ServiceProxy(
             addresses.SERVICE_CIDR, config.pod_cidr, config.proxy_connect_timeout
         )
@@ -261,7 +285,8 @@ class NodeAgent:
                 await self.remove_pod(pod)
                 return
             assert self._http is not None
-            ip = str(self.pool.allocate(uid))
+            ports = container_ports(pod)
+            ip = str(self.pool.allocate(uid, lambda address: ports_free(address, ports)))
             context = WorkerContext(
                 config=self.config,
                 api=self,

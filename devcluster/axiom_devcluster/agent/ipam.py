@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 
 class AddressPoolExhaustedError(RuntimeError):
@@ -16,15 +17,21 @@ class LoopbackPool:
     and x.y.z.255 specially; on loopback every address works.
     """
 
-    def __init__(self, network: ipaddress.IPv4Network) -> None:
+    def __init__(self, network: ipaddress.IPv4Network, start_offset: int = 0) -> None:
         if not network.subnet_of(ipaddress.IPv4Network("127.0.0.0/8")):
             raise ValueError(f"pod range {network} is not inside loopback 127.0.0.0/8")
         self._network = network
         self._by_owner: dict[str, ipaddress.IPv4Address] = {}
         self._in_use: set[ipaddress.IPv4Address] = set()
-        self._next = int(network.network_address) + 2
+        # Agents of parallel test sessions share the machine's loopback: each starts at its
+        # own (random) offset, and ``allocate`` skips addresses found busy.
+        self._next = int(network.network_address) + 2 + start_offset
 
-    def allocate(self, owner: str) -> ipaddress.IPv4Address:
+    def allocate(
+        self,
+        owner: str,
+        is_free: Callable[[ipaddress.IPv4Address], bool] = lambda _address: True,
+    ) -> ipaddress.IPv4Address:
         if owner in self._by_owner:
             return self._by_owner[owner]
         first = int(self._network.network_address) + 2
@@ -33,6 +40,8 @@ class LoopbackPool:
         for step in range(size):
             candidate = ipaddress.IPv4Address(first + (self._next - first + step) % size)
             if candidate.packed[-1] in (0, 255) or candidate in self._in_use:
+                continue
+            if not is_free(candidate):
                 continue
             self._in_use.add(candidate)
             self._by_owner[owner] = candidate
