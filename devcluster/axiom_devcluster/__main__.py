@@ -46,7 +46,7 @@ def cmd_up(directory: Path, kwok_nodes: int, agent: bool = True) -> int:
         print(f"cluster failed to start: {error}", file=sys.stderr)
         return 1
     elapsed = time.monotonic() - started
-    kubectl = shutil.which("kubectl") or "kubectl"
+    kubectl = binaries.bin_dir() / "kubectl"
     print(f"control plane up in {elapsed:.1f} s at {plane.server} ({kwok_nodes} kwok node(s))")
     if agent:
         from axiom_devcluster.agent import detached

@@ -290,6 +290,15 @@ class ControlPlane:
                 # Only a fallback: every node we create carries its own spec.podCIDR.
                 "cidr": str(addresses.node_pod_cidr(255)),
                 "nodeIP": str(addresses.NODE_IP),
+                # kwok applies its documented defaults only when no KwokConfiguration is
+                # given; with ours, unset parallelisms stay 0 and kwok exits ("node leases
+                # parallelism must be greater than 0"). These are its defaults.
+                "podPlayStageParallelism": 4,
+                "nodePlayStageParallelism": 4,
+                "nodeLeaseParallelism": 4,
+                "podsOnNodeSyncParallelism": 1,
+                "enablePodsOnNodeSyncListPager": True,
+                "enablePodsOnNodeSyncStreamWatch": False,
             },
         }
         stages = resources.files("axiom_devcluster.kwok").joinpath("stages.yaml").read_text()
@@ -333,6 +342,15 @@ class ControlPlane:
             f"--service-account-issuer={_SERVICE_ACCOUNT_ISSUER}",
             f"--service-cluster-ip-range={addresses.SERVICE_CIDR}",
             "--authorization-mode=Node,RBAC",
+            # Request-header (front-proxy) settings: aggregated API servers need them, and
+            # without them every delegating component logs "missing content for CA bundle".
+            f"--requestheader-client-ca-file={paths.ca_cert}",
+            f"--requestheader-allowed-names={pki.FRONT_PROXY_CLIENT}",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={paths.front_proxy_cert}",
+            f"--proxy-client-key-file={paths.front_proxy_key}",
             # A namespace annotated for the node agent (issue 5) sends its pods there: these
             # two plugins add the agent node's selector and toleration to every pod in it.
             "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",

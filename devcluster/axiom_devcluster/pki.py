@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _VALIDITY = datetime.timedelta(days=365)
+FRONT_PROXY_CLIENT = "front-proxy-client"
 _SERVICE_DNS_NAMES = (
     "kubernetes",
     "kubernetes.default",
@@ -43,6 +44,8 @@ class PkiPaths:
     controller_manager_key: Path
     scheduler_cert: Path
     scheduler_key: Path
+    front_proxy_cert: Path
+    front_proxy_key: Path
     service_account_key: Path
     service_account_pub: Path
 
@@ -59,6 +62,8 @@ class PkiPaths:
             controller_manager_key=directory / "controller-manager.key",
             scheduler_cert=directory / "scheduler.crt",
             scheduler_key=directory / "scheduler.key",
+            front_proxy_cert=directory / "front-proxy-client.crt",
+            front_proxy_key=directory / "front-proxy-client.key",
             service_account_key=directory / "sa.key",
             service_account_pub=directory / "sa.pub",
         )
@@ -213,6 +218,8 @@ def generate(
             "system:kube-controller-manager",
         ),
         (paths.scheduler_cert, paths.scheduler_key, "system:kube-scheduler"),
+        # The apiserver's identity towards aggregated APIs (request-header authentication).
+        (paths.front_proxy_cert, paths.front_proxy_key, FRONT_PROXY_CLIENT),
     ):
         key, cert = _leaf(ca_key, ca_cert, _name(user), ExtendedKeyUsageOID.CLIENT_AUTH)
         _write_key(key_path, key)

@@ -17,6 +17,7 @@ import pytest
 from lightkube import ApiError, AsyncClient, KubeConfig, codecs
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.authentication_v1 import TokenRequestSpec
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap, Pod, Secret, Service, ServiceAccount
@@ -281,7 +282,7 @@ async def configmap_reader_client(
         },
     ):
         await kube_client.create(manifest(document))
-    token_request = ServiceAccount.Token(spec=TokenRequestSpec(audiences=[]))
+    token_request = ServiceAccount.Token(metadata=ObjectMeta(), spec=TokenRequestSpec(audiences=[]))
     issued = await kube_client.create(token_request, name="reader")
     assert issued.status is not None
     config = KubeConfig.from_dict(

@@ -102,7 +102,7 @@ def test_cli_up_detaches_and_down_stops(built: None, tmp_path: Path) -> None:
     directory = tmp_path / "cluster"
     command = [sys.executable, "-m", "axiom_devcluster"]
     up = subprocess.run(
-        [*command, "up", "--dir", str(directory), "--kwok-nodes", "1"],
+        [*command, "up", "--dir", str(directory), "--kwok-nodes", "1", "--no-agent"],
         capture_output=True,
         text=True,
         timeout=120,
