@@ -193,6 +193,9 @@ async def test_real_runtimes_hide_a_killed_canary_from_clients(pair: Pair) -> No
     assert [r for r in results if r[0] != 200] == []
     versions = Counter(version for _, version, _ in results)
     assert versions["2.0.0"] > 0 and versions["1.0.0"] > 2_000
-    with urllib.request.urlopen(f"{pair.stable.base}/metrics", timeout=5) as response:
-        metrics = parse_prometheus_text(response.read().decode())
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{pair.stable.base}/metrics") as got,
+    ):
+        metrics = parse_prometheus_text(await got.text())
     assert sample_value(metrics, "axiom_canary_forward_failures_total", 0.0, reason="connect") > 0
