@@ -466,6 +466,23 @@ def test_replicas_mode_reports_the_effective_weight_and_shares_the_service() -> 
     assert traffic.canary_version is None
 
 
+def test_replicas_mode_canary_never_available_fails_after_the_progress_deadline() -> None:
+    world = stable_world(mode=TrafficMode.REPLICAS, replicas=4, progress_deadline_seconds=60)
+    world.pods_become_ready = False
+    world.tick(1, version="2.0.0")
+    world.run(50)
+    assert world.status.phase is Phase.CANARY
+    assert world.run_and_get(20).phase is Phase.ROLLED_BACK
+
+
+def test_steps_without_analysis_advance_on_their_pauses_alone() -> None:
+    world = stable_world(analysis=None)
+    world.tick(1, version="2.0.0")
+    world.canary_metrics = BAD  # ignored: no analysis configured
+    world.run(200)
+    assert world.status.stable_version == "2.0.0"
+
+
 # -- instant rollback ---------------------------------------------------------------------
 
 

@@ -513,6 +513,13 @@ class _Run:
         if self.status.canary_weight != step.weight:
             self.set(canary_weight=step.weight, step_started_at=None, step_analysis_passed=False)
         if not self.traffic_live():
+            # Replicas mode has no weight-0 readiness gate: the deadline applies here instead.
+            started = self.status.canary_started_at
+            never_live = self.status.analysis_window_from is None and self.status.step == 0
+            limit = self.spec.progress_deadline_seconds
+            if never_live and started is not None and self.seconds_since(started) > limit:
+                self.fail_canary(f"first weight not live within progressDeadline {limit:g}s")
+                return
             self.requeue(POLL_SECONDS)
             return
         if self.status.step_started_at is None:
