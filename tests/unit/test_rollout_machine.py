@@ -475,6 +475,15 @@ def test_replicas_mode_canary_never_available_fails_after_the_progress_deadline(
     assert world.run_and_get(20).phase is Phase.ROLLED_BACK
 
 
+def test_a_step_without_pause_is_held_until_the_promote_annotation() -> None:
+    world = canary_world(steps=(Step(10, None), Step(50, 60)))
+    world.run(3600, every=60)
+    assert world.status.step == 0 and world.status.phase is Phase.CANARY
+    world.annotate(promote=True)
+    world.tick(1)
+    assert world.status.stable_version == "2.0.0"
+
+
 def test_steps_without_analysis_advance_on_their_pauses_alone() -> None:
     world = stable_world(analysis=None)
     world.tick(1, version="2.0.0")

@@ -527,6 +527,8 @@ class _Run:
         if not self.analyse(canary, act=True):
             return
         assert self.status.step_started_at is not None
+        if step.pause_seconds is None:
+            return  # held until axiom.dev/promote=true
         remaining = step.pause_seconds - self.seconds_since(self.status.step_started_at)
         passed = self.spec.analysis is None or self.status.step_analysis_passed
         if remaining > 0 or not passed:

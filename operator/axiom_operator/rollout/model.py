@@ -51,8 +51,11 @@ class PauseReason(StrEnum):
 
 @dataclass(frozen=True)
 class Step:
+    """One canary step. ``pause_seconds`` None: hold this step (analysis still runs) until
+    ``axiom.dev/promote=true``, as the CRD says of a step without ``pause``."""
+
     weight: float
-    pause_seconds: float = 0.0
+    pause_seconds: float | None = 0.0
 
 
 @dataclass(frozen=True)
