@@ -38,7 +38,9 @@ BENCH = ROOT / "bench"
 WORK = BENCH / ".work"
 RESULTS = BENCH / "results"
 MLSERVER_VENV = BENCH / ".venv-mlserver"
-MLSERVER_PACKAGES = ["mlserver==1.7.1", "mlserver-sklearn==1.7.1"]
+# uvloop<0.22: with uvloop 0.23, MLServer 1.7.1's parallel inference workers die at start
+# ("There is no current event loop" in mlserver/parallel/worker.py _ignore_signals).
+MLSERVER_PACKAGES = ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", "uvloop<0.22"]
 DIGITS = ROOT / "examples" / "digits"
 KEYS = ROOT / "examples" / "keys" / "trusted"
 PYTHON = sys.executable
@@ -439,11 +441,12 @@ def main() -> int:
     if not args.skip_mlserver:
         problem = ensure_mlserver()
         if problem is None:
-            with mlserver_server(args.mlserver_workers) as mlserver:
-                check_answer(mlserver, one_row)
-                curve[f"MLServer 1.7.1 sklearn (parallel_workers={args.mlserver_workers})"] = {
-                    c: wrk(mlserver.url, one_row, c, duration) for c in levels
-                }
+            for workers in (int(w) for w in args.mlserver_workers.split(",")):
+                with mlserver_server(workers) as mlserver:
+                    check_answer(mlserver, one_row)
+                    curve[f"MLServer 1.7.1 sklearn (parallel_workers={workers})"] = {
+                        c: wrk(mlserver.url, one_row, c, duration) for c in levels
+                    }
         else:
             mlserver_note = f"MLServer not measured: {problem}"
     else:

@@ -5,9 +5,9 @@ call; so a single worker task drains whatever requests are queued (up to ``max_b
 rows), concatenates them, runs the model once and hands each request its slice.
 
 Latency rules: a lone request on an idle server runs at once (no wait). The configured wait
-is spent only when several requests are already queued, i.e. under load, where a
-millisecond buys a fuller batch. While a batch runs, new requests queue up, so under load
-batches fill by themselves.
+is spent only when several requests are already queued, i.e. under load, and only while
+requests keep arriving (a gap of ``idle_gap_s`` ends it). While a batch runs, new requests
+queue up, so under load batches fill by themselves.
 
 Blocking rule: a forward pass that is expected to take longer than ``inline_budget_s``
 runs in a one-thread executor (numpy releases the GIL) so the event loop keeps serving;
@@ -54,6 +54,7 @@ class MicroBatcher:
         max_batch_wait_s: float = 0.001,
         max_pending_rows: int = 16384,
         inline_budget_s: float = 0.0005,
+        idle_gap_s: float = 0.0001,
         on_batch: BatchObserver | None = None,
     ) -> None:
         self._predict = predict
@@ -61,6 +62,7 @@ class MicroBatcher:
         self.max_batch_wait_s = max_batch_wait_s
         self.max_pending_rows = max_pending_rows
         self.inline_budget_s = inline_budget_s
+        self.idle_gap_s = idle_gap_s
         self.on_batch = on_batch
         self._queue: collections.deque[_Pending] = collections.deque()
         self._pending_rows = 0
@@ -125,25 +127,32 @@ class MicroBatcher:
         return batch
 
     async def _fill(self, batch: list[_Pending]) -> None:
-        """Under load, wait up to the configured time for the batch to fill further."""
+        """Under load, let the batch fill: wait while requests keep arriving, at most
+        ``max_batch_wait_s`` in total, and stop after ``idle_gap_s`` without an arrival.
+
+        The gap rule matters for closed-loop clients (N connections, one request each in
+        flight): once all of them are queued nobody else is coming, and waiting out the
+        whole budget would only add latency.
+        """
         deadline = time.perf_counter() + self.max_batch_wait_s
         rows = sum(item.rows.shape[0] for item in batch)
         while rows < self.max_batch_size:
+            if self._queue:
+                if rows + self._queue[0].rows.shape[0] > self.max_batch_size:
+                    return
+                item = self._queue.popleft()
+                batch.append(item)
+                rows += item.rows.shape[0]
+                continue
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 return
-            if not self._queue:
-                self._wakeup.clear()
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), remaining)
-                except TimeoutError:
-                    return
-                continue
-            if rows + self._queue[0].rows.shape[0] > self.max_batch_size:
+            self._wakeup.clear()
+            try:
+                async with asyncio.timeout(min(self.idle_gap_s, remaining)):
+                    await self._wakeup.wait()
+            except TimeoutError:
                 return
-            item = self._queue.popleft()
-            batch.append(item)
-            rows += item.rows.shape[0]
 
     async def _run(self) -> None:
         while True:
