@@ -207,20 +207,12 @@ class ResourcesSpec(ApiModel):
     requests: dict[str, Quantity] | None = Field(
         default=None,
         description="Resource requests, e.g. {cpu: 100m, memory: 128Mi}.",
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel("self.all(k, isQuantity(string(self[k])))", "requests must be quantities")
-            ]
-        },
+        max_length=16,
     )
     limits: dict[str, Quantity] | None = Field(
         default=None,
         description="Resource limits, e.g. {memory: 256Mi}.",
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel("self.all(k, isQuantity(string(self[k])))", "limits must be quantities")
-            ]
-        },
+        max_length=16,
     )
 
     @field_validator("requests", "limits")
@@ -303,7 +295,7 @@ class RuntimeSpec(ApiModel):
         description="Extra environment variables (names must not start with AXIOM_).",
     )
     node_selector: dict[str, str] | None = Field(
-        default=None, description="Node selector of the runtime pods."
+        default=None, max_length=32, description="Node selector of the runtime pods."
     )
     tolerations: list[Toleration] | None = Field(
         default=None, max_length=32, description="Tolerations of the runtime pods."

@@ -31,6 +31,7 @@ _KEPT_KEYWORDS = (
     "maxLength",
     "minItems",
     "maxItems",
+    "maxProperties",
     "format",
     "x-kubernetes-validations",
 )
@@ -119,7 +120,8 @@ def build_crd() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": "API version: axiom.dev/v1alpha1."},
             "kind": {"type": "string", "description": "Kind: AxiomModel."},
-            "metadata": {"type": "object", "description": "Standard object metadata."},
+            # The apiserver forbids anything but the type here (metadata is implicit).
+            "metadata": {"type": "object"},
             "spec": spec_schema,
             "status": status_schema,
         },
@@ -128,12 +130,6 @@ def build_crd() -> dict[str, Any]:
                 f"size(self.metadata.name) <= {api.MAX_MODEL_NAME_LENGTH}",
                 f"metadata.name must be at most {api.MAX_MODEL_NAME_LENGTH} characters "
                 "(it prefixes Deployment and Service names)",
-                ".metadata.name",
-            ),
-            api.cel(
-                f"self.metadata.name.matches('{api.MODEL_NAME_PATTERN}')",
-                "metadata.name must be a DNS-1035 label (a-z, 0-9, '-', starting with a letter)",
-                ".metadata.name",
             ),
         ],
     }

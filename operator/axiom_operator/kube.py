@@ -159,6 +159,32 @@ class Kube:
         self._count("apply", kind)
         return True, _as_dict(obj)
 
+    async def bootstrap_replicas(self, name: str, namespace: str, replicas: int) -> dict[str, Any]:
+        """Set the first replica count of a Deployment whose replicas an HPA will own.
+
+        Applied under its own field manager and never re-applied: the operator's main manifest
+        leaves ``replicas`` out, so the HPA can take the field over without a fight, and the
+        Deployment still starts at the requested size instead of the default 1.
+        """
+        patch = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"replicas": replicas},
+        }
+        async with translated(f"set initial replicas of Deployment {namespace}/{name}"):
+            obj = await self.client.patch(
+                Deployment,
+                name,
+                patch,
+                namespace=namespace,
+                patch_type=PatchType.APPLY,
+                field_manager=f"{FIELD_MANAGER}-bootstrap",
+                force=True,
+            )
+        self._count("apply", "Deployment")
+        return _as_dict(obj)
+
     async def delete(self, kind: str, name: str, namespace: str) -> bool:
         """Delete if present; False when it was already gone."""
         try:

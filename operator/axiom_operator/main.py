@@ -59,9 +59,9 @@ def probe_models(memo: kopf.Memo, **_: Any) -> int:
     return len(memo.ctx.phases)
 
 
-@kopf.on.resume(*MODELS)
-@kopf.on.create(*MODELS)
-@kopf.on.update(*MODELS)
+@kopf.on.resume(*MODELS, backoff=5)
+@kopf.on.create(*MODELS, backoff=5)
+@kopf.on.update(*MODELS, backoff=5)
 async def reconcile_model(body: kopf.Body, reason: str, memo: kopf.Memo, **_: Any) -> None:
     ctx = memo.ctx
     key = (body["metadata"]["namespace"], body["metadata"]["name"])
@@ -82,13 +82,13 @@ async def reconcile_model(body: kopf.Body, reason: str, memo: kopf.Memo, **_: An
 
 
 @kopf.on.delete(*MODELS, optional=True)
-def forget_model(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def forget_model(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     memo.ctx.record_phase((body["metadata"]["namespace"], body["metadata"]["name"]), None)
 
 
 def _register_child_watch(group: str, version: str, plural: str) -> None:
     @kopf.on.event(group, version, plural, labels=OWNED, id=f"drift-{plural}")
-    def child_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    async def child_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         handle_child_event(memo.ctx, event.get("type"), dict(event["object"]))
 
 

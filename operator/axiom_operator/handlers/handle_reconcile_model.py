@@ -82,13 +82,14 @@ async def _observe_deployments(
 
 async def _apply(
     ctx: OperatorContext, manifest: dict[str, Any], written: list[str]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bool]:
+    """Apply if different; returns (live object, whether it was created now)."""
     meta = manifest["metadata"]
     live = await ctx.kube.get(manifest["kind"], meta["name"], meta["namespace"])
     changed, obj = await ctx.kube.apply(manifest, live)
     if changed:
         written.append(f"{'updated' if live else 'created'} {manifest['kind']} {meta['name']}")
-    return obj
+    return obj, live is None
 
 
 async def reconcile(ctx: OperatorContext, body: dict[str, Any], trigger: str) -> ReconcileResult:
@@ -164,7 +165,12 @@ async def _reconcile(ctx: OperatorContext, body: dict[str, Any]) -> ReconcileRes
             config_hash=config_hash(settings_data),
             certificate_hash=gate.certificate_hash,
         )
-        live_deployment = await _apply(ctx, build_deployment(inputs), written)
+        live_deployment, created = await _apply(ctx, build_deployment(inputs), written)
+        if created and spec.autoscaling is not None:
+            first = spec.replicas or spec.autoscaling.min_replicas
+            live_deployment = await ctx.kube.bootstrap_replicas(
+                live_deployment["metadata"]["name"], namespace, first
+            )
         deployments[spec.version] = plan.DeploymentState.from_live(live_deployment)
         await _apply(ctx, build_version_service(owner, spec.version), written)
         version_object = names.version_object_name(name, spec.version)
