@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test unit lint fmt example bench demo cluster-binaries cluster-up cluster-down images clean
+.PHONY: help setup test unit lint fmt example bench demo demo-down cluster-binaries cluster-up cluster-down images clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ cluster-down: ## stop the local control plane
 
 demo: setup cluster-binaries ## the whole story on a local cluster: deploy, canary, promote, auto-rollback, rollback
 	$(BIN)/python -m axiom_devcluster.demo $(if $(KEEP),--keep,)
+
+demo-down: ## stop what `make demo KEEP=1` left running
+	$(BIN)/python -m axiom_devcluster.demo --down
 
 IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 images: ## build the operator and runtime container images (needs Docker; IMAGE_TAG=... to override)
