@@ -26,7 +26,7 @@ ALLOWED_API_VERSIONS = {
 def _container(manifests: list[dict[str, Any]]) -> dict[str, Any]:
     deployment = only(manifests, "Deployment")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    return container
+    return dict(container)
 
 
 @pytest.mark.parametrize("option_set", sorted(OPTION_SETS))

@@ -16,15 +16,19 @@ operator/axiom_operator, and tests/integration/test_helm_install.py runs the ope
 
 {{/* What reconciling AxiomModels reads and writes (namespaced resources). */}}
 {{- define "axiom-operator.workloadRules" -}}
-# The custom resource: watched by Kopf, patched for finalizers, annotations and status.
+# The custom resource: watched by Kopf, read fresh before each reconcile, patched by Kopf for
+# its finalizer and progress annotations.
 - apiGroups: [axiom.dev]
   resources: [axiommodels]
   verbs: [get, list, watch, patch]
+# Status, conditions and history (merge patch of the status subresource).
 - apiGroups: [axiom.dev]
   resources: [axiommodels/status]
-  verbs: [get, patch]
-# Runtime Deployments, Services, HPAs and the traffic ConfigMap: server-side apply (patch),
-# create, and delete of what a model no longer needs.
+  verbs: [patch]
+# Children: one Deployment per version, the model and per-version Services, HPAs and the
+# runtime/traffic ConfigMaps. Server-side apply is a patch that creates when absent (the
+# apiserver then also checks create); Kopf watches them (drift); retired versions are deleted.
+# ConfigMaps are also read for configmap:// packages and certificates.
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch, delete]
@@ -34,20 +38,12 @@ operator/axiom_operator, and tests/integration/test_helm_install.py runs the ope
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
   verbs: [get, list, watch, create, patch, delete]
-# Gateway API traffic mode: HTTPRoute weights.
-- apiGroups: [gateway.networking.k8s.io]
-  resources: [httproutes]
-  verbs: [get, list, watch, create, patch, delete]
-# Certificates and trusted keys: read only.
+# Certificates and trusted keys: read by name, never listed or written.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch]
-# Runtime pods: readiness and their /metrics for canary analysis.
-- apiGroups: [""]
-  resources: [pods]
-  verbs: [get, list, watch]
-# Events about reconciliation and rollouts (Kopf posts core/v1 Events).
+  verbs: [get]
+# Events on AxiomModels (the operator's decisions and Kopf's warnings).
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- end -}}

@@ -1,0 +1,77 @@
+"""The chart grants exactly the resources the operator's code uses: no fewer (the operator
+would hit 403s) and no more (least privilege).
+
+The inventory is read from the operator itself: every kind its Kube door can touch
+(``axiom_operator.kube.KINDS``), the children Kopf watches (``axiom_operator.main.CHILD_KINDS``),
+the AxiomModel status subresource it patches, and the framework's fixed needs (Kopf's CRD and
+namespace discovery, Events). Adding a kind to the operator without a rule fails here; the
+integration test tests/integration/test_helm_install.py then proves the verbs at runtime.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from helmchart import Helm
+
+# Kopf's own needs, independent of the handlers: discovery of CRDs and namespaces, and
+# posting Events (the operator posts its own Events through kube.post_event as well).
+FRAMEWORK_RESOURCES = {
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+    ("", "namespaces"),
+    ("", "events"),
+}
+READ_ONLY = {("", "secrets")}
+
+
+def operator_resources() -> set[tuple[str, str]]:
+    from axiom_operator import api, kube, main
+
+    used = {(cls._api_info.resource.group, cls._api_info.plural) for cls in kube.KINDS.values()}
+    used |= {(group, plural) for group, _version, plural in main.CHILD_KINDS}
+    used.add((api.GROUP, f"{api.PLURAL}/status"))
+    return used | FRAMEWORK_RESOURCES
+
+
+def chart_grants(helm: Helm) -> dict[tuple[str, str], set[str]]:
+    grants: dict[tuple[str, str], set[str]] = {}
+    manifests: list[dict[str, Any]] = helm.template()
+    for role in (m for m in manifests if m["kind"] == "ClusterRole"):
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    grants.setdefault((group, resource), set()).update(rule["verbs"])
+    return grants
+
+
+def test_every_resource_the_operator_uses_is_granted(helm: Helm) -> None:
+    missing = operator_resources() - chart_grants(helm).keys()
+    assert not missing, f"the operator uses {sorted(missing)} but the chart does not grant them"
+
+
+def test_the_chart_grants_nothing_the_operator_does_not_use(helm: Helm) -> None:
+    extra = chart_grants(helm).keys() - operator_resources()
+    assert not extra, f"the chart grants {sorted(extra)} which the operator code never uses"
+
+
+def test_read_only_resources_have_no_write_verbs(helm: Helm) -> None:
+    grants = chart_grants(helm)
+    for resource in READ_ONLY:
+        assert grants[resource] <= {"get", "list", "watch"}, (resource, grants[resource])
+
+
+def test_watched_kinds_can_be_listed_and_watched(helm: Helm) -> None:
+    from axiom_operator import api, main
+
+    grants = chart_grants(helm)
+    watched = [(g, p) for g, _v, p in main.CHILD_KINDS] + [(api.GROUP, api.PLURAL)]
+    for resource in watched:
+        assert {"list", "watch"} <= grants[resource], (resource, grants[resource])
+
+
+def test_applied_kinds_can_be_created_and_patched(helm: Helm) -> None:
+    from axiom_operator import main
+
+    grants = chart_grants(helm)
+    for group, _version, plural in main.CHILD_KINDS:
+        assert {"create", "patch", "delete"} <= grants[(group, plural)], plural
