@@ -367,7 +367,7 @@ def _install_and_start(
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("scope", ["all-namespaces", "watch-namespaces"])
+@pytest.mark.parametrize("scope", ["all-namespaces", "watch-namespaces", "peering"])
 def test_operator_reconciles_a_model_under_the_charts_service_account(
     control_plane: ControlPlane, cluster_helm: Helm, namespace: str, tmp_path: Path, scope: str
 ) -> None:
@@ -375,7 +375,12 @@ def test_operator_reconciles_a_model_under_the_charts_service_account(
     models = f"{namespace[:50]}-models"
     _create_namespace(plane, models)
     # watch-namespaces: a Role in the models namespace only, plus the discovery ClusterRole
-    options = ["--set-json", f'watchNamespaces=["{models}"]'] if scope == "watch-namespaces" else []
+    # peering: ClusterKopfPeering object and the peering rule (replicas only matter in-cluster)
+    options = {
+        "all-namespaces": [],
+        "watch-namespaces": ["--set-json", f'watchNamespaces=["{models}"]'],
+        "peering": OPTION_SETS["peering-three-replicas"],
+    }[scope]
     try:
         with _install_and_start(plane, cluster_helm, namespace, tmp_path, options) as operator:
             _wait_for(
