@@ -1,0 +1,39 @@
+"""Fixtures of the e2e tier: a namespace on the node agent with the example model's key,
+and the operator as a real subprocess (``axiom operator``) watching it.
+
+Every e2e test runs against the session's control plane and node agent
+(``agent_cluster`` from ``axiom_devcluster.agent.pytest_plugin``); tests/e2e/kind/ has its
+own, Docker-based harness and uses none of this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from e2e_support import ModelWorld
+
+from axiom_devcluster.agent.pytest_plugin import AgentCluster
+from axiom_devcluster.demo.operator_process import OperatorProcess
+
+
+@pytest.fixture
+def world(agent_cluster: AgentCluster, agent_namespace: str, axiom_crds: list[str]) -> ModelWorld:
+    """The test's namespace (pods run on the agent) with the example's trusted key in it."""
+    model_world = ModelWorld(agent_cluster.kubeconfig, agent_namespace)
+    model_world.trust_example_key()
+    return model_world
+
+
+@pytest.fixture
+def operator(
+    world: ModelWorld, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """``axiom operator --standalone --namespace <the test's namespace>``, started and live."""
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    process = OperatorProcess(world.kubeconfig, world.namespace, log)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
