@@ -45,6 +45,7 @@ def certificate(
     data: bytes,
     *,
     key: Ed25519PrivateKey = SIGNING_KEY,
+    key_id: str = KEY_ID,
     created_at: datetime | None = None,
     expires_at: datetime | None = None,
 ) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def certificate(
         load_package(data),
         key,
         issuer="integration tests",
-        key_id=KEY_ID,
+        key_id=key_id,
         created_at=created_at or now - timedelta(hours=1),
         expires_at=expires_at or now + timedelta(days=1),
     )
@@ -154,9 +155,9 @@ def condition(model: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 async def wait_for(
-    probe: Callable[[], Awaitable[T | None]], timeout: float = 60, what: str = "condition"
+    probe: Callable[[], Awaitable[T | None]], within: float = 60, what: str = "condition"
 ) -> T:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     last: Any = None
     while time.monotonic() < deadline:
         try:
@@ -166,17 +167,17 @@ async def wait_for(
         if last:
             return last  # type: ignore[no-any-return]
         await asyncio.sleep(0.2)
-    raise TimeoutError(f"{what} not reached in {timeout}s (last: {last!r})")
+    raise TimeoutError(f"{what} not reached in {within}s (last: {last!r})")
 
 
 async def model_when(
-    client: AsyncClient, name: str, check: Callable[[dict[str, Any]], bool], timeout: float = 60
+    client: AsyncClient, name: str, check: Callable[[dict[str, Any]], bool], within: float = 60
 ) -> dict[str, Any]:
     async def probe() -> dict[str, Any] | None:
         model = await get_model(client, name)
         return model if check(model) else None
 
-    return await wait_for(probe, timeout, f"AxiomModel {name} state")
+    return await wait_for(probe, within, f"AxiomModel {name} state")
 
 
 async def events_for(client: AsyncClient, name: str) -> list[tuple[str, str, str]]:

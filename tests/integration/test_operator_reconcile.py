@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from lightkube import AsyncClient
-from lightkube.types import PatchType
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from lightkube.resources.core_v1 import ConfigMap, Service
+from lightkube.types import PatchType
 from operator_support import (
     condition,
     deploy_version,
@@ -46,7 +46,7 @@ async def test_valid_model_gets_deployment_services_hpa_and_becomes_ready(
     await create_model(
         kube_client, namespace, autoscaling={"minReplicas": 2, "maxReplicas": 4}, replicas=2
     )
-    model = await model_when(kube_client, "digits", is_ready, timeout=90)
+    model = await model_when(kube_client, "digits", is_ready, within=90)
 
     uid = model["metadata"]["uid"]
     deployment = (await kube_client.get(Deployment, "digits-v1-0-0")).to_dict()
@@ -82,7 +82,7 @@ async def test_second_pass_writes_nothing(
     kube_client: AsyncClient, namespace: str, operator_runner: Any
 ) -> None:
     await create_model(kube_client, namespace)
-    await model_when(kube_client, "digits", is_ready, timeout=90)
+    await model_when(kube_client, "digits", is_ready, within=90)
     names = ("digits-v1-0-0",)
 
     async def versions() -> dict[str, str]:
@@ -108,7 +108,7 @@ async def test_second_pass_writes_nothing(
         patch_type=PatchType.MERGE,
     )
     await wait_for(
-        lambda: _annotation_handled(kube_client), timeout=30, what="kopf handled the annotation"
+        lambda: _annotation_handled(kube_client), within=30, what="kopf handled the annotation"
     )
     assert await versions() == before
 
@@ -127,21 +127,21 @@ async def test_deleted_child_comes_back(
     kube_client: AsyncClient, namespace: str, operator_runner: Any
 ) -> None:
     await create_model(kube_client, namespace)
-    await model_when(kube_client, "digits", is_ready, timeout=90)
+    await model_when(kube_client, "digits", is_ready, within=90)
     old_uid = (await kube_client.get(Service, "digits")).metadata.uid
     await kube_client.delete(Service, "digits")
 
     async def recreated() -> bool:
         return (await kube_client.get(Service, "digits")).metadata.uid != old_uid
 
-    await wait_for(recreated, timeout=30, what="Service recreated")
+    await wait_for(recreated, within=30, what="Service recreated")
 
 
 async def test_edited_child_is_repaired(
     kube_client: AsyncClient, namespace: str, operator_runner: Any
 ) -> None:
     await create_model(kube_client, namespace)
-    await model_when(kube_client, "digits", is_ready, timeout=90)
+    await model_when(kube_client, "digits", is_ready, within=90)
     await kube_client.patch(
         Service, "digits", {"spec": {"selector": {"axiom.dev/version": "6.6.6"}}}
     )
@@ -150,14 +150,14 @@ async def test_edited_child_is_repaired(
         service = await kube_client.get(Service, "digits")
         return (service.spec.selector or {}).get("axiom.dev/version") == "1.0.0"
 
-    await wait_for(repaired, timeout=30, what="Service selector repaired")
+    await wait_for(repaired, within=30, what="Service selector repaired")
 
 
 async def test_version_change_rolls_to_a_new_deployment_and_retires_the_old(
     kube_client: AsyncClient, namespace: str, operator_runner: Any
 ) -> None:
     await create_model(kube_client, namespace)
-    await model_when(kube_client, "digits", is_ready, timeout=90)
+    await model_when(kube_client, "digits", is_ready, within=90)
     sha, secret = await deploy_version(kube_client, namespace, "digits", "1.1.0")
     await kube_client.patch(
         AxiomModelResource,
@@ -184,7 +184,7 @@ async def test_version_change_rolls_to_a_new_deployment_and_retires_the_old(
         names = [d.metadata.name async for d in kube_client.list(Deployment)]
         return names == ["digits-v1-1-0"]
 
-    await wait_for(old_gone, timeout=30, what="old Deployment retired")
+    await wait_for(old_gone, within=30, what="old Deployment retired")
     history = model["status"]["history"]
     assert [h["version"] for h in history] == ["1.0.0", "1.1.0"]
     assert history[0]["outcome"] == "Replaced"
