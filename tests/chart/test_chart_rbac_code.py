@@ -3,16 +3,21 @@ would hit 403s) and no more (least privilege).
 
 The inventory is read from the operator itself: every kind its Kube door can touch
 (``axiom_operator.kube.KINDS``), the children Kopf watches (``axiom_operator.main.CHILD_KINDS``),
-the AxiomModel status subresource it patches, and the framework's fixed needs (Kopf's CRD and
+every lightkube resource class imported anywhere in the operator, the AxiomModel status
+subresource it patches, and the framework's fixed needs (Kopf's CRD and
 namespace discovery, Events). Adding a kind to the operator without a rule fails here; the
 integration test tests/integration/test_helm_install.py then proves the verbs at runtime.
 """
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import Any
 
 from helmchart import Helm
+
+OPERATOR_ROOT = Path(__file__).resolve().parents[2] / "operator" / "axiom_operator"
 
 # Kopf's own needs, independent of the handlers: discovery of CRDs and namespaces, and
 # posting Events (the operator posts its own Events through kube.post_event as well).
@@ -24,10 +29,28 @@ FRAMEWORK_RESOURCES = {
 READ_ONLY = {("", "secrets")}
 
 
+def imported_lightkube_resources() -> set[tuple[str, str]]:
+    """(group, plural) of every lightkube resource class the operator code imports, wherever
+    it imports it (a kind used outside kube.KINDS, e.g. Pods for metric scraping, counts)."""
+    import importlib
+
+    found = set()
+    for path in OPERATOR_ROOT.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            module_name = (node.module or "") if isinstance(node, ast.ImportFrom) else ""
+            if module_name.startswith("lightkube.resources."):
+                module = importlib.import_module(module_name)
+                for alias in getattr(node, "names", ()):
+                    info = getattr(module, alias.name)._api_info
+                    found.add((info.resource.group, info.plural))
+    return found
+
+
 def operator_resources() -> set[tuple[str, str]]:
     from axiom_operator import api, kube, main
 
     used = {(cls._api_info.resource.group, cls._api_info.plural) for cls in kube.KINDS.values()}
+    used |= imported_lightkube_resources()
     used |= {(group, plural) for group, _version, plural in main.CHILD_KINDS}
     used.add((api.GROUP, f"{api.PLURAL}/status"))
     return used | FRAMEWORK_RESOURCES
