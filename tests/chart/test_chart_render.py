@@ -216,3 +216,38 @@ def test_schema_rejects_wrong_values(helm: Helm, options: list[str], message: st
     result = helm.run("template", "x", str(CHART), *options, check=False)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def _option_keys(args: list[str]) -> set[str]:
+    """Value paths an option set touches: `a.b=...` and the keys inside `a={...}` JSON."""
+    import json
+
+    keys: set[str] = set()
+    for flag, assignment in zip(args[::2], args[1::2], strict=True):
+        path, _, raw = assignment.partition("=")
+        keys.add(path)
+        if flag == "--set-json" and raw.startswith("{"):
+            stack = [(path, json.loads(raw))]
+            while stack:
+                prefix, value = stack.pop()
+                for key, child in value.items():
+                    keys.add(f"{prefix}.{key}")
+                    if isinstance(child, dict):
+                        stack.append((f"{prefix}.{key}", child))
+    return keys
+
+
+def test_every_documented_value_is_exercised_by_an_option_set() -> None:
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(
+        "gen_helm_docs", CHART.parents[1] / "hack" / "gen-helm-docs.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    documented = {doc.path for doc in module.parse_value_docs((CHART / "values.yaml").read_text())}
+    exercised = set().union(*(_option_keys(args) for args in OPTION_SETS.values()))
+    assert documented - exercised == set()
