@@ -6,6 +6,7 @@ tests/integration/test_helm_install.py; these tests need only the helm binary.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -251,3 +252,16 @@ def test_every_documented_value_is_exercised_by_an_option_set() -> None:
     documented = {doc.path for doc in module.parse_value_docs((CHART / "values.yaml").read_text())}
     exercised = set().union(*(_option_keys(args) for args in OPTION_SETS.values()))
     assert documented - exercised == set()
+
+
+def test_packaged_chart_carries_the_crds_and_lints(helm: Helm, tmp_path: Path) -> None:
+    import tarfile
+
+    helm.run("package", str(CHART), "--destination", str(tmp_path))
+    (archive,) = tmp_path.glob("axiom-operator-*.tgz")
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+    for crd in (CHART / "crds").glob("*.yaml"):
+        assert f"axiom-operator/crds/{crd.name}" in names
+    assert "axiom-operator/values.schema.json" in names
+    assert "0 chart(s) failed" in helm.run("lint", str(archive), "--strict").stdout
