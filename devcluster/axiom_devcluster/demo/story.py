@@ -129,7 +129,10 @@ class Story:
     def new_events(self) -> None:
         """Print the model's Events not printed before, oldest first (kubectl's columns)."""
         listed = self.stack.kubectl.json(
-            "get", "events", "--field-selector", f"involvedObject.name={MODEL_NAME}"
+            "get",
+            "events",
+            "--field-selector",
+            f"involvedObject.kind=AxiomModel,involvedObject.name={MODEL_NAME}",
         )
         rows = []
         for event in listed.get("items", []):
@@ -138,11 +141,17 @@ class Story:
                 continue
             self.events_seen.add(uid)
             when = event.get("lastTimestamp") or event.get("eventTime") or ""
+            order = int(event["metadata"].get("resourceVersion") or 0)
             rows.append(
-                (when, event.get("type", ""), event.get("reason", ""), event.get("message", ""))
+                (
+                    (when, order),
+                    event.get("type", ""),
+                    event.get("reason", ""),
+                    event.get("message", ""),
+                )
             )
         self.report.command(
-            f"kubectl -n {self.ns} get events --field-selector involvedObject.name={MODEL_NAME}"
+            f"kubectl -n {self.ns} get events --field-selector involvedObject.kind=AxiomModel"
             "   # the new ones"
         )
         if not rows:
@@ -255,7 +264,7 @@ class Story:
             errors = [
                 line
                 for line in operator.log_path.read_text(errors="replace").splitlines()
-                if "[ERROR" in line or "Error:" in line
+                if ("[ERROR" in line or "Error:" in line) and "will retry" not in line
             ]
             if errors:
                 self.report.note(f"last errors in the operator's log ({operator.log_path}):")
