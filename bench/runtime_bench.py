@@ -394,9 +394,8 @@ def main() -> int:
     parser.add_argument("--skip-mlserver", action="store_true")
     parser.add_argument(
         "--mlserver-workers",
-        type=int,
-        default=0,
-        help="MLServer parallel_workers (0: infer in the server process, its fastest here)",
+        default="0,1",
+        help="MLServer parallel_workers settings to measure, comma-separated (1 is its default)",
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
