@@ -17,6 +17,7 @@ from axiom_operator.kube import AxiomModelResource
 
 CATALOGUE = Path(__file__).parent / "invalid_manifests"
 CASES = sorted(CATALOGUE.glob("*.yaml"))
+TEXTS = {path: path.read_text() for path in CASES}
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -38,7 +39,7 @@ async def test_invalid_manifest_is_refused_naming_the_field(
     path: Path, kube_client: AsyncClient, namespace: str, operator_runner: Any
 ) -> None:
     layer, field = expectation(path)
-    manifest = yaml.safe_load(path.read_text())
+    manifest = yaml.safe_load(TEXTS[path])
     manifest["metadata"]["namespace"] = namespace
     name = manifest["metadata"]["name"]
     if layer == "apiserver":
