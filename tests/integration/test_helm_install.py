@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -205,7 +207,9 @@ def test_install_upgrade_uninstall_leaves_only_the_crds(
 # The operator under the chart's ServiceAccount
 
 EXAMPLES = CHART.parents[1] / "examples"
-FORBIDDEN_MARKERS = ("403", "Forbidden", "forbidden", "Not enough permissions")
+# how a refusal shows in the log: httpx's access line, Kopf's error class, the apiserver's
+# message, Kopf's fallback warning (a bare "403" would match timestamps' milliseconds)
+FORBIDDEN_MARKERS = ("HTTP/1.1 403", "Forbidden", "is forbidden", "Not enough permissions")
 
 
 def _free_port() -> int:
@@ -335,6 +339,20 @@ def _wait_for(
         time.sleep(0.5)
 
 
+def _merge_patch(plane: ControlPlane, path: str, patch: dict[str, Any]) -> None:
+    """JSON merge patch as cluster-admin (ControlPlane.api_request sends application/json)."""
+    request = urllib.request.Request(
+        plane.server + path,
+        data=json.dumps(patch).encode(),
+        method="PATCH",
+        headers={"Content-Type": "application/merge-patch+json", "Accept": "application/json"},
+    )
+    context = ssl.create_default_context(cafile=str(plane.pki.ca_cert))
+    context.load_cert_chain(str(plane.pki.admin_cert), str(plane.pki.admin_key))
+    with urllib.request.urlopen(request, context=context, timeout=10) as answer:
+        answer.read()
+
+
 def _get_or_none(plane: ControlPlane, path: str) -> Any:
     try:
         return plane.api_request("GET", path)
@@ -405,6 +423,19 @@ def test_operator_reconciles_a_model_under_the_charts_service_account(
                 return _condition(model, "CertificateValid") == "True" and deployment is not None
 
             _wait_for("the model to be reconciled", reconciled, 120, operator)
+            # a version change exercises the rest of the verbs: a second Deployment is applied,
+            # and the retired version's children are deleted once the new one is available
+            spec2 = _model_objects(plane, models, "2.0.0")
+            _merge_patch(plane, f"{model_path}/digits", {"spec": spec2})
+            deployments = f"/apis/apps/v1/namespaces/{models}/deployments"
+
+            def rolled_over() -> bool:
+                return (
+                    _get_or_none(plane, f"{deployments}/digits-v2-0-0") is not None
+                    and _get_or_none(plane, f"{deployments}/digits-v1-0-0") is None
+                )
+
+            _wait_for("2.0.0 to replace 1.0.0", rolled_over, 180, operator)
             status, metrics = operator.get(operator.metrics_port, "/metrics")
             assert status == 200 and "axiom_operator_reconciles_total" in metrics
 
