@@ -114,3 +114,21 @@ def test_package_configmap_carries_the_bytes_unchanged() -> None:
     data = bytes(range(256))
     configmap = manifests.package_configmap("p", "ns", data)
     assert base64.b64decode(configmap["binaryData"][manifests.PACKAGE_KEY]) == data
+
+
+def test_a_blocking_action_over_a_second_gets_a_progress_line() -> None:
+    import time
+
+    out = io.StringIO()
+    assert Reporter(out=out).run("the slow thing", lambda: time.sleep(1.3) or 42) == 42
+    text = out.getvalue()
+    assert "waiting for the slow thing" in text
+    assert "done: the slow thing" in text
+
+
+def test_a_blocking_action_raises_in_the_caller() -> None:
+    def boom() -> None:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):
+        Reporter(out=io.StringIO()).run("boom", boom)

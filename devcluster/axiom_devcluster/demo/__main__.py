@@ -61,7 +61,7 @@ def run(directory: Path, keep: bool) -> int:
         _print_keep(report, stack, story.service_url)
     else:
         with report.step("Clean up"):
-            left = stack.stop()
+            left = report.run("everything to stop", stack.stop)
             if left:
                 report.say(f"  still running after cleanup: pids {sorted(left)}")
                 failed = failed or f"processes left running: {sorted(left)}"

@@ -9,6 +9,7 @@ seconds otherwise, so CI logs stay short), and at the end how long each step too
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -136,6 +137,34 @@ class Reporter:
                     announced = True
                     last_printed = elapsed
             time.sleep(interval)
+
+    def run(self, what: str, action: Callable[[], T]) -> T:
+        """Run a blocking ``action`` (a process start, say) with the same progress line as
+        ``wait``. The action runs in this thread and a ticker thread prints: processes
+        started with PR_SET_PDEATHSIG die with the *thread* that forked them, so a
+        short-lived worker thread must never be the one that starts them."""
+        begun = time.monotonic()
+        finished = threading.Event()
+
+        def tick() -> None:
+            last_printed = -PLAIN_PROGRESS_EVERY_SECONDS
+            every = 1.0 if self.interactive else PLAIN_PROGRESS_EVERY_SECONDS
+            while not finished.wait(0.2):
+                elapsed = time.monotonic() - begun
+                if elapsed >= PROGRESS_AFTER_SECONDS and elapsed - last_printed >= every:
+                    self._progress(f"waiting for {what} ... {elapsed:.0f} s")
+                    last_printed = elapsed
+
+        ticker = threading.Thread(target=tick, name=f"progress: {what}", daemon=True)
+        ticker.start()
+        try:
+            return action()
+        finally:
+            finished.set()
+            ticker.join()
+            elapsed = time.monotonic() - begun
+            if elapsed >= PROGRESS_AFTER_SECONDS:
+                self._progress(f"done: {what} ({format_duration(elapsed)})", final=True)
 
     def _progress(self, text: str, *, final: bool = False) -> None:
         if self.interactive:

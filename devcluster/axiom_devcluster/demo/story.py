@@ -277,10 +277,10 @@ class Story:
         report.note("etcd, kube-apiserver, controller-manager and scheduler built from the")
         report.note("Kubernetes Go modules, on 127.0.0.1; plus a node agent that runs pods as")
         report.note("local processes with their own 127.19.x.x address (no Docker needed).")
-        self.stack.start_cluster()
+        self.report.run("the control plane", self.stack.start_cluster)
         assert self.stack.plane is not None
         report.note(f"control plane at {self.stack.plane.server}")
-        self.stack.start_agent()
+        self.report.run("the node agent", self.stack.start_agent)
         self.show("kubectl get nodes", "get", "nodes", "-o", "wide")
         report.command(f"kubectl create namespace {self.ns}")
         report.block(self.stack.kubectl.run("create", "namespace", self.ns, namespaced=False))
@@ -291,12 +291,15 @@ class Story:
     def install_crd(self) -> None:
         self.report.command("kubectl apply -f charts/axiom-operator/crds/")
         self.report.block(self.stack.install_crds())
-        self.stack.kubectl.run(
-            "wait",
-            "--for=condition=Established",
-            "crd/axiommodels.axiom.dev",
-            "--timeout=60s",
-            namespaced=False,
+        self.report.run(
+            "the CRD to be Established",
+            lambda: self.stack.kubectl.run(
+                "wait",
+                "--for=condition=Established",
+                "crd/axiommodels.axiom.dev",
+                "--timeout=60s",
+                namespaced=False,
+            ),
         )
         self.show(
             "kubectl api-resources --api-group=axiom.dev", "api-resources", "--api-group=axiom.dev"
@@ -304,7 +307,9 @@ class Story:
 
     def start_operator(self) -> None:
         self.report.command(f"axiom operator --standalone --namespace {self.ns} &")
-        operator = self.stack.start_operator()
+        operator = self.report.run(
+            "the operator to answer its liveness probe", self.stack.start_operator
+        )
         self.report.note(f"operator running, pid {operator.pid}, log {operator.log_path}")
 
     def deploy_first_version(self) -> None:
