@@ -25,7 +25,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psutil
 from lightkube import AsyncClient, KubeConfig
@@ -58,7 +58,7 @@ def writes(port: int) -> float:
 
 
 def manifest(name: str, sha: str, secret: str) -> dict[str, Any]:
-    m = model_manifest(name, NAMESPACE, "1.0.0", sha, secret)
+    m: dict[str, Any] = model_manifest(name, NAMESPACE, "1.0.0", sha, secret)
     m["spec"]["model"]["uri"] = "configmap://digits-1-0-0/model.axiom"
     m["spec"]["model"]["name"] = "digits"  # one signed package serves every benchmark model
     m["spec"]["resources"] = {"requests": {"cpu": "1m", "memory": "1Mi"}}
@@ -71,6 +71,21 @@ async def ready_count(client: AsyncClient) -> int:
         conditions = (model.get("status") or {}).get("conditions") or []
         count += any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
     return count
+
+
+def start_operator_process(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], IO[str]]:
+    """`axiom operator` as its own process, so its RSS is measured alone."""
+    log = open(Path(tempfile.gettempdir()) / "axiom-operator-bench.log", "w")  # noqa: SIM115
+    command = [
+        sys.executable,
+        "-m",
+        "axiom_runtime.cli",
+        "operator",
+        "--namespace",
+        NAMESPACE,
+        "--standalone",
+    ]
+    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT), log
 
 
 async def run(args: argparse.Namespace, plane: ControlPlane) -> list[tuple[str, str]]:
@@ -89,21 +104,7 @@ async def run(args: argparse.Namespace, plane: ControlPlane) -> list[tuple[str, 
         "KUBECONFIG": str(plane.kubeconfig),
         "AXIOM_OPERATOR_METRICS_PORT": str(port),
     }
-    log = open(Path(tempfile.gettempdir()) / "axiom-operator-bench.log", "w")  # noqa: SIM115
-    operator = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "axiom_runtime.cli",
-            "operator",
-            "--namespace",
-            NAMESPACE,
-            "--standalone",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    operator, log = start_operator_process(env)
     rows: list[tuple[str, str]] = []
     try:
         deadline = time.monotonic() + 60

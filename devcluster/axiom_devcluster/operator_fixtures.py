@@ -112,7 +112,7 @@ def start_operator(
             args += ["--priority", str(priority)]
         try:
             with KopfRunner(args, timeout=60) as runner:
-                runner.metrics_port = port
+                runner.metrics_port = port  # type: ignore[attr-defined]
                 yield runner
         finally:
             for key, value in saved.items():

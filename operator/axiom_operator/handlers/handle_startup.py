@@ -52,6 +52,8 @@ def configure_kopf(settings: kopf.OperatorSettings, ours: OperatorSettings) -> N
     settings.persistence.finalizer = "axiom.dev/operator"
     settings.posting.level = logging.WARNING
     settings.posting.reporting_component = "axiom-operator"
+    # lightkube's HTTP client logs every request at INFO: thousands of lines per minute at scale.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
 async def start(settings: kopf.OperatorSettings, memo: Any) -> OperatorContext:
