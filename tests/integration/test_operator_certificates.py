@@ -175,7 +175,12 @@ async def test_audit_policy_deploys_but_reports_the_failure(
     await start_serving_v1(kube_client, namespace)
     data = package("digits", "2.0.0")
     sha, secret = await deploy_version(
-        kube_client, namespace, "digits", "2.0.0", cert=certificate(data, key=OTHER_KEY, key_id="untrusted-key"), data=data
+        kube_client,
+        namespace,
+        "digits",
+        "2.0.0",
+        cert=certificate(data, key=OTHER_KEY, key_id="untrusted-key"),
+        data=data,
     )
     await change_to(kube_client, sha, secret, policy="Audit")
     model = await model_when(
