@@ -21,7 +21,9 @@ def _default_image() -> str:
         tag = package_version("axiom-operator")
     except PackageNotFoundError:  # running from a source tree that was never installed
         tag = "latest"
-    return f"ghcr.io/axiom-operator/axiom-runtime:{tag}"
+    # No registry host: images are built locally (`make images`) and pushed wherever a team keeps
+    # them; the chart sets the full reference.
+    return f"axiom-runtime:{tag}"
 
 
 class SettingsError(ValueError):

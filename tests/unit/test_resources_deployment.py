@@ -28,7 +28,7 @@ def inputs(model_spec: api.AxiomModelSpec) -> VersionInputs:
     return VersionInputs(
         owner=OWNER,
         spec=model_spec,
-        image="ghcr.io/axiom-operator/axiom-runtime:0.1.0",
+        image="axiom-runtime:0.1.0",
         certificate=SourceRef("Secret", "mnist-cert", "certificate.json"),
         trusted_keys=SourceRef("Secret", "axiom-trusted-keys"),
         config_hash="c0ffee",
