@@ -285,6 +285,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 def add_routes(app: web.Application) -> None:
     router = app.router
+    # aiohttp tries the dynamic /v2/models/{name}... resources in registration order, one
+    # regex match each; the inference routes go first so the hot path matches on try one.
+    router.add_post("/v2/models/{name}/infer", v2_infer)
+    router.add_post("/v2/models/{name}/versions/{version}/infer", v2_infer)
     router.add_post("/predict", predict)
     router.add_get("/health", health)
     router.add_get("/ready", ready)
@@ -295,7 +299,5 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/v2/health/ready", v2_ready)
     router.add_get("/v2/models/{name}", v2_model_metadata)
     router.add_get("/v2/models/{name}/ready", v2_model_ready)
-    router.add_post("/v2/models/{name}/infer", v2_infer)
     router.add_get("/v2/models/{name}/versions/{version}", v2_model_metadata)
     router.add_get("/v2/models/{name}/versions/{version}/ready", v2_model_ready)
-    router.add_post("/v2/models/{name}/versions/{version}/infer", v2_infer)
