@@ -1,4 +1,4 @@
-// Builds kube-apiserver, kube-controller-manager and kube-scheduler from k8s.io/kubernetes.
+// Builds kube-apiserver, kube-controller-manager, kube-scheduler and kubectl from k8s.io/kubernetes.
 // k8s.io/kubernetes replaces its staging modules with paths inside its own repository, which
 // do not exist in the module cache; here every staging module points at its published
 // v0.36.3 (tag kubernetes-1.36.3) instead. Regenerate with hack/cluster/gen-kubernetes-gomod.sh.
