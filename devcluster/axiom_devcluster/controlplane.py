@@ -89,6 +89,9 @@ class ControlPlane:
     """Start with ``start()`` (or ``with ControlPlane(...) as cp:``), stop with ``stop()``.
 
     ``tie_to_parent=True`` (tests): every component dies with this process, even on SIGKILL.
+    The kernel ties them to the *thread* that called ``start()`` (PR_SET_PDEATHSIG fires when
+    that thread exits), so call it from a thread that lives as long as the cluster should,
+    normally the main thread; not from ``asyncio.to_thread`` or a short-lived worker.
     ``tie_to_parent=False`` (``python -m axiom_devcluster up``): components outlive it and are
     stopped later by ``stop_from_state(directory)``.
     """
