@@ -22,6 +22,9 @@ from axiom_runtime.errors import InvalidInput
 
 FloatArray = npt.NDArray[np.float32]
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+# The ufuncs themselves: ndarray.min() goes through a Python wrapper on every call.
+_minimum = np.minimum.reduce
+_maximum = np.maximum.reduce
 
 
 def contains_bool(value: Any) -> bool:
@@ -75,14 +78,18 @@ def check_values(
     single_row: bool,
 ) -> FloatArray:
     """Cast a (N, *shape) batch to float32, refusing non-finite and out-of-range values."""
+    if batch.size == 0:
+        return batch.astype(np.float32)
+    low, high = input_range if input_range is not None else (-_FLOAT32_MAX, _FLOAT32_MAX)
+    # Fast path, two reductions on the decoded values: NaN poisons min/max, infinity fails
+    # the bounds, and a value inside the float32 range cannot overflow in the cast, so no
+    # errstate context (which costs as much as the reductions) is needed.
+    if max(low, -_FLOAT32_MAX) <= float(_minimum(batch, axis=None)) and float(
+        _maximum(batch, axis=None)
+    ) <= min(high, _FLOAT32_MAX):
+        return batch.astype(np.float32, copy=False)
     with np.errstate(over="ignore"):  # overflow to infinity is caught just below
         rows = batch.astype(np.float32, copy=False)
-    if rows.size == 0:
-        return rows
-    # Fast path, two reductions: NaN poisons min/max, overflow became infinity in the cast.
-    low, high = input_range if input_range is not None else (-_FLOAT32_MAX, _FLOAT32_MAX)
-    if low <= float(rows.min()) and float(rows.max()) <= high:
-        return rows
     finite = np.abs(rows) <= _FLOAT32_MAX  # NaN compares False, infinity exceeds the bound
     if not finite.all():
         raise InvalidInput(
@@ -90,6 +97,8 @@ def check_values(
             "is not a finite float32 number (NaN, infinity or overflow)",
         )
     outside = (rows < low) | (rows > high)
+    if not outside.any():  # e.g. a bound that float32 rounding moved a value onto
+        return rows
     where = _first(outside, single_row)
     value = float(rows[tuple(_first(outside, False))])
     raise InvalidInput(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -37,6 +37,8 @@ _INT_BOUNDS: dict[str, tuple[int, int]] = {
     "UINT64": (0, 2**64 - 1),
 }
 SUPPORTED_DATATYPES = tuple(sorted(_FLOAT_TYPES | set(_INT_BOUNDS)))
+_SUPPORTED = frozenset(SUPPORTED_DATATYPES)
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -81,30 +83,24 @@ def decode_infer_request(
 
 
 def _decode_tensor(tensor: Any, where: str, spec: ModelSpec, may_contain_bool: bool) -> FloatArray:
-    if not isinstance(tensor, dict):
+    if type(tensor) is not dict:
         raise InvalidInput(where, "must be an object with name, shape, datatype and data")
-    name = tensor.get("name")
-    if not isinstance(name, str):
+    if type(tensor.get("name")) is not str:
         raise InvalidInput(f"{where}.name", "is required and must be a string")
     shape = tensor.get("shape")
-    if (
-        not isinstance(shape, list)
-        or not shape
-        or not all(
-            isinstance(size, int) and not isinstance(size, bool) and size >= 0 for size in shape
-        )
-    ):
+    if not _is_shape(shape):
         raise InvalidInput(f"{where}.shape", "must be a non-empty list of non-negative integers")
     datatype = tensor.get("datatype")
-    if not isinstance(datatype, str) or datatype not in SUPPORTED_DATATYPES:
+    if type(datatype) is not str or datatype not in _SUPPORTED:
         raise InvalidInput(
             f"{where}.datatype",
             f"must be one of {', '.join(SUPPORTED_DATATYPES)}, got {datatype!r}",
         )
-    if "data" not in tensor:
-        raise InvalidInput(f"{where}.data", "is required")
+    data = tensor.get("data", _MISSING)
     field = f"{where}.data"
-    array = numeric_array(tensor["data"], field, may_contain_bool=may_contain_bool)
+    if data is _MISSING:
+        raise InvalidInput(field, "is required")
+    array = numeric_array(data, field, may_contain_bool=may_contain_bool)
     expected_size = math.prod(shape)
     if array.size != expected_size:
         raise InvalidInput(
@@ -113,14 +109,25 @@ def _decode_tensor(tensor: Any, where: str, spec: ModelSpec, may_contain_bool: b
     if datatype in _INT_BOUNDS:
         array = _check_integers(array, datatype, field)
     per_row = spec.input_shape
-    if tuple(shape) == per_row:
-        shape = [1, *shape]
-    if len(shape) != len(per_row) + 1 or tuple(shape[1:]) != per_row or shape[0] < 1:
+    rows_shape = tuple(shape)
+    if rows_shape == per_row:
+        rows_shape = (1, *per_row)
+    elif rows_shape[1:] != per_row or rows_shape[0] < 1:
         raise InvalidInput(
             f"{where}.shape",
             f"expected [N, {', '.join(map(str, per_row))}] with N >= 1, got {shape_text(shape)}",
         )
-    return check_values(array.reshape(shape), field, spec.input_range, single_row=False)
+    return check_values(array.reshape(rows_shape), field, spec.input_range, single_row=False)
+
+
+def _is_shape(value: Any) -> TypeGuard[list[int]]:
+    """A non-empty list of non-negative ints (``type is int`` also refuses JSON booleans)."""
+    if type(value) is not list or not value:
+        return False
+    for size in value:  # noqa: SIM110  (a generator per request costs more than the check)
+        if type(size) is not int or size < 0:
+            return False
+    return True
 
 
 def _check_integers(array: np.ndarray[Any, Any], datatype: str, field: str) -> np.ndarray[Any, Any]:
