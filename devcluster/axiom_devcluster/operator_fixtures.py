@@ -101,6 +101,9 @@ def start_operator(
             "AXIOM_OPERATOR_METRICS_PORT": str(port),
             "AXIOM_OPERATOR_METRICS_HOST": "127.0.0.1",
             "AXIOM_OPERATOR_NAMESPACES": namespace,
+            # the operator reads /ready and /metrics of pods: never anything off loopback
+            # (kwok pods report fake 198.18.x.x addresses, agent pods 127.19.x.y)
+            "AXIOM_OPERATOR_POD_NETWORK_ALLOWLIST": "127.0.0.0/8",
             **env,
         }
         saved = {key: os.environ.get(key) for key in settings}

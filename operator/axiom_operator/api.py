@@ -317,6 +317,26 @@ class RuntimeSpec(ApiModel):
         return self
 
 
+class GatewayRef(ApiModel):
+    """The Gateway the operator's HTTPRoute attaches to (GatewayAPI mode)."""
+
+    name: str = Field(
+        pattern=DNS_SUBDOMAIN_PATTERN, max_length=253, description="Name of the Gateway."
+    )
+    namespace: str | None = Field(
+        default=None,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        max_length=63,
+        description="Namespace of the Gateway. Default: the AxiomModel's namespace.",
+    )
+    section_name: str | None = Field(
+        default=None,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        max_length=253,
+        description="Listener of the Gateway to attach to. Default: every listener that allows it.",
+    )
+
+
 class TrafficSpec(ApiModel):
     """How requests are split between the stable and the canary version."""
 
@@ -330,8 +350,11 @@ class TrafficSpec(ApiModel):
         default=None,
         ge=0,
         le=100,
-        description="Fixed share (percent, up to 2 decimals) of requests sent to the canary when "
-        "no rollout steps are given (an A/B split that stays until promoted).",
+        description="Manual A/B split: the percent (up to 2 decimals) of requests sent to the new "
+        "version, held for as long as it is set (phase Experiment). Analysis runs for the figures "
+        "only: no automatic promotion or rollback. Wins over rollout.steps when both are set. "
+        "100 promotes; setting spec.version back to the stable version ends the experiment; "
+        "removing the field continues with rollout.steps from the current weight.",
     )
     request_id_header: str = Field(
         default="X-Request-ID",
@@ -339,6 +362,11 @@ class TrafficSpec(ApiModel):
         max_length=128,
         description="Header whose hash decides, deterministically, which version answers a "
         "request; requests without it are split at random.",
+    )
+    gateway_ref: GatewayRef | None = Field(
+        default=None,
+        description="GatewayAPI mode: the Gateway the HTTPRoute <model> attaches to (its "
+        "parentRef). Without it the route is written but attached to no Gateway.",
     )
 
 
@@ -382,6 +410,28 @@ class AnalysisSpec(ApiModel):
         le=100,
         description="Failed analyses tolerated before the canary is rolled back.",
     )
+    inconclusive_limit: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="Consecutive inconclusive analyses (too few requests, metrics unreachable) "
+        "after which the canary is paused (phase Paused, reason Inconclusive) at its weight; "
+        "it is never promoted by time alone. Annotate axiom.dev/resume, promote or rollback.",
+    )
+    max_latency_ratio: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="Highest tolerated canary p99 latency as a multiple of the stable version's "
+        "p99 in the same window (checked when the stable served at least minRequests).",
+    )
+    max_confidence_drop: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Highest tolerated drop of the canary's mean confidence below the stable "
+        "version's in the same window (checked when the stable served at least minRequests).",
+    )
 
 
 def _steps_strictly_increasing(steps: list[RolloutStep]) -> bool:
@@ -395,8 +445,11 @@ class RolloutSpec(ApiModel):
     steps: list[RolloutStep] | None = Field(
         default=None,
         max_length=20,
-        description="Canary steps with strictly increasing weights; after the last step the "
-        "canary is promoted to stable.",
+        description="Canary steps with strictly increasing weights; a step advances when its "
+        "pause has elapsed and an analysis in it passed; after the last step the canary is "
+        "promoted. Neither steps nor traffic.canaryPercent: a blue-green switch (the new "
+        "version starts beside the stable one and the Service moves once all its replicas are "
+        "available). Ignored while traffic.canaryPercent is set.",
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel(
@@ -420,6 +473,11 @@ class RolloutSpec(ApiModel):
     rollback_window: Duration = Field(
         default="1h",
         description="How long a previous version is kept warm so a manual rollback is instant.",
+    )
+    progress_deadline: Duration = Field(
+        default="10m",
+        description="How long a new version may take to become available (and its first "
+        "weight to become live) before the canary counts as failed.",
     )
 
     @model_validator(mode="after")
@@ -505,27 +563,31 @@ class Condition(ApiModel):
 
 
 class HistoryEntry(ApiModel):
-    """One version that served (or was refused), newest last."""
+    """One version's rollout outcome, newest last."""
 
     version: str = Field(max_length=64, description="The version.")
-    sha256: str | None = Field(default=None, max_length=64, description="Its package hash.")
-    deployed_at: str | None = Field(
-        default=None,
-        description="When it became stable (RFC 3339).",
-        json_schema_extra={"format": "date-time"},
+    outcome: Literal["Promoted", "RolledBack", "Failed", "Superseded"] = Field(
+        description="Promoted (became stable), RolledBack (left by a rollback), Failed (its "
+        "canary failed analysis, its progress deadline or its certificate) or Superseded "
+        "(spec.version moved on before it finished)."
     )
-    retired_at: str | None = Field(
-        default=None,
-        description="When it stopped being stable (RFC 3339).",
-        json_schema_extra={"format": "date-time"},
+    at: str = Field(
+        description="When it happened (RFC 3339).", json_schema_extra={"format": "date-time"}
     )
-    outcome: str | None = Field(
-        default=None,
-        max_length=64,
-        description="Promoted, Replaced, RolledBack or Blocked.",
+    reason: str | None = Field(default=None, max_length=1024, description="Why, for people.")
+
+
+class AnalysisFigures(ApiModel):
+    """What one version's pods did during the analysed window."""
+
+    requests: int = Field(
+        ge=0, description="Requests in the window (canary: plus unanswered forwards)."
     )
-    reason: str | None = Field(
-        default=None, max_length=1024, description="Why it ended this way, for people."
+    errors: int = Field(ge=0, description="5xx answers (canary: plus unanswered forwards).")
+    error_rate: float | None = Field(default=None, ge=0, description="errors / requests.")
+    p99_latency_ms: float | None = Field(default=None, ge=0, description="p99 latency, ms.")
+    mean_confidence: float | None = Field(
+        default=None, ge=0, description="Mean prediction confidence (0..1)."
     )
 
 
@@ -539,17 +601,42 @@ class AnalysisResult(ApiModel):
     )
     version: str | None = Field(default=None, max_length=64, description="Canary version analysed.")
     step: int | None = Field(default=None, ge=0, description="Rollout step index analysed.")
-    requests: int | None = Field(default=None, ge=0, description="Canary requests in the interval.")
+    verdict: Literal["Pass", "Fail", "Inconclusive"] | None = Field(
+        default=None,
+        description="Pass, Fail or Inconclusive (too few requests, or metrics unreachable).",
+    )
+    reasons: (
+        list[Annotated[str, Field(max_length=1024, description="One check and its outcome.")]]
+        | None
+    ) = Field(default=None, max_length=16, description="Why, one line per check, for people.")
+    message: str | None = Field(default=None, max_length=4096, description="The reasons, joined.")
+    requests: int | None = Field(default=None, ge=0, description="Canary requests in the window.")
     error_rate: float | None = Field(default=None, ge=0, description="Canary error rate (0..1).")
     p99_latency_ms: float | None = Field(default=None, ge=0, description="Canary p99 latency, ms.")
     mean_confidence: float | None = Field(
         default=None, ge=0, description="Canary mean prediction confidence (0..1)."
     )
-    verdict: Literal["Pass", "Fail", "Inconclusive"] | None = Field(
-        default=None, description="Pass, Fail or Inconclusive (too few requests)."
+    failures: int | None = Field(
+        default=None, ge=0, description="Failed analyses of this canary so far."
     )
-    failures: int | None = Field(default=None, ge=0, description="Consecutive failed analyses.")
-    message: str | None = Field(default=None, max_length=4096, description="Why, for people.")
+    canary: AnalysisFigures | None = Field(default=None, description="The canary's figures.")
+    stable: AnalysisFigures | None = Field(default=None, description="The stable's figures.")
+
+
+PHASES = (
+    "Pending",
+    "Deploying",
+    "Stable",
+    "Canary",
+    "Experiment",
+    "Paused",
+    "Promoting",
+    "RollingBack",
+    "RolledBack",
+    "Failed",
+    "Blocked",
+    "Invalid",
+)
 
 
 class AxiomModelStatus(ApiModel):
@@ -558,8 +645,17 @@ class AxiomModelStatus(ApiModel):
     phase: str | None = Field(
         default=None,
         max_length=32,
-        description="Pending, Progressing, Ready, Degraded, Blocked or Invalid (the rollout adds "
-        "Canary, Promoting, RollingBack, RolledBack).",
+        description="The rollout phase (docs/rollout.md): Pending (nothing deployed yet), "
+        "Deploying (first version starting), Stable (spec.version serves all traffic), Canary "
+        "(progressive steps with analysis), Experiment (A/B split held by "
+        "traffic.canaryPercent), Paused (weight held: axiom.dev/pause or too many inconclusive "
+        "analyses), Promoting (canary scaling to full size), RollingBack (a cold rollback "
+        "target is starting), RolledBack (the stable serves; spec.version is blocked), Failed "
+        "(analysis failed with autoRollback off; canary held at 0%), Blocked (the certificate "
+        "of spec.version is refused or not found) or Invalid (the spec cannot be acted on).",
+    )
+    message: str | None = Field(
+        default=None, max_length=4096, description="What the rollout is doing, for people."
     )
     observed_generation: int | None = Field(
         default=None, ge=0, description="metadata.generation the status reflects."
@@ -567,18 +663,24 @@ class AxiomModelStatus(ApiModel):
     stable_version: str | None = Field(
         default=None, max_length=64, description="Version the model Service sends users to."
     )
-    stable_sha256: str | None = Field(
-        default=None, max_length=64, description="Package hash of the stable version."
-    )
     canary_version: str | None = Field(
         default=None, max_length=64, description="Version being rolled out, if any."
     )
     canary_weight: float | None = Field(
-        default=None, ge=0, le=100, description="Percent of requests the canary receives now."
+        default=None, ge=0, le=100, description="Percent of requests the canary should receive."
     )
-    step: int | None = Field(default=None, ge=0, description="Current rollout step index.")
+    effective_weight: float | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Percent the canary receives now: the written weight once every stable pod "
+        "applied it (Runtime), or the share of available replicas (Replicas mode).",
+    )
+    step: int | None = Field(
+        default=None, ge=0, description="Current rollout step index (0-based)."
+    )
     history: list[HistoryEntry] | None = Field(
-        default=None, max_length=50, description="Versions that served, newest last."
+        default=None, max_length=50, description="Rollout outcomes of versions, newest last."
     )
     last_analysis: AnalysisResult | None = Field(
         default=None, description="Result of the most recent canary analysis."
@@ -594,13 +696,26 @@ class AxiomModelStatus(ApiModel):
     ) = Field(
         default=None,
         max_length=50,
-        description="Versions rolled back and kept off until spec.version changes.",
+        description="Versions rolled back or failed, kept off while spec.version names them.",
+    )
+    handled_requests: (
+        list[Annotated[str, Field(max_length=300, description="e.g. rollback=previous.")]] | None
+    ) = Field(
+        default=None,
+        max_length=8,
+        description="axiom.dev/* annotations already acted on (each acts once per appearance).",
     )
     replicas: int | None = Field(
         default=None, ge=0, description="Pods of the stable version (scale subresource)."
     )
     selector: str | None = Field(
         default=None, max_length=1024, description="Label selector of the stable pods (scale)."
+    )
+    rollout: dict[str, Any] | None = Field(
+        default=None,
+        description="The rollout state machine's memory (operator-internal; its layout may "
+        "change between releases: read the fields above instead).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
 
 

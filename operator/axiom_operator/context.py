@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+import aiohttp
 from aiohttp import web
 
 from axiom_operator.certificates import PackageHashCache
 from axiom_operator.kube import Kube
 from axiom_operator.metrics import OperatorMetrics
 from axiom_operator.settings import OperatorSettings
+
+if TYPE_CHECKING:
+    from axiom_operator.observe import Baseline
 
 ModelKey = tuple[str, str]  # (namespace, name)
 
@@ -28,6 +33,11 @@ class OperatorContext:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     phases: dict[ModelKey, str] = field(default_factory=dict)
     metrics_runner: web.AppRunner | None = None
+    # Rollouts: analysis baselines (memory only, see observe.py), the client for pod
+    # /ready and /metrics, and one pending timed reconcile per model (RequeueAfter).
+    baselines: dict[ModelKey, Baseline] = field(default_factory=dict)
+    http: aiohttp.ClientSession | None = None
+    requeues: dict[ModelKey, asyncio.TimerHandle] = field(default_factory=dict)
 
     def lock(self, key: ModelKey) -> asyncio.Lock:
         return self.locks.setdefault(key, asyncio.Lock())

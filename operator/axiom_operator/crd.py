@@ -34,6 +34,7 @@ _KEPT_KEYWORDS = (
     "maxProperties",
     "format",
     "x-kubernetes-validations",
+    "x-kubernetes-preserve-unknown-fields",
 )
 
 
@@ -96,7 +97,9 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
             out["properties"] = {name: _structural(prop, defs) for name, prop in properties.items()}
             if node.get("required"):
                 out["required"] = list(node["required"])
-        elif "additionalProperties" in node:
+        elif isinstance(node.get("additionalProperties"), dict) and not out.get(
+            "x-kubernetes-preserve-unknown-fields"
+        ):
             out["additionalProperties"] = _structural(node["additionalProperties"], defs)
     return out
 

@@ -20,7 +20,7 @@ from lightkube.core.resource import NamespacedResource
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
-from lightkube.resources.core_v1 import ConfigMap, Secret, Service
+from lightkube.resources.core_v1 import ConfigMap, Pod, Secret, Service
 from lightkube.types import PatchType
 
 from axiom_operator import api
@@ -33,12 +33,19 @@ AxiomModelResource = create_namespaced_resource(
     api.GROUP, api.VERSION, api.KIND, api.PLURAL, verbs=None
 )
 
+# GatewayAPI mode only: the CRD may not be installed; nothing else touches it.
+HTTPRouteResource = create_namespaced_resource(
+    "gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes", verbs=None
+)
+
 KINDS: dict[str, type[NamespacedResource]] = {
     "Deployment": Deployment,
     "Service": Service,
     "HorizontalPodAutoscaler": HorizontalPodAutoscaler,
     "ConfigMap": ConfigMap,
     "Secret": Secret,
+    "Pod": Pod,  # read only: addresses of Ready runtime pods for /ready and /metrics
+    "HTTPRoute": HTTPRouteResource,
     api.KIND: AxiomModelResource,
 }
 
@@ -183,6 +190,20 @@ class Kube:
                 force=True,
             )
         self._count("apply", "Deployment")
+        return _as_dict(obj)
+
+    async def scale(self, kind: str, name: str, namespace: str, replicas: int) -> dict[str, Any]:
+        """Merge-patch ``spec.replicas`` only (a version the operator keeps but no longer
+        re-applies: the stable or a warm version while another version is spec.version)."""
+        async with translated(f"scale {kind} {namespace}/{name} to {replicas}"):
+            obj = await self.client.patch(
+                KINDS[kind],
+                name,
+                {"spec": {"replicas": replicas}},
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            )
+        self._count("scale", kind)
         return _as_dict(obj)
 
     async def delete(self, kind: str, name: str, namespace: str) -> bool:

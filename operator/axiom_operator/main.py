@@ -83,7 +83,12 @@ async def reconcile_model(body: kopf.Body, reason: str, memo: kopf.Memo, **_: An
 
 @kopf.on.delete(*MODELS, optional=True)
 async def forget_model(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.ctx.record_phase((body["metadata"]["namespace"], body["metadata"]["name"]), None)
+    key = (body["metadata"]["namespace"], body["metadata"]["name"])
+    memo.ctx.record_phase(key, None)
+    memo.ctx.baselines.pop(key, None)
+    requeue = memo.ctx.requeues.pop(key, None)
+    if requeue is not None:
+        requeue.cancel()
 
 
 def _register_child_watch(group: str, version: str, plural: str) -> None:

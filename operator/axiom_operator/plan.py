@@ -1,16 +1,12 @@
-"""The reconcile decision for one AxiomModel, as pure functions.
+"""The AxiomModel status, as pure functions of what the rollout machine decided.
 
-Two stages, because the status must describe the world *after* the writes:
-``decide`` (before writing) says which version's objects to apply, which version the model
-Service selects and which old versions to retire; ``summarize`` (after writing) turns the
-observed Deployments into ``status`` and the Events worth posting.
-
-Version change without a canary (this is what issue 7 replaces with a canary): the new
-version's Deployment is created next to the stable one, the model Service keeps selecting the
-stable pods, and only once the new Deployment is Available does the Service switch to it and
-the old version's Deployment, Service and HPA get deleted. The operator never re-applies an
-old version's objects: only the current spec is known, and the old version keeps running
-exactly as it was deployed.
+The version change itself is the rollout state machine's (``axiom_operator.rollout``); this
+module turns its status, the certificate gate's verdict and the observed Deployments into
+what users read: ``status.phase`` (the machine's phase, or ``Invalid``), the versions and
+weights the printer columns show, the history newest last, the last analysis with the CRD's
+verdict words (Pass/Fail/Inconclusive), the four conditions, and the Events worth posting
+when a condition changes. ``status_patch`` computes the minimal JSON merge patch, so a pass
+that changes nothing writes nothing.
 """
 
 from __future__ import annotations
@@ -19,12 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from axiom_operator import api
 from axiom_operator import status as conditions
 from axiom_operator.resources import labels as names
+from axiom_operator.rollout import Figures, Phase, RolloutStatus, Verdict
+from axiom_operator.rollout.codec import status_to_dict
 from axiom_operator.status import ConditionValue
-
-MAX_HISTORY = 20
 
 
 @dataclass(frozen=True)
@@ -68,42 +63,44 @@ class GateOutcome:
 
 
 @dataclass(frozen=True)
-class Decision:
-    apply_target: bool
-    serving_version: str | None  # version the model Service selects; None: leave it alone
-    retire: tuple[str, ...]
-    stable_version: str | None
-
-
-@dataclass(frozen=True)
 class Event:
     type: str  # "Normal" | "Warning"
     reason: str
     message: str
 
 
-def decide(
-    spec: api.AxiomModelSpec,
-    old_status: dict[str, Any],
-    gate: GateOutcome,
-    deployments: dict[str, DeploymentState],
-) -> Decision:
-    """What to write this pass."""
-    old_stable = old_status.get("stableVersion")
-    if not gate.allowed:
-        return Decision(False, None, (), old_stable)
-    target = spec.version
-    target_state = deployments.get(target)
-    stable = old_stable if old_stable in deployments else None
-    if stable is None or stable == target or (target_state and target_state.is_available):
-        new_stable = target if target_state and target_state.is_available else stable
-        if new_stable is None and stable is None:
-            new_stable = None
-        retire = tuple(v for v in sorted(deployments) if v != target)
-        return Decision(True, target, retire, new_stable)
-    keep = {stable, target}
-    retire = tuple(v for v in sorted(deployments) if v not in keep)
-    return Decision(True, stable, retire, stable)
+# Phases in which users are served (by the stable version) and nothing is wrong.
+_PROGRESSING_PHASES = {
+    Phase.DEPLOYING,
+    Phase.CANARY,
+    Phase.EXPERIMENT,
+    Phase.PAUSED,
+    Phase.PROMOTING,
+    Phase.ROLLING_BACK,
+}
+_VERDICT_WORDS = {
+    Verdict.SUCCESS: "Pass",
+    Verdict.FAILURE: "Fail",
+    Verdict.INCONCLUSIVE: "Inconclusive",
+}
+STATUS_FIELDS = (
+    "phase",
+    "message",
+    "observedGeneration",
+    "conditions",
+    "stableVersion",
+    "canaryVersion",
+    "canaryWeight",
+    "effectiveWeight",
+    "step",
+    "history",
+    "lastAnalysis",
+    "blockedVersions",
+    "handledRequests",
+    "replicas",
+    "selector",
+    "rollout",
+)
 
 
 def _available_condition(state: DeploymentState | None, version: str | None) -> ConditionValue:
@@ -115,154 +112,183 @@ def _available_condition(state: DeploymentState | None, version: str | None) -> 
     return ConditionValue("False", "ReplicasUnavailable", message)
 
 
-def _history(
-    old: list[dict[str, Any]], old_stable: str | None, new_stable: str, sha256: str, now: str
-) -> list[dict[str, Any]]:
-    history = [dict(entry) for entry in old]
-    for entry in history:
-        if entry.get("version") == old_stable and "retiredAt" not in entry:
-            entry["retiredAt"] = now
-            entry["outcome"] = "Replaced"
-            entry["reason"] = f"replaced by version {new_stable}"
-    history.append(
-        {"version": new_stable, "sha256": sha256, "deployedAt": now, "outcome": "Promoted"}
-    )
-    return history[-MAX_HISTORY:]
+def _certificate_condition(gate: GateOutcome) -> ConditionValue:
+    if gate.valid is True:
+        return ConditionValue("True", "Valid", gate.message)
+    if gate.valid is False:
+        return ConditionValue("False", gate.reason, gate.message)
+    return ConditionValue("Unknown", gate.reason, gate.message)
+
+
+def _ready_condition(
+    rollout: RolloutStatus, gate: GateOutcome, version: str, serving: DeploymentState | None
+) -> ConditionValue:
+    stable = rollout.stable_version
+    if rollout.phase is Phase.BLOCKED:
+        return ConditionValue(
+            "False",
+            "CertificateRejected",
+            f"version {version} is refused ({gate.reason}): {gate.message}"
+            + (f"; version {stable} keeps serving" if stable else "; nothing is deployed"),
+        )
+    if stable is None or serving is None:
+        return ConditionValue("False", "Deploying", rollout.message or f"deploying {version}")
+    pods = f"{serving.available}/{serving.desired} pods available"
+    if not serving.is_available and rollout.phase is Phase.DEPLOYING:
+        return ConditionValue("False", "Deploying", f"version {stable}: {pods}")
+    if not serving.is_available:
+        return ConditionValue("False", "ReplicasUnavailable", f"version {stable}: {pods}")
+    message = f"version {stable} is serving ({pods}); {rollout.message}"
+    if rollout.phase is Phase.STABLE:
+        return ConditionValue("True", "Serving", message)
+    return ConditionValue("True", rollout.phase.value, message)
+
+
+def _progressing_condition(rollout: RolloutStatus) -> ConditionValue:
+    if rollout.phase in _PROGRESSING_PHASES:
+        return ConditionValue("True", rollout.phase.value, rollout.message)
+    if rollout.phase is Phase.STABLE:
+        return ConditionValue("False", "RolloutComplete", rollout.message)
+    return ConditionValue("False", rollout.phase.value, rollout.message)
+
+
+def _figures(figures: Figures | None) -> dict[str, Any] | None:
+    if figures is None:
+        return None
+    out = {
+        "requests": figures.requests,
+        "errors": figures.errors,
+        "errorRate": figures.error_rate,
+        "p99LatencyMs": figures.p99_ms,
+        "meanConfidence": figures.mean_confidence,
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def last_analysis(rollout: RolloutStatus) -> dict[str, Any] | None:
+    """``status.lastAnalysis`` in the CRD's words (Pass/Fail/Inconclusive)."""
+    record = rollout.last_analysis
+    if record is None:
+        return None
+    canary = _figures(record.canary) or {}
+    out: dict[str, Any] = {
+        "time": conditions.rfc3339(record.at),
+        "version": rollout.canary_version,
+        "step": rollout.step,
+        "verdict": _VERDICT_WORDS[record.verdict],
+        "reasons": [reason[:1024] for reason in record.reasons[:16]],
+        "message": "; ".join(record.reasons)[:4096],
+        "requests": canary.get("requests"),
+        "errorRate": canary.get("errorRate"),
+        "p99LatencyMs": canary.get("p99LatencyMs"),
+        "meanConfidence": canary.get("meanConfidence"),
+        "failures": rollout.analysis_failures,
+        "canary": _figures(record.canary),
+        "stable": _figures(record.stable),
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def history(rollout: RolloutStatus) -> list[dict[str, Any]] | None:
+    """The machine keeps newest first; users read newest last (like kubectl rollout history)."""
+    if not rollout.history:
+        return None
+    return [
+        {
+            "version": entry.version,
+            "outcome": entry.outcome.value,
+            "at": conditions.rfc3339(entry.at),
+            "reason": entry.reason[:1024],
+        }
+        for entry in reversed(rollout.history)
+    ]
 
 
 def summarize(
     *,
     name: str,
     generation: int,
-    spec: api.AxiomModelSpec,
+    version: str,
     old_status: dict[str, Any],
     gate: GateOutcome,
-    decision: Decision,
+    rollout: RolloutStatus,
     deployments: dict[str, DeploymentState],
     now: datetime,
 ) -> tuple[dict[str, Any], list[Event]]:
-    """The status fields this operator owns, and the Events their changes deserve."""
-    target = spec.version
-    old_stable = old_status.get("stableVersion")
-    stable = decision.stable_version
-    serving = decision.serving_version or stable
-    serving_state = deployments.get(serving) if serving else None
-    target_state = deployments.get(target)
-    stamp = conditions.rfc3339(now)
-
-    if gate.valid is True:
-        cert = ConditionValue("True", "Valid", gate.message)
-    elif gate.valid is False:
-        cert = ConditionValue("False", gate.reason, gate.message)
-    else:
-        cert = ConditionValue("Unknown", gate.reason, gate.message)
-    available = _available_condition(serving_state, serving)
-    ready_now = bool(
-        gate.allowed and stable == target and target_state and target_state.is_available
-    )
-    if not gate.allowed:
-        progressing = ConditionValue(
-            "False", "CertificateRejected", f"version {target} is not rolled out: {gate.message}"
-        )
-        ready = ConditionValue(
-            "False",
-            "CertificateRejected",
-            f"version {target} is refused ({gate.reason}): {gate.message}"
-            + (f"; version {stable} keeps serving" if stable else "; nothing is deployed"),
-        )
-        phase = "Blocked"
-    elif ready_now:
-        assert target_state is not None
-        progressing = ConditionValue(
-            "False", "RolloutComplete", f"version {target} serves all traffic"
-        )
-        ready = ConditionValue(
-            "True",
-            "Serving",
-            f"version {target} is serving ({target_state.available}/{target_state.desired} pods available)",
-        )
-        phase = "Ready"
-    else:
-        waiting = (
-            f"{target_state.available}/{target_state.desired} pods available"
-            if target_state
-            else "Deployment not created yet"
-        )
-        detail = f"waiting for version {target} to become Available ({waiting})"
-        if stable is not None and stable != target:
-            progressing = ConditionValue("True", "NewVersionRollingOut", detail)
-            ready = ConditionValue(
-                "False", "RollingOut", f"{detail}; version {stable} keeps serving"
-            )
-            phase = "Progressing"
-        elif stable is None:
-            progressing = ConditionValue("True", "Deploying", detail)
-            ready = ConditionValue("False", "Deploying", detail)
-            phase = "Progressing" if target_state else "Pending"
-        else:
-            progressing = ConditionValue("True", "DeploymentProgressing", detail)
-            ready = ConditionValue("False", "ReplicasUnavailable", detail)
-            phase = "Degraded" if target_state and target_state.up_to_date else "Progressing"
-
+    """The status fields this operator owns (None: remove), and the Events conditions deserve."""
+    stable = rollout.stable_version
+    serving = deployments.get(stable) if stable else None
     conds = old_status.get("conditions") or []
     for kind, value in (
-        (conditions.READY, ready),
-        (conditions.CERTIFICATE_VALID, cert),
-        (conditions.AVAILABLE, available),
-        (conditions.PROGRESSING, progressing),
+        (conditions.READY, _ready_condition(rollout, gate, version, serving)),
+        (conditions.CERTIFICATE_VALID, _certificate_condition(gate)),
+        (conditions.AVAILABLE, _available_condition(serving, stable)),
+        (conditions.PROGRESSING, _progressing_condition(rollout)),
     ):
         conds = conditions.set_condition(conds, kind, value, now=now, generation=generation)
-
+    canary = rollout.canary_version
     status: dict[str, Any] = {
-        "phase": phase,
+        "phase": rollout.phase.value,
+        "message": rollout.message[:4096] or None,
         "observedGeneration": generation,
         "conditions": conds,
         "stableVersion": stable,
-        "stableSha256": old_status.get("stableSha256"),
-        "history": old_status.get("history"),
-        "replicas": serving_state.replicas if serving_state else 0,
-        "selector": names.selector_string(name, serving) if serving else None,
+        "canaryVersion": canary,
+        "canaryWeight": rollout.canary_weight if canary else None,
+        "effectiveWeight": rollout.effective_weight if canary else None,
+        "step": rollout.step if canary else None,
+        "history": history(rollout),
+        "lastAnalysis": last_analysis(rollout),
+        "blockedVersions": list(rollout.blocked_versions) or None,
+        "handledRequests": list(rollout.handled_requests) or None,
+        "replicas": serving.replicas if serving else 0,
+        "selector": names.selector_string(name, stable) if stable else None,
+        "rollout": prune_none(status_to_dict(rollout)),
     }
     events: list[Event] = []
-    if stable is not None and stable != old_stable:
-        status["stableSha256"] = spec.model.sha256
-        status["history"] = _history(
-            old_status.get("history") or [], old_stable, stable, spec.model.sha256, stamp
-        )
-        events.append(
-            Event(
-                "Normal",
-                "VersionRolledOut",
-                f"version {stable} now serves"
-                + (f"; version {old_stable} is retired" if old_stable else ""),
-            )
-        )
     for changed in conditions.changed_conditions(old_status.get("conditions"), conds):
-        warning = (
-            changed["status"] == "False"
-            and changed["type"]
-            in (
-                conditions.CERTIFICATE_VALID,
-                conditions.READY,
-            )
-            and changed["reason"] not in ("Deploying", "RollingOut")
-        )
-        if changed["type"] == conditions.CERTIFICATE_VALID and changed["status"] == "Unknown":
-            warning = True
-        events.append(
-            Event(
-                "Warning" if warning else "Normal",
-                f"{changed['type']}{changed['status']}"
-                if changed["type"] != conditions.CERTIFICATE_VALID
-                else (
-                    "CertificateVerified"
-                    if changed["status"] == "True"
-                    else f"Certificate{changed['reason']}"
-                ),
-                changed["message"],
-            )
-        )
-    return {k: v for k, v in status.items() if v is not None}, events
+        kind, state, reason = changed["type"], changed["status"], changed["reason"]
+        if kind == conditions.PROGRESSING or (kind == conditions.READY and state == "True"):
+            continue  # the rollout machine's own Events tell these transitions
+        warning = (state == "False" and reason not in ("Deploying",)) or state == "Unknown"
+        if kind == conditions.CERTIFICATE_VALID:
+            event_reason = "CertificateVerified" if state == "True" else f"Certificate{reason}"
+        else:
+            event_reason = f"{kind}{state}"
+        events.append(Event("Warning" if warning else "Normal", event_reason, changed["message"]))
+    return status, events
+
+
+def prune_none(value: Any) -> Any:
+    """JSON without null members (what the apiserver stores after a merge patch)."""
+    if isinstance(value, dict):
+        return {k: prune_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [prune_none(v) for v in value]
+    return value
+
+
+def _same(old: Any, new: Any) -> bool:
+    return bool(old == new)
+
+
+def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The smallest JSON merge patch taking ``old`` to ``new`` for the keys of ``new`` (a None
+    value removes the key); keys only in ``old`` are left alone (other writers' fields)."""
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if value is None:
+            if key in old:
+                patch[key] = None
+        elif isinstance(value, dict) and isinstance(before, dict):
+            nested = merge_patch(before, value)
+            nested.update({k: None for k in before if k not in value})
+            if nested:
+                patch[key] = nested
+        elif not _same(before, value):
+            patch[key] = value
+    return patch
 
 
 def invalid_spec_status(

@@ -7,6 +7,7 @@ defaults to loopback (the Helm chart sets ``0.0.0.0`` so Prometheus can scrape t
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,6 +43,10 @@ class OperatorSettings:
     resync_seconds: float
     watch_server_timeout: int
     request_timeout: float
+    # Pod addresses the operator may connect to (/ready, /metrics); empty: any. Test and demo
+    # clusters set 127.0.0.0/8 so nothing is ever sent off the machine.
+    pod_network_allowlist: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    pod_request_timeout: float = 2.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -63,6 +68,14 @@ class OperatorSettings:
                 f"{PREFIX}TRUSTED_KEYS_KIND must be Secret or ConfigMap, not {kind!r}"
             )
         namespaces = tuple(n for n in get("NAMESPACES", "").replace(",", " ").split() if n)
+        allowlist = []
+        for cidr in get("POD_NETWORK_ALLOWLIST", "").replace(",", " ").split():
+            try:
+                allowlist.append(ipaddress.ip_network(cidr, strict=False))
+            except ValueError:
+                raise SettingsError(
+                    f"{PREFIX}POD_NETWORK_ALLOWLIST: {cidr!r} is not a CIDR like 127.0.0.0/8"
+                ) from None
         return cls(
             runtime_image=get("RUNTIME_IMAGE", _default_image()),
             trusted_keys_kind=kind,
@@ -74,4 +87,6 @@ class OperatorSettings:
             resync_seconds=number("RESYNC_SECONDS", "300"),
             watch_server_timeout=int(number("WATCH_SERVER_TIMEOUT", "300")),
             request_timeout=number("REQUEST_TIMEOUT", "30"),
+            pod_network_allowlist=tuple(allowlist),
+            pod_request_timeout=number("POD_REQUEST_TIMEOUT", "2"),
         )

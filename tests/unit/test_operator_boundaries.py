@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "axiom_operator"
-PURE = ["resources", "rollout", "plan.py", "diff.py", "api.py", "status.py"]
+PURE = ["resources", "rollout", "plan.py", "diff.py", "api.py", "status.py", "rollout_spec.py"]
 FORBIDDEN = ("kopf", "lightkube", "aiohttp", "httpx")
 
 

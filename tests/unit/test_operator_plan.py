@@ -1,18 +1,31 @@
-"""The reconcile decision: version roll without canary, certificate gate, status and Events."""
+"""One reconcile's pure path, end to end without a cluster: spec -> RolloutSpec -> the rollout
+machine -> status, conditions and Events (plan.summarize). Replaces the old switch-over plan:
+a first deploy still goes straight to Stable; a version change on a Stable model now starts a
+canary (without steps: a blue-green switch once the new version is fully available)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from axiom_operator import api
+from axiom_operator.observe import deployment_observations
 from axiom_operator.plan import (
     DeploymentState,
     GateOutcome,
-    decide,
     invalid_spec_status,
+    merge_patch,
     summarize,
 )
+from axiom_operator.rollout import (
+    DeleteDeployment,
+    EnsureDeployment,
+    Observations,
+    PointServiceAt,
+    decide,
+)
+from axiom_operator.rollout.codec import status_from_dict
+from axiom_operator.rollout_spec import to_rollout_spec
 
 SHA = "cd" * 32
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -21,12 +34,14 @@ REFUSED = GateOutcome(False, False, "BadSignature", "signature does not verify w
 AUDITED = GateOutcome(False, True, "Expired", "certificate expired on 2024-01-01")
 
 
-def spec(version: str = "2.0.0") -> api.AxiomModelSpec:
+def spec(version: str = "2.0.0", **extra: Any) -> api.AxiomModelSpec:
     return api.AxiomModelSpec.model_validate(
         {
             "version": version,
             "model": {"uri": "file:///m.axiom", "sha256": SHA},
             "certificate": {"secretRef": {"name": "c"}},
+            "rollout": {"scaleDownDelay": "10s", "rollbackWindow": "60s"},
+            **extra,
         }
     )
 
@@ -40,96 +55,130 @@ def conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 def run(
-    old_status: dict[str, Any], gate: GateOutcome, deployments: dict[str, DeploymentState]
+    old_status: dict[str, Any],
+    gate: GateOutcome,
+    deployments: dict[str, DeploymentState],
+    *,
+    version: str = "2.0.0",
+    now: datetime = NOW,
 ) -> Any:
-    decision = decide(spec(), old_status, gate, deployments)
+    model_spec = spec(version)
+    rollout_spec = to_rollout_spec(
+        model_spec, {}, certificate_ok=gate.allowed, certificate_reason=gate.reason
+    )
+    memory = status_from_dict(old_status.get("rollout"))
+    decision = decide(
+        rollout_spec, memory, Observations(deployments=deployment_observations(deployments)), now
+    )
     status, events = summarize(
         name="mnist",
         generation=4,
-        spec=spec(),
+        version=version,
         old_status=old_status,
         gate=gate,
-        decision=decision,
+        rollout=decision.status,
         deployments=deployments,
-        now=NOW,
+        now=now,
     )
     return decision, status, events
 
 
+def stored(status: dict[str, Any]) -> dict[str, Any]:
+    """What the apiserver keeps after the merge patch (None members removed)."""
+    return {k: v for k, v in status.items() if v is not None}
+
+
 def test_first_deploy_applies_and_waits_for_availability() -> None:
     decision, status, _ = run({}, VALID, {})
-    assert decision.apply_target and decision.serving_version == "2.0.0"
-    assert status["phase"] == "Pending"
+    assert EnsureDeployment("2.0.0", 1, decision.status.source_of("2.0.0")) in decision.actions
+    assert PointServiceAt("2.0.0") in decision.actions
+    assert status["phase"] == "Deploying"
     assert conditions(status)["Ready"] == ("False", "Deploying")
 
 
-def test_first_deploy_becomes_ready_when_available() -> None:
-    decision, status, events = run({}, VALID, {"2.0.0": state("2.0.0")})
-    assert decision.stable_version == "2.0.0"
-    assert status["phase"] == "Ready" and status["stableVersion"] == "2.0.0"
+def test_first_deploy_becomes_stable_when_available() -> None:
+    _, first, _ = run({}, VALID, {})
+    _, status, _ = run(stored(first), VALID, {"2.0.0": state("2.0.0")})
+    assert status["phase"] == "Stable" and status["stableVersion"] == "2.0.0"
     assert conditions(status)["Ready"] == ("True", "Serving")
-    assert events[0].reason == "VersionRolledOut"
+    assert status["history"][-1]["outcome"] == "Promoted"
 
 
-def test_version_change_keeps_old_version_serving_until_new_is_available() -> None:
-    decision, status, _ = run(
-        {"stableVersion": "1.0.0"},
-        VALID,
-        {"1.0.0": state("1.0.0"), "2.0.0": state("2.0.0", available=0)},
-    )
-    assert decision.serving_version == "1.0.0" and decision.retire == ()
-    assert status["phase"] == "Progressing"
-    assert conditions(status)["Progressing"] == ("True", "NewVersionRollingOut")
+def stable_on_v1() -> dict[str, Any]:
+    _, first, _ = run({}, VALID, {}, version="1.0.0")
+    _, status, _ = run(stored(first), VALID, {"1.0.0": state("1.0.0")}, version="1.0.0")
+    assert status["phase"] == "Stable"
+    return stored(status)
 
 
-def test_version_change_switches_and_retires_old_when_new_is_available() -> None:
-    decision, status, _ = run(
-        {"stableVersion": "1.0.0", "history": [{"version": "1.0.0"}]},
-        VALID,
-        {"1.0.0": state("1.0.0"), "2.0.0": state("2.0.0")},
-    )
-    assert decision.serving_version == "2.0.0" and decision.retire == ("1.0.0",)
-    assert status["stableVersion"] == "2.0.0"
-    assert status["history"][0]["outcome"] == "Replaced"
-    assert status["history"][-1]["version"] == "2.0.0"
+def test_version_change_starts_a_canary_and_keeps_the_stable_serving() -> None:
+    decision, status, _ = run(stable_on_v1(), VALID, {"1.0.0": state("1.0.0")})
+    assert status["phase"] == "Canary"
+    assert status["stableVersion"] == "1.0.0" and status["canaryVersion"] == "2.0.0"
+    assert PointServiceAt("1.0.0") in decision.actions
+    assert conditions(status)["Progressing"] == ("True", "Canary")
+    assert conditions(status)["Ready"][0] == "True"
 
 
-def test_enforce_refusal_writes_nothing_and_keeps_stable() -> None:
-    decision, status, events = run({"stableVersion": "1.0.0"}, REFUSED, {"1.0.0": state("1.0.0")})
-    assert not decision.apply_target and decision.retire == ()
+def test_without_steps_the_service_switches_once_the_new_version_is_available() -> None:
+    _, canary, _ = run(stable_on_v1(), VALID, {"1.0.0": state("1.0.0")})
+    both = {"1.0.0": state("1.0.0"), "2.0.0": state("2.0.0")}
+    decision, status, _ = run(stored(canary), VALID, both)
+    assert status["phase"] == "Stable" and status["stableVersion"] == "2.0.0"
+    assert PointServiceAt("2.0.0") in decision.actions
+    # the old version is kept warm (instant rollback), not deleted yet
+    assert EnsureDeployment("1.0.0", 1, decision.status.source_of("1.0.0")) in decision.actions
+    assert [h["version"] for h in status["history"]] == ["1.0.0", "2.0.0"]
+
+
+def test_the_warm_version_is_deleted_after_the_rollback_window() -> None:
+    _, canary, _ = run(stable_on_v1(), VALID, {"1.0.0": state("1.0.0")})
+    both = {"1.0.0": state("1.0.0"), "2.0.0": state("2.0.0")}
+    _, promoted, _ = run(stored(canary), VALID, both)
+    later = NOW + timedelta(seconds=61)
+    decision, _, _ = run(stored(promoted), VALID, both, now=later)
+    assert DeleteDeployment("1.0.0") in decision.actions
+
+
+def test_enforce_refusal_keeps_stable_and_blocks() -> None:
+    decision, status, events = run(stable_on_v1(), REFUSED, {"1.0.0": state("1.0.0")})
     assert status["phase"] == "Blocked" and status["stableVersion"] == "1.0.0"
+    assert not any(
+        isinstance(a, EnsureDeployment) and a.version == "2.0.0" for a in decision.actions
+    )
     assert conditions(status)["CertificateValid"] == ("False", "BadSignature")
     assert ("Warning", "CertificateBadSignature") in [(e.type, e.reason) for e in events]
 
 
 def test_refusal_message_says_who_keeps_serving() -> None:
-    _, status, _ = run({"stableVersion": "1.0.0"}, REFUSED, {"1.0.0": state("1.0.0")})
+    _, status, _ = run(stable_on_v1(), REFUSED, {"1.0.0": state("1.0.0")})
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert "version 1.0.0 keeps serving" in ready["message"]
 
 
 def test_audit_deploys_but_reports_the_failure() -> None:
-    decision, status, _ = run({}, AUDITED, {"2.0.0": state("2.0.0")})
-    assert decision.apply_target
+    _, first, _ = run({}, AUDITED, {})
+    _, status, _ = run(stored(first), AUDITED, {"2.0.0": state("2.0.0")})
     assert conditions(status)["CertificateValid"] == ("False", "Expired")
-    assert status["phase"] == "Ready"
+    assert status["phase"] == "Stable"
 
 
-def test_leftover_versions_are_retired_in_steady_state() -> None:
-    decision, _, _ = run(
-        {"stableVersion": "2.0.0"}, VALID, {"2.0.0": state("2.0.0"), "0.9.0": state("0.9.0")}
-    )
-    assert decision.retire == ("0.9.0",)
+def test_leftover_versions_are_deleted_in_steady_state() -> None:
+    _, first, _ = run({}, VALID, {})
+    decision, _, _ = run(stored(first), VALID, {"2.0.0": state("2.0.0"), "0.9.0": state("0.9.0")})
+    assert DeleteDeployment("0.9.0") in decision.actions
 
 
 def test_second_identical_pass_changes_nothing_and_posts_no_event() -> None:
     deployments = {"2.0.0": state("2.0.0")}
-    _, first, _ = run({}, VALID, deployments)
-    _, second, events = run(first, VALID, deployments)
-    assert second == first and events == []
+    _, first, _ = run({}, VALID, {})
+    _, second, _ = run(stored(first), VALID, deployments)
+    decision, third, events = run(stored(second), VALID, deployments)
+    assert merge_patch(stored(second), third) == {} and events == []
+    assert [a for a in decision.actions if type(a).__name__ == "EmitEvent"] == []
 
 
-def test_other_writers_conditions_are_kept() -> None:
+def test_other_writers_conditions_and_fields_are_kept() -> None:
     canary = {
         "type": "CanaryHealthy",
         "status": "True",
@@ -137,8 +186,16 @@ def test_other_writers_conditions_are_kept() -> None:
         "message": "",
         "lastTransitionTime": "x",
     }
-    _, status, _ = run({"conditions": [canary]}, VALID, {})
+    old = {"conditions": [canary], "someoneElse": 1}
+    _, status, _ = run(old, VALID, {})
     assert canary in status["conditions"]
+    assert "someoneElse" not in merge_patch(old, status)
+
+
+def test_merge_patch_removes_fields_that_became_empty() -> None:
+    old = {"canaryVersion": "2.0.0", "rollout": {"canaryVersion": "2.0.0", "step": 1}}
+    new = {"canaryVersion": None, "rollout": {"step": 1}}
+    assert merge_patch(old, new) == {"canaryVersion": None, "rollout": {"canaryVersion": None}}
 
 
 def test_invalid_spec_is_reported_once() -> None:

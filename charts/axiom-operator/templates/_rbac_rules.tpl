@@ -42,6 +42,15 @@ operator/axiom_operator, and tests/integration/test_helm_install.py runs the ope
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
+# Rollouts: Ready runtime pods are listed to read their traffic generation (/ready) and
+# metrics (/metrics) at their pod IP; never written.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list]
+# GatewayAPI traffic mode: the operator's own HTTPRoute carries the canary weights.
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: [get, create, patch]
 # Events on AxiomModels (the operator's decisions and Kopf's warnings).
 - apiGroups: [""]
   resources: [events]

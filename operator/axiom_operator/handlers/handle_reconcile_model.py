@@ -1,13 +1,27 @@
-"""Reconcile one AxiomModel: validate, gate on the certificate, apply the children that
-differ, retire old versions, write status when it changed, post Events for decisions.
+"""Reconcile one AxiomModel: gather observations, ask the rollout machine, execute its
+actions, write status, schedule the next look.
 
-Every trigger (create/update/resume of the model, any event on a child, a retry) runs this
-same pass, so there is one code path to get right. It is idempotent: a pass over an
-unchanged world reads, compares, and writes nothing.
+Every trigger (create/update/resume of the model, any event on a child, a retry, the
+machine's own RequeueAfter) runs this same pass, so there is one code path to get right:
+
+1. validate the spec (a bad one is reported, never retried until it changes);
+2. gate ``spec.version`` on its certificate;
+3. observe (``observe.py``): Deployments; while a canary exists, the traffic generation the
+   stable pods applied and the analysis window's metrics;
+4. ``rollout.decide(spec, status, observations, now)``: pure;
+5. execute the actions (``execute.py``), patch the status (the machine's memory in
+   ``status.rollout``, what users read beside it; a merge patch of only what changed), post
+   Events;
+6. requeue in memory when the machine asked (``schedule_requeue``).
+
+It is idempotent: a pass over an unchanged world reads, compares, and writes nothing, and a
+model at rest (phase Stable, no warm version) asks for no requeue, so the operator makes no
+API call at all for it until something changes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -18,18 +32,21 @@ import pydantic
 
 from axiom_operator import api, plan
 from axiom_operator.certificates import check_certificate
-from axiom_operator.context import OperatorContext
+from axiom_operator.context import ModelKey, OperatorContext
+from axiom_operator.execute import ModelTarget, execute
 from axiom_operator.kube import post_event
-from axiom_operator.resources import labels as names
-from axiom_operator.resources.configmap import (
-    build_runtime_configmap,
-    config_hash,
-    runtime_settings,
+from axiom_operator.observe import (
+    analysis_window,
+    applied_generations,
+    deployment_observations,
+    observe_deployments,
+    route_generation,
 )
-from axiom_operator.resources.deployment import VersionInputs, build_deployment
-from axiom_operator.resources.hpa import build_hpa
-from axiom_operator.resources.owner import Owner, owner_of
-from axiom_operator.resources.service import build_model_service, build_version_service
+from axiom_operator.resources.owner import Owner
+from axiom_operator.rollout import AnalysisWindow, Observations, RolloutSpec, RolloutStatus, decide
+from axiom_operator.rollout.codec import StatusDecodeError, status_from_dict
+from axiom_operator.rollout.model import TrafficMode
+from axiom_operator.rollout_spec import to_rollout_spec
 
 logger = logging.getLogger(__name__)
 
@@ -64,32 +81,32 @@ def parse_spec(body: dict[str, Any]) -> api.AxiomModelSpec:
     return spec
 
 
-def _status_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    return any(old.get(key) != value for key, value in new.items())
-
-
-async def _observe_deployments(
-    ctx: OperatorContext, name: str, namespace: str
-) -> dict[str, plan.DeploymentState]:
-    live = await ctx.kube.list("Deployment", namespace, {names.MODEL_LABEL: name})
-    states = {}
-    for deployment in live:
-        if owner_of(deployment) == name:
-            state = plan.DeploymentState.from_live(deployment)
-            states[state.version] = state
-    return states
-
-
-async def _apply(
-    ctx: OperatorContext, manifest: dict[str, Any], written: list[str]
-) -> tuple[dict[str, Any], bool]:
-    """Apply if different; returns (live object, whether it was created now)."""
-    meta = manifest["metadata"]
-    live = await ctx.kube.get(manifest["kind"], meta["name"], meta["namespace"])
-    changed, obj = await ctx.kube.apply(manifest, live)
-    if changed:
-        written.append(f"{'updated' if live else 'created'} {manifest['kind']} {meta['name']}")
-    return obj, live is None
+async def _observe(
+    ctx: OperatorContext,
+    key: ModelKey,
+    spec: RolloutSpec,
+    status: RolloutStatus,
+    deployments: dict[str, plan.DeploymentState],
+) -> Observations:
+    namespace, name = key
+    generations: tuple[int, ...] = ()
+    window: AnalysisWindow | None = None
+    canary, stable = status.canary_version, status.stable_version
+    if canary is not None and stable is not None:
+        if spec.mode is TrafficMode.RUNTIME:
+            generations = await applied_generations(ctx, name, namespace, stable)
+        elif spec.mode is TrafficMode.GATEWAY_API:
+            generations = await route_generation(ctx, name, namespace)
+        baseline = ctx.baselines.get(key)
+        if spec.analysis is not None and baseline and baseline.canary_version == canary:
+            window = await analysis_window(ctx, name, namespace, baseline, stable)
+    if canary is None:
+        ctx.baselines.pop(key, None)
+    return Observations(
+        deployments=deployment_observations(deployments),
+        applied_traffic_generations=generations,
+        analysis=window,
+    )
 
 
 async def reconcile(ctx: OperatorContext, body: dict[str, Any], trigger: str) -> ReconcileResult:
@@ -123,8 +140,9 @@ async def _write_status(
 ) -> int:
     meta = body["metadata"]
     writes = 0
-    if _status_changed(body.get("status") or {}, status):
-        await ctx.kube.patch_status(meta["name"], meta["namespace"], status)
+    patch = plan.merge_patch(body.get("status") or {}, status)
+    if patch:
+        await ctx.kube.patch_status(meta["name"], meta["namespace"], patch)
         writes += 1
     for event in events:
         await post_event(ctx.kube, body, event.type, event.reason, event.message)
@@ -132,9 +150,32 @@ async def _write_status(
     return writes + len(events)
 
 
+def schedule_requeue(ctx: OperatorContext, key: ModelKey, seconds: float | None) -> None:
+    """Reconcile ``key`` again after ``seconds`` (None: cancel), in memory.
+
+    Why not a Kopf timer or ``TemporaryError(delay=...)``: both cost API writes (Kopf's
+    progress annotations, a Warning Event per retry) on every tick, and a timer also ticks for
+    models at rest. An asyncio timer per model costs nothing while idle; a restarted operator
+    loses it, and Kopf's resume handler reconciles every model once at start-up, which asks
+    the machine again.
+    """
+    from axiom_operator.handlers.handle_child_event import request_reconcile
+
+    previous = ctx.requeues.pop(key, None)
+    if previous is not None:
+        previous.cancel()
+    if seconds is None:
+        return
+    loop = asyncio.get_running_loop()
+    ctx.requeues[key] = loop.call_later(
+        max(0.2, seconds), lambda: request_reconcile(ctx, key, "requeue")
+    )
+
+
 async def _reconcile(ctx: OperatorContext, body: dict[str, Any]) -> ReconcileResult:
     meta = body["metadata"]
     name, namespace, generation = meta["name"], meta["namespace"], int(meta.get("generation", 1))
+    key = (namespace, name)
     old_status: dict[str, Any] = body.get("status") or {}
     now = datetime.now(UTC)
     try:
@@ -147,59 +188,46 @@ async def _reconcile(ctx: OperatorContext, body: dict[str, Any]) -> ReconcileRes
     gate = await check_certificate(
         ctx.kube, ctx.settings, name=name, namespace=namespace, spec=spec, cache=ctx.package_hashes
     )
-    deployments = await _observe_deployments(ctx, name, namespace)
-    decision = plan.decide(spec, old_status, gate.outcome, deployments)
-    owner = Owner(name=name, namespace=namespace, uid=meta["uid"])
-    written: list[str] = []
+    rollout_spec = to_rollout_spec(
+        spec,
+        meta.get("annotations"),
+        certificate_ok=gate.outcome.allowed,
+        certificate_reason=f"{gate.outcome.reason}: {gate.outcome.message}",
+    )
+    try:
+        memory = status_from_dict(old_status.get("rollout"))
+    except StatusDecodeError as error:
+        logger.warning("%s/%s: %s; starting from the observed world", namespace, name, error)
+        memory = RolloutStatus()
+    deployments = await observe_deployments(ctx, name, namespace)
+    observations = await _observe(ctx, key, rollout_spec, memory, deployments)
+    decision = decide(rollout_spec, memory, observations, now)
 
-    if decision.apply_target:
-        settings_data = runtime_settings(spec)
-        await _apply(ctx, build_runtime_configmap(owner, spec), written)
-        inputs = VersionInputs(
-            owner=owner,
-            spec=spec,
-            image=(spec.runtime.image if spec.runtime and spec.runtime.image else None)
-            or ctx.settings.runtime_image,
-            certificate=gate.certificate,
-            trusted_keys=gate.trusted_keys,
-            config_hash=config_hash(settings_data),
-            certificate_hash=gate.certificate_hash,
-        )
-        live_deployment, created = await _apply(ctx, build_deployment(inputs), written)
-        if created and spec.autoscaling is not None:
-            first = spec.replicas or spec.autoscaling.min_replicas
-            live_deployment = await ctx.kube.bootstrap_replicas(
-                live_deployment["metadata"]["name"], namespace, first
-            )
-        deployments[spec.version] = plan.DeploymentState.from_live(live_deployment)
-        await _apply(ctx, build_version_service(owner, spec.version), written)
-        version_object = names.version_object_name(name, spec.version)
-        if spec.autoscaling is not None:
-            await _apply(ctx, build_hpa(owner, spec.version, spec.autoscaling), written)
-        elif await ctx.kube.delete("HorizontalPodAutoscaler", version_object, namespace):
-            written.append(f"deleted HorizontalPodAutoscaler {version_object}")
-    if decision.serving_version is not None:
-        await _apply(ctx, build_model_service(owner, decision.serving_version), written)
-    for version in decision.retire:
-        retired = names.version_object_name(name, version)
-        for kind in ("HorizontalPodAutoscaler", "Service", "Deployment"):
-            if await ctx.kube.delete(kind, retired, namespace):
-                written.append(f"deleted {kind} {retired}")
-        deployments.pop(version, None)
+    target = ModelTarget(
+        body=body,
+        owner=Owner(name=name, namespace=namespace, uid=meta["uid"]),
+        spec=spec,
+        gate=gate,
+        status=decision.status,
+    )
+    execution = await execute(ctx, target, decision.actions, deployments)
+    for version, live in execution.deployments.items():
+        deployments[version] = plan.DeploymentState.from_live(live)
 
     status, events = plan.summarize(
         name=name,
         generation=generation,
-        spec=spec,
+        version=spec.version,
         old_status=old_status,
         gate=gate.outcome,
-        decision=decision,
+        rollout=decision.status,
         deployments=deployments,
         now=now,
     )
-    if written:
-        events.insert(0, plan.Event("Normal", "Reconciled", "; ".join(written)))
-    writes = len(written) + await _write_status(ctx, body, status, events)
+    if execution.written:
+        events.insert(0, plan.Event("Normal", "Reconciled", "; ".join(execution.written)))
+    writes = len(execution.written) + await _write_status(ctx, body, status, events)
+    schedule_requeue(ctx, key, execution.requeue_seconds)
     if gate.outcome.valid is None:
         raise WorldNotReadyError(gate.outcome.message)
     return ReconcileResult(status["phase"], writes)

@@ -77,6 +77,11 @@ async def stop(memo: Any) -> None:
         return
     for task in list(ctx.tasks):
         task.cancel()
+    for handle in ctx.requeues.values():
+        handle.cancel()
+    ctx.requeues.clear()
+    if ctx.http is not None:
+        await ctx.http.close()
     if ctx.metrics_runner is not None:
         await ctx.metrics_runner.cleanup()
     await ctx.kube.close()

@@ -36,6 +36,16 @@ def runtime_config_name(model: str) -> str:
     return f"{model}-runtime"
 
 
+def traffic_config_name(model: str) -> str:
+    """The ConfigMap holding ``traffic.json``, mounted by every runtime pod of the model."""
+    return f"{model}-traffic"
+
+
+def route_name(model: str) -> str:
+    """The HTTPRoute the operator owns in GatewayAPI mode."""
+    return model
+
+
 def model_labels(model: str) -> dict[str, str]:
     """Labels every child of the model carries."""
     return {

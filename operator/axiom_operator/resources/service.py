@@ -29,11 +29,18 @@ def _service(owner: Owner, name: str, labels: dict[str, str], version: str) -> d
     }
 
 
-def build_model_service(owner: Owner, serving_version: str) -> dict[str, Any]:
-    """``<model>``: what clients call; it selects only ``serving_version``'s pods."""
-    return _service(
-        owner, names.model_service_name(owner.name), names.model_labels(owner.name), serving_version
+def build_model_service(owner: Owner, serving_version: str | None) -> dict[str, Any]:
+    """``<model>``: what clients call; it selects only ``serving_version``'s pods, or every
+    version of the model when None (Replicas mode: the split follows the replica counts)."""
+    service = _service(
+        owner, names.model_service_name(owner.name), names.model_labels(owner.name), ""
     )
+    service["spec"]["selector"] = (
+        {names.MODEL_LABEL: owner.name}
+        if serving_version is None
+        else names.pod_selector(owner.name, serving_version)
+    )
+    return service
 
 
 def build_version_service(owner: Owner, version: str) -> dict[str, Any]:

@@ -1,0 +1,137 @@
+"""AxiomModel spec + annotations -> the rollout machine's ``RolloutSpec`` (pure).
+
+The machine deliberately knows nothing of the pydantic API (it is tested on literals), so
+this edge translates: durations to seconds, the analysis block to thresholds, the
+``axiom.dev/*`` annotations to ``ManualRequests`` and the version's package and certificate
+to an opaque ``source`` string. The machine stores the source per version in its status, so
+the handler can re-create any version later (a cold rollback) from the status alone:
+``spec_for_version`` is the inverse, rebuilding that version's spec on top of the current one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+from axiom_operator import api
+from axiom_operator.rollout import AnalysisThresholds, ManualRequests, RolloutSpec, Step
+from axiom_operator.rollout.model import TrafficMode
+
+ANNOTATION_PREFIX = "axiom.dev/"
+ROLLBACK_ANNOTATION = "axiom.dev/rollback"
+PROMOTE_ANNOTATION = "axiom.dev/promote"
+PAUSE_ANNOTATION = "axiom.dev/pause"
+RESUME_ANNOTATION = "axiom.dev/resume"
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_TRUE = frozenset({"true", "yes", "1"})
+
+
+class SourceDecodeError(ValueError):
+    """A stored version source (status.rollout.sources) that cannot be read back."""
+
+
+def duration_seconds(text: str) -> float:
+    """``1h30m`` -> 5400.0. The CRD pattern guarantees the shape; this re-checks it."""
+    position, total = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    if position != len(text) or not text:
+        raise ValueError(f"duration {text!r} is not like 30s, 1m, 1h30m or 500ms")
+    return total
+
+
+def manual_requests(annotations: Mapping[str, str] | None) -> ManualRequests:
+    """The ``axiom.dev/rollback|promote|pause|resume`` annotations present now."""
+    notes = annotations or {}
+    rollback = (notes.get(ROLLBACK_ANNOTATION) or "").strip() or None
+    return ManualRequests(
+        rollback=rollback,
+        promote=notes.get(PROMOTE_ANNOTATION, "").strip().lower() in _TRUE,
+        pause=notes.get(PAUSE_ANNOTATION, "").strip().lower() in _TRUE,
+        resume=notes.get(RESUME_ANNOTATION, "").strip().lower() in _TRUE,
+    )
+
+
+def thresholds(analysis: api.AnalysisSpec) -> AnalysisThresholds:
+    return AnalysisThresholds(
+        interval_seconds=duration_seconds(analysis.interval),
+        min_requests=analysis.min_requests,
+        max_error_rate=analysis.max_error_rate,
+        max_p99_latency_ms=analysis.max_p99_latency_ms,
+        min_confidence=analysis.min_confidence,
+        failure_limit=analysis.failure_limit,
+        inconclusive_limit=analysis.inconclusive_limit,
+        max_latency_ratio=analysis.max_latency_ratio,
+        max_confidence_drop=analysis.max_confidence_drop,
+    )
+
+
+def replicas_of(spec: api.AxiomModelSpec) -> int:
+    """Pods per version: spec.replicas, else the autoscaler's minimum, else 1."""
+    if spec.replicas is not None:
+        return spec.replicas
+    if spec.autoscaling is not None:
+        return spec.autoscaling.min_replicas
+    return 1
+
+
+def version_source(spec: api.AxiomModelSpec) -> str:
+    """What identifies spec.version's bytes and certificate, as canonical JSON."""
+    return json.dumps(
+        {"model": spec.model.to_wire(), "certificate": spec.certificate.to_wire()},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def spec_for_version(current: api.AxiomModelSpec, version: str, source: str) -> api.AxiomModelSpec:
+    """``current`` with ``version``'s package and certificate from its recorded source."""
+    try:
+        raw = json.loads(source)
+        model = api.ModelSource.model_validate(raw["model"])
+        certificate = api.CertificateSpec.model_validate(raw["certificate"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise SourceDecodeError(f"status.rollout.sources[{version}]: {error}") from error
+    return current.model_copy(
+        update={"version": version, "model": model, "certificate": certificate}
+    )
+
+
+def to_rollout_spec(
+    spec: api.AxiomModelSpec,
+    annotations: Mapping[str, str] | None,
+    *,
+    certificate_ok: bool,
+    certificate_reason: str = "",
+) -> RolloutSpec:
+    """The machine's view of the spec. ``certificate_ok`` is the gate's ``allowed``."""
+    traffic = spec.traffic or api.TrafficSpec()
+    rollout = spec.rollout or api.RolloutSpec()
+    steps = tuple(
+        Step(
+            weight=step.weight,
+            pause_seconds=None if step.pause is None else duration_seconds(step.pause),
+        )
+        for step in rollout.steps or ()
+    )
+    return RolloutSpec(
+        version=spec.version,
+        replicas=replicas_of(spec),
+        source=version_source(spec),
+        mode=TrafficMode(traffic.mode),
+        canary_percent=traffic.canary_percent,
+        steps=steps,
+        analysis=None if rollout.analysis is None else thresholds(rollout.analysis),
+        auto_rollback=rollout.auto_rollback,
+        scale_down_delay_seconds=duration_seconds(rollout.scale_down_delay),
+        rollback_window_seconds=duration_seconds(rollout.rollback_window),
+        progress_deadline_seconds=duration_seconds(rollout.progress_deadline),
+        certificate_ok=certificate_ok,
+        certificate_reason=certificate_reason,
+        requests=manual_requests(annotations),
+    )
