@@ -134,7 +134,7 @@ def _ready_condition(
     if stable is None or serving is None:
         return ConditionValue("False", "Deploying", rollout.message or f"deploying {version}")
     pods = f"{serving.available}/{serving.desired} pods available"
-    if not serving.is_available and rollout.phase is Phase.DEPLOYING:
+    if rollout.phase is Phase.DEPLOYING:  # until the machine has seen it available
         return ConditionValue("False", "Deploying", f"version {stable}: {pods}")
     if not serving.is_available:
         return ConditionValue("False", "ReplicasUnavailable", f"version {stable}: {pods}")

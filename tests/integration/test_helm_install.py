@@ -423,9 +423,13 @@ def test_operator_reconciles_a_model_under_the_charts_service_account(
                 return _condition(model, "CertificateValid") == "True" and deployment is not None
 
             _wait_for("the model to be reconciled", reconciled, 120, operator)
-            # a version change exercises the rest of the verbs: a second Deployment is applied,
-            # and the retired version's children are deleted once the new one is available
-            spec2 = _model_objects(plane, models, "2.0.0")
+            # a version change exercises the rest of the verbs: a second Deployment is applied
+            # beside the first (a canary without steps: a blue-green switch), and the old
+            # version's children are deleted once its short rollback window has passed
+            spec2 = {
+                **_model_objects(plane, models, "2.0.0"),
+                "rollout": {"scaleDownDelay": "1s", "rollbackWindow": "5s"},
+            }
             _merge_patch(plane, f"{model_path}/digits", {"spec": spec2})
             deployments = f"/apis/apps/v1/namespaces/{models}/deployments"
 

@@ -71,7 +71,7 @@ async def test_valid_model_gets_deployment_services_hpa_and_becomes_ready(
         0
     ].uid == uid
 
-    assert model["status"]["phase"] == "Ready"
+    assert model["status"]["phase"] == "Stable"
     assert model["status"]["stableVersion"] == "1.0.0"
     assert model["status"]["observedGeneration"] == model["metadata"]["generation"]
     assert condition(model, "CertificateValid")["status"] == "True"
@@ -92,6 +92,7 @@ async def test_second_pass_writes_nothing(
             (Service, "digits"),
             (Service, names[0]),
             (ConfigMap, "digits-runtime"),
+            (ConfigMap, "digits-traffic"),
         ]:
             out[f"{kind.__name__}/{name}"] = (
                 await kube_client.get(kind, name)
@@ -153,9 +154,12 @@ async def test_edited_child_is_repaired(
     await wait_for(repaired, within=30, what="Service selector repaired")
 
 
-async def test_version_change_rolls_to_a_new_deployment_and_retires_the_old(
+async def test_version_change_without_steps_switches_when_ready_and_keeps_the_old_warm(
     kube_client: AsyncClient, namespace: str, operator_runner: Any
 ) -> None:
+    """No steps, no canaryPercent: a blue-green switch. The new version starts beside the
+    stable one, the Service moves once it is fully available, and the old version stays
+    warm for rollbackWindow (instant rollback) before it is deleted."""
     await create_model(kube_client, namespace)
     await model_when(kube_client, "digits", is_ready, within=90)
     sha, secret = await deploy_version(kube_client, namespace, "digits", "1.1.0")
@@ -167,6 +171,7 @@ async def test_version_change_rolls_to_a_new_deployment_and_retires_the_old(
                 "version": "1.1.0",
                 "model": {"uri": "configmap://digits-1-1-0/model.axiom", "sha256": sha},
                 "certificate": {"secretRef": {"name": secret}},
+                "rollout": {"scaleDownDelay": "1s", "rollbackWindow": "8s"},
             }
         },
         patch_type=PatchType.MERGE,
@@ -177,14 +182,19 @@ async def test_version_change_rolls_to_a_new_deployment_and_retires_the_old(
         lambda m: (m.get("status") or {}).get("stableVersion") == "1.1.0" and is_ready(m),
         90,
     )
+    assert model["status"]["phase"] == "Stable"
     service = await kube_client.get(Service, "digits")
     assert (service.spec.selector or {})["axiom.dev/version"] == "1.1.0"
+    names = [d.metadata.name async for d in kube_client.list(Deployment)]
+    assert names == ["digits-v1-0-0", "digits-v1-1-0"], "the old version is kept warm"
 
     async def old_gone() -> bool:
         names = [d.metadata.name async for d in kube_client.list(Deployment)]
         return names == ["digits-v1-1-0"]
 
-    await wait_for(old_gone, within=30, what="old Deployment retired")
+    await wait_for(old_gone, within=40, what="old Deployment deleted after rollbackWindow")
     history = model["status"]["history"]
-    assert [h["version"] for h in history] == ["1.0.0", "1.1.0"]
-    assert history[0]["outcome"] == "Replaced"
+    assert [(h["version"], h["outcome"]) for h in history] == [
+        ("1.0.0", "Promoted"),
+        ("1.1.0", "Promoted"),
+    ]
