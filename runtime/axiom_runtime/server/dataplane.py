@@ -40,11 +40,15 @@ def make_forward(package: ModelPackage) -> Callable[[FloatArray], Outputs]:
     Post-processing runs once per batch, not once per request, for the same reason the
     forward pass does.
     """
+    # The dataplane has validated every row (shape, dtype, finite, range) before it is
+    # queued, so the batch goes straight to the engine, not through package.predict's
+    # second validation.
+    run = package.model.run
     if package.spec.task != "classification":
-        return lambda batch: (package.predict(batch),)
+        return lambda batch: (run(batch),)
 
     def forward(batch: FloatArray) -> Outputs:
-        scores = package.predict(batch)
+        scores = run(batch)
         probabilities = package.class_probabilities(scores)
         classes = probabilities.argmax(axis=1)
         confidences = probabilities[np.arange(classes.shape[0]), classes]
@@ -151,14 +155,16 @@ class DataPlane:
 
     async def infer(self, payload: Any, *, may_contain_bool: bool = True) -> dict[str, Any]:
         request = v2.decode_infer_request(payload, self.spec, may_contain_bool=may_contain_bool)
-        result = await self.run(request.rows)
+        # Awaits the batcher directly: each coroutine layer here is resumed per request.
+        outputs = await self.batcher.submit(request.rows)
+        classified = len(outputs) == 3
         return v2.encode_infer_response(
             model_name=self.served_name,
             model_version=self.version,
             request_id=request.request_id,
-            scores=result.scores,
-            classes=result.classes,
-            confidences=result.confidences,
+            scores=outputs[0],
+            classes=outputs[1] if classified else None,
+            confidences=outputs[2] if classified else None,
             requested=request.requested_outputs,
         )
 
