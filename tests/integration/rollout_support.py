@@ -251,3 +251,36 @@ class SteadyClient:
     @property
     def total(self) -> int:
         return sum(self.by_version.values()) + len(self.failures)
+
+
+GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api"
+GATEWAY_API_VERSION = "v1.2.1"
+
+
+def gateway_api_crds() -> list[dict[str, Any]] | None:
+    """The standard-channel Gateway API CRDs from the Go module cache (fetched through the Go
+    module proxy if needed, like the chart tests' Prometheus Operator CRDs); None without Go."""
+    import os
+    import shutil
+    import subprocess
+
+    import yaml
+
+    go = shutil.which("go")
+    if go is None:
+        return None
+    result = subprocess.run(
+        [go, "mod", "download", "-json", f"{GATEWAY_API_MODULE}@{GATEWAY_API_VERSION}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"},
+        cwd=REPO,
+    )
+    if result.returncode != 0:
+        return None
+    directory = Path(json.loads(result.stdout)["Dir"]) / "config" / "crd" / "standard"
+    return [
+        yaml.safe_load((directory / f"gateway.networking.k8s.io_{name}.yaml").read_text())
+        for name in ("gatewayclasses", "gateways", "httproutes")
+    ]
