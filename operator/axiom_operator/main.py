@@ -54,6 +54,17 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await handle_startup.stop(memo)
 
 
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In-cluster ServiceAccount first, else the kubeconfig (``KUBECONFIG`` or ~/.kube/config).
+
+    Explicit, because Kopf picks its fallback logins once, when its registry is first created:
+    a process that imports this module before ``KUBECONFIG`` is set (tests, embedding) would
+    otherwise run with no credentials at all.
+    """
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
 @kopf.on.probe(id="models")
 def probe_models(memo: kopf.Memo, **_: Any) -> int:
     return len(memo.ctx.phases)
