@@ -63,6 +63,9 @@ DEFAULT_BUCKETS: tuple[float, ...] = (
     10.0,
 )
 
+# observe_many bisects value by value up to this many values, and uses numpy beyond.
+_SMALL_BATCH = 16
+
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
@@ -170,6 +173,17 @@ class HistogramChild:
         """Observe every element of ``values`` at once (one lock, vectorised bucketing)."""
         array = np.asarray(values, dtype=np.float64).ravel()
         if array.size == 0:
+            return
+        if array.size <= _SMALL_BATCH:
+            # Below this size numpy's per-call overhead (searchsorted, bincount) costs more
+            # than bisecting each value: a lightly loaded server's batches are this small.
+            bounds, counts = self._bounds, self._counts
+            small = array.tolist()
+            with self._lock:
+                for value in small:
+                    # NaN into +Inf, as numpy's searchsorted below sorts it.
+                    counts[bisect_left(bounds, value) if value == value else -1] += 1
+                self._sum += sum(small)
             return
         indices = np.searchsorted(self._bounds_array, array, side="left")
         per_bucket = np.bincount(indices, minlength=len(self._counts))
