@@ -191,7 +191,9 @@ class MicroBatcher:
         for item in live:
             size = item.rows.shape[0]
             if not item.future.done():
-                item.future.set_result(tuple([output[offset : offset + size] for output in outputs]))
+                item.future.set_result(
+                    tuple([output[offset : offset + size] for output in outputs])
+                )
             offset += size
         if self.on_batch is not None:
             self.on_batch(outputs)
