@@ -265,3 +265,14 @@ def test_packaged_chart_carries_the_crds_and_lints(helm: Helm, tmp_path: Path) -
         assert f"axiom-operator/crds/{crd.name}" in names
     assert "axiom-operator/values.schema.json" in names
     assert "0 chart(s) failed" in helm.run("lint", str(archive), "--strict").stdout
+
+
+def test_pod_network_allowlist_reaches_the_operator_environment(helm: Helm) -> None:
+    manifests = helm.template(OPTION_SETS["tuning"])
+    (deployment,) = by_kind(manifests, "Deployment")
+    env = {
+        e["name"]: e.get("value")
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["AXIOM_OPERATOR_POD_NETWORK_ALLOWLIST"] == "10.244.0.0/16,fd00::/8"
+    assert env["AXIOM_OPERATOR_POD_REQUEST_TIMEOUT"] == "1.5"

@@ -27,6 +27,10 @@
   value: "0.0.0.0"
 - name: AXIOM_OPERATOR_METRICS_PORT
   value: {{ .Values.operator.metricsPort | quote }}
+- name: AXIOM_OPERATOR_POD_NETWORK_ALLOWLIST
+  value: {{ join "," .Values.operator.podNetworkAllowlist | quote }}
+- name: AXIOM_OPERATOR_POD_REQUEST_TIMEOUT
+  value: {{ .Values.operator.podRequestTimeoutSeconds | quote }}
 - name: AXIOM_OPERATOR_RUNTIME_IMAGE
   value: {{ include "axiom-operator.runtimeImage" . | quote }}
 - name: AXIOM_OPERATOR_TRUSTED_KEYS_KIND
