@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from generated_file import write_or_check
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CRD = REPO_ROOT / "crds" / "axiommodels.axiom.dev.yaml"
@@ -168,15 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     except UndocumentedFieldError as error:
         print(error, file=sys.stderr)
         return 1
-    if args.check:
-        current = args.out.read_text() if args.out.exists() else ""
-        if current != markdown:
-            print(f"{args.out} is stale: run python hack/gen-api-docs.py", file=sys.stderr)
-            return 1
-        return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(markdown)
-    return 0
+    return write_or_check(
+        args.out, markdown, check=args.check, regenerate="python hack/gen-api-docs.py"
+    )
 
 
 if __name__ == "__main__":

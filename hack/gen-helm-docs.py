@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from generated_file import write_or_check
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VALUES = REPO_ROOT / "charts" / "axiom-operator" / "values.yaml"
@@ -150,15 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     except UndocumentedValueError as error:
         print(error, file=sys.stderr)
         return 1
-    if args.check:
-        current = args.out.read_text() if args.out.exists() else ""
-        if current != markdown:
-            print(f"{args.out} is stale: run python hack/gen-helm-docs.py", file=sys.stderr)
-            return 1
-        return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(markdown)
-    return 0
+    return write_or_check(
+        args.out, markdown, check=args.check, regenerate="python hack/gen-helm-docs.py"
+    )
 
 
 if __name__ == "__main__":
