@@ -173,8 +173,9 @@ def last_analysis(rollout: RolloutStatus) -> dict[str, Any] | None:
     canary = _figures(record.canary) or {}
     out: dict[str, Any] = {
         "time": conditions.rfc3339(record.at),
-        "version": rollout.canary_version,
-        "step": rollout.step,
+        # Records written before they carried these fall back to the live canary.
+        "version": record.version or rollout.canary_version,
+        "step": record.step if record.version else rollout.step,
         "verdict": _VERDICT_WORDS[record.verdict],
         "reasons": [reason[:1024] for reason in record.reasons[:16]],
         "message": "; ".join(record.reasons)[:4096],

@@ -199,6 +199,20 @@ def test_failures_past_the_failure_limit_roll_the_canary_back() -> None:
     assert "AutoRollback" in [w for d in world.log for w in warnings(d)]
 
 
+def test_the_last_analysis_still_names_its_canary_after_the_rollback() -> None:
+    """status.lastAnalysis is what a user reads to learn why a canary was rolled back; it
+    must say which version and step were judged after canaryVersion is gone."""
+    from axiom_operator.plan import last_analysis
+
+    world = canary_world()
+    world.canary_metrics = BAD
+    status = world.run_and_get(65)
+    assert status.phase is Phase.ROLLED_BACK and status.canary_version is None
+    shown = last_analysis(status)
+    assert shown is not None and shown["verdict"] == "Fail"
+    assert shown["version"] == "2.0.0" and shown["step"] == 0
+
+
 def test_without_auto_rollback_a_failed_canary_is_held_at_zero_for_a_human() -> None:
     world = canary_world(auto_rollback=False)
     world.canary_metrics = BAD

@@ -103,6 +103,8 @@ def status_to_dict(status: RolloutStatus) -> dict[str, Any]:
             "reasons": list(last.reasons),
             "canary": _figures_to_dict(last.canary),
             "stable": _figures_to_dict(last.stable),
+            "version": last.version,
+            "step": last.step,
         },
         "traffic": {
             "generation": status.traffic.generation,
@@ -160,6 +162,8 @@ def status_from_dict(raw: dict[str, Any] | None) -> RolloutStatus:
                 reasons=tuple(last_raw.get("reasons", ())),
                 canary=_figures_from_dict(last_raw.get("canary")),
                 stable=_figures_from_dict(last_raw.get("stable")),
+                version=last_raw.get("version"),
+                step=last_raw.get("step"),
             ),
             traffic=TrafficState(
                 generation=int(traffic_raw.get("generation", 0)),

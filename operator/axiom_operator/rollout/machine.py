@@ -594,7 +594,13 @@ class _Run:
             return True
         result = evaluate(window.canary, window.stable, thresholds)
         record = AnalysisRecord(
-            self.now, result.verdict, result.reasons, result.canary, result.stable
+            self.now,
+            result.verdict,
+            result.reasons,
+            result.canary,
+            result.stable,
+            version=canary or None,
+            step=s.step,
         )
         self.set(last_analysis=record)
         self.requeue(thresholds.interval_seconds)

@@ -149,6 +149,10 @@ class AnalysisRecord:
     reasons: tuple[str, ...]
     canary: Figures | None
     stable: Figures | None
+    # Which canary and step were judged: the record outlives the canary (it is what a user
+    # reads after an automatic rollback), so it cannot borrow them from the live status.
+    version: str | None = None
+    step: int | None = None
 
 
 @dataclass(frozen=True)
