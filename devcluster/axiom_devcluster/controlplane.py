@@ -217,6 +217,38 @@ class ControlPlane:
         if self._owns_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
 
+    def restart(self, component: str, *, down_for: float = 0.0, timeout: float = 60.0) -> None:
+        """Stop one component (SIGTERM, as a rolling control-plane upgrade does), keep it down
+        for ``down_for`` seconds, start it again with the same arguments and ports, and wait
+        until it is healthy. For chaos tests: everything else keeps running meanwhile."""
+        how = self._restartable()
+        if component not in how:
+            raise ValueError(f"restart: unknown component {component!r}; one of {sorted(how)}")
+        args, healthy = how[component]
+        running = self.components.pop(component, None)
+        if running is not None:
+            terminate_group(running.pid)
+            with contextlib.suppress(Exception):
+                running.process.wait(timeout=10)
+        time.sleep(down_for)
+        self._spawn(component, args())
+        self._write_state()
+        self._wait(component, time.monotonic() + timeout, healthy)
+
+    def _restartable(self) -> dict[str, tuple[Callable[[], list[str]], Callable[[], bool]]]:
+        return {
+            "etcd": (self._etcd_args, self._etcd_healthy),
+            "kube-apiserver": (self._apiserver_args, lambda: self._api_ok("/readyz")),
+            "kube-controller-manager": (
+                self._controller_manager_args,
+                lambda: self._component_healthy(self.ports.controller_manager),
+            ),
+            "kube-scheduler": (
+                self._scheduler_args,
+                lambda: self._component_healthy(self.ports.scheduler),
+            ),
+        }
+
     # -- processes ------------------------------------------------------------------------------
 
     def _spawn(self, name: str, args: list[str]) -> None:

@@ -8,7 +8,6 @@ synchronous: the steady client has its own thread and loop, and kubectl is a sub
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 import urllib.error
 import urllib.request
@@ -22,48 +21,26 @@ from axiom_devcluster.demo import manifests
 from axiom_devcluster.demo.manifests import MODEL_NAME, ExampleVersion
 from axiom_devcluster.demo.stack import Kubectl
 from axiom_devcluster.demo.story import Snapshot, ready
-from axiom_devcluster.process import terminate_group
 
 T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-OPERATOR_SOURCES = REPO_ROOT / "operator" / "axiom_operator"
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-NOT_WIRED_REASON = (
-    "operator does not yet drive canaries: the rollout state machine (axiom_operator.rollout, "
-    "issue 7) is not called from the operator's handlers; these tests run by themselves once "
-    "a module of operator/axiom_operator outside rollout/ imports it"
-)
-
-
-def operator_drives_canaries() -> bool:
-    """True once any operator module outside ``rollout/`` imports the rollout package.
-
-    Checked from source on purpose: importing the operator to find out would register its
-    Kopf handlers in the test process.
-    """
-    pattern = re.compile(r"axiom_operator\.rollout|from axiom_operator import [^\n]*\brollout\b")
-    for path in OPERATOR_SOURCES.rglob("*.py"):
-        if "rollout" in path.relative_to(OPERATOR_SOURCES).parts:
-            continue
-        if pattern.search(path.read_text()):
-            return True
-    return False
 
 
 def wait_until(
     probe: Callable[[], T | None], *, what: str, timeout: float, interval: float = 0.25
 ) -> T:
     deadline = time.monotonic() + timeout
-    last: Any = None
+    last: object = None
     while True:
         try:
-            last = probe()
+            found = probe()
         except Exception as error:  # mid-change: report it if it never settles
             last = error
         else:
-            if last:
-                return last
+            if found:
+                return found
+            last = found
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not reached within {timeout:.0f} s (last: {last!r})")
         time.sleep(interval)
@@ -180,14 +157,6 @@ def sha256(data: bytes) -> str:
 
 
 def restart_apiserver(plane: ControlPlane, down_for: float = 3.0, timeout: float = 60) -> None:
-    """Stop kube-apiserver (SIGTERM, as a rolling control-plane upgrade does), keep it down
-    for ``down_for`` seconds, start it again on the same port and wait for /readyz.
-
-    Uses ControlPlane's own spawn and readiness helpers (private: ControlPlane has no public
-    restart; the arguments must be exactly those it starts the apiserver with)."""
-    component = plane.components.pop("kube-apiserver")
-    terminate_group(component.pid)
-    component.process.wait(timeout=10)
-    time.sleep(down_for)
-    plane._spawn("kube-apiserver", plane._apiserver_args())
-    wait_until(lambda: plane._api_ok("/readyz"), what="kube-apiserver ready again", timeout=timeout)
+    """kube-apiserver stopped (SIGTERM), down for ``down_for`` seconds, started again on the
+    same port with the same arguments; returns once /readyz answers."""
+    plane.restart("kube-apiserver", down_for=down_for, timeout=timeout)

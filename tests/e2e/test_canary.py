@@ -9,7 +9,7 @@ and in both cases the client must not see one failed request.
 from __future__ import annotations
 
 import pytest
-from e2e_support import NOT_WIRED_REASON, ModelWorld, operator_drives_canaries, sample
+from e2e_support import ModelWorld, sample
 
 from axiom_devcluster.demo import manifests
 from axiom_devcluster.demo.operator_process import OperatorProcess
@@ -21,7 +21,6 @@ pytestmark = [
     pytest.mark.agent,
     pytest.mark.slow,
     pytest.mark.timeout(240),
-    pytest.mark.skipif(not operator_drives_canaries(), reason=NOT_WIRED_REASON),
 ]
 CLIENT_RATE = 20.0
 PASSED = ("Pass", "Success")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from e2e_support import NOT_WIRED_REASON, REPO_ROOT, operator_drives_canaries
+from e2e_support import REPO_ROOT
 
 from axiom_devcluster import binaries
 
@@ -17,7 +17,6 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.slow,
     pytest.mark.timeout(420),
-    pytest.mark.skipif(not operator_drives_canaries(), reason=NOT_WIRED_REASON),
     pytest.mark.skipif(
         bool(binaries.missing_components()),
         reason="local control plane not built (make cluster-binaries)",

@@ -15,9 +15,7 @@ from collections import Counter
 
 import pytest
 from e2e_support import (
-    NOT_WIRED_REASON,
     ModelWorld,
-    operator_drives_canaries,
     restart_apiserver,
     sample,
     wait_until,
@@ -30,7 +28,6 @@ from axiom_devcluster.demo.operator_process import OperatorProcess
 from axiom_devcluster.demo.traffic import SteadyClient, predict
 
 pytestmark = [pytest.mark.e2e, pytest.mark.agent, pytest.mark.slow]
-needs_canaries = pytest.mark.skipif(not operator_drives_canaries(), reason=NOT_WIRED_REASON)
 KILLS = 10
 # Long enough that ten kill/restart cycles (a random 0.3..2.5 s, then ~2 s to restart)
 # happen while the canary is still running.
@@ -129,7 +126,6 @@ def test_apiserver_restart_during_a_version_change_is_survived(
     assert_no_duplicates(world)
 
 
-@needs_canaries
 @pytest.mark.timeout(360)
 def test_operator_killed_ten_times_during_a_canary(
     world: ModelWorld, operator: OperatorProcess
@@ -164,7 +160,6 @@ def test_operator_killed_ten_times_during_a_canary(
     assert_no_duplicates(world)
 
 
-@needs_canaries
 @pytest.mark.timeout(300)
 def test_apiserver_restart_during_a_canary_is_survived(
     world: ModelWorld, operator: OperatorProcess, agent_cluster: AgentCluster

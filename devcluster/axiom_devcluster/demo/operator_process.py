@@ -22,6 +22,10 @@ from axiom_devcluster import addresses
 from axiom_devcluster.process import Component, log_tail, spawn, terminate_group
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# The operator reads runtime pods' /ready and /metrics (traffic generation, canary analysis)
+# only at addresses inside this allowlist; node-agent pods live on 127.19.x.y, and nothing
+# the demo or the tests start may be contacted off loopback.
+LOOPBACK_POD_NETWORK = {"AXIOM_OPERATOR_POD_NETWORK_ALLOWLIST": "127.0.0.0/8"}
 
 
 class OperatorStartError(RuntimeError):
@@ -61,7 +65,7 @@ class OperatorProcess:
         axiom = Path(sys.executable).parent / "axiom"
         # process.spawn passes this process's environment on; `env` (which execs, keeping
         # the pid) adds the operator's own variables without touching ours.
-        settings = {"KUBECONFIG": str(self.kubeconfig), **self.extra_env}
+        settings = {"KUBECONFIG": str(self.kubeconfig), **LOOPBACK_POD_NETWORK, **self.extra_env}
         return [
             "env",
             *(f"{key}={value}" for key, value in settings.items()),

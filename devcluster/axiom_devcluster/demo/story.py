@@ -25,6 +25,7 @@ SAMPLES = (0, 3, 7)  # sample-digit-<label>.json, held out from training
 CLIENT_RATE = 20.0  # requests per second of the steady client
 CANARY_START_TIMEOUT = 60.0
 ROLLOUT_TIMEOUT = 150.0
+GITOPS_HOLD_SECONDS = 4.0  # how long the demo watches a re-applied manifest change nothing
 UNWIRED_HINT = (
     "This is the operator's documented rollout (DESIGN.md 'Traffic split', docs/annotations.md); "
     "if the operator's handlers do not call the rollout state machine (axiom_operator.rollout, "
@@ -44,6 +45,8 @@ class Snapshot:
     verdict: str
     reasons: str
     blocked: tuple[str, ...]
+    analysis_at: str = ""
+    figures: str = ""
 
     @classmethod
     def of(cls, model: dict[str, Any] | None) -> Snapshot:
@@ -59,21 +62,49 @@ class Snapshot:
             verdict=str(last.get("verdict") or ""),
             reasons="; ".join(str(r) for r in reasons),
             blocked=tuple(status.get("blockedVersions") or ()),
+            analysis_at=str(last.get("time") or ""),
+            figures=analysis_figures(last),
         )
 
-    def describe(self) -> str:
+    def describe(self, *, with_analysis: bool = True) -> str:
         text = f"phase {self.phase}, stable {self.stable}"
         if self.canary:
             weight = "?" if self.weight is None else f"{self.weight:g}%"
             step = "" if self.step is None else f" (step {self.step + 1})"
             text += f", canary {self.canary} at {weight}{step}"
-        if self.verdict:
+        if self.verdict and with_analysis:
             text += f", last analysis {self.verdict}"
             if self.reasons:
                 text += f" ({self.reasons})"
         if self.blocked:
             text += f", blocked {', '.join(self.blocked)}"
         return text
+
+    def analysis_line(self) -> str:
+        """The last analysis as a user reads it in status.lastAnalysis: verdict and figures."""
+        when = self.analysis_at[11:19] if len(self.analysis_at) >= 19 else self.analysis_at
+        return f"lastAnalysis {when}: {self.verdict}; {self.figures}"
+
+
+def _version_figures(figures: dict[str, Any] | None) -> str:
+    if not figures:
+        return "no figures"
+    parts = [f"{figures.get('requests', 0)} requests, {figures.get('errors', 0)} errors"]
+    if figures.get("p99LatencyMs") is not None:
+        parts.append(f"p99 {float(figures['p99LatencyMs']):.1f} ms")
+    if figures.get("meanConfidence") is not None:
+        parts.append(f"mean confidence {float(figures['meanConfidence']):.3f}")
+    return ", ".join(parts)
+
+
+def analysis_figures(last: dict[str, Any]) -> str:
+    """status.lastAnalysis's canary and stable figures in one line (empty when none)."""
+    if not last:
+        return ""
+    return (
+        f"canary {last.get('version', '?')}: {_version_figures(last.get('canary'))} | "
+        f"stable: {_version_figures(last.get('stable'))}"
+    )
 
 
 def ready_condition(model: dict[str, Any] | None) -> str:
@@ -225,7 +256,16 @@ class Story:
                     recent = self.client.stats(since=time.monotonic() - 5.0)
                     client = f"   | client, last 5 s: {recent.split_text()}, {recent.failed} failed"
                 prefix = "" if now != last else "(still) "
-                self.report.note(f"[{elapsed:5.1f} s] {prefix}{now.describe()}{client}")
+                state = now.describe(with_analysis=False)
+                self.report.note(f"[{elapsed:5.1f} s] {prefix}{state}{client}")
+                # Only analyses made during this watch (the first read may hold the last
+                # step's, already printed).
+                if last is not None and now.analysis_at and now.analysis_at != last.analysis_at:
+                    self.report.note(f"           {now.analysis_line()}")
+                    if now.reasons:
+                        self.report.note(f"           reasons: {now.reasons}")
+                if now.canary and now.weight and (last is None or now.weight != last.weight):
+                    self.get_axm()
                 last, last_line = now, time.monotonic()
             if done(now, model):
                 return now
@@ -237,6 +277,29 @@ class Story:
                     f"last status: {now.describe()}"
                 )
             time.sleep(0.5)
+
+    def wait_client_on(self, version: str, since: float) -> None:
+        """Wait until every answer the steady client got in the last second came from
+        ``version``: the status changes first, then the Service's Endpoints, then the node
+        agent's proxy, as with kube-proxy. Prints how long that took."""
+        assert self.client is not None
+        client = self.client
+
+        def settled() -> bool:
+            recent = client.stats(since=time.monotonic() - 1.0)
+            return recent.ok >= 5 and set(recent.by_version) == {version}
+
+        self.report.wait(
+            f"the client's answers to come only from {version}",
+            settled,
+            timeout=30,
+            detail=lambda: client.stats(since=time.monotonic() - 1.0).split_text(),
+        )
+        self.report.note(
+            f"every answer of the last second came from {version}, "
+            f"{time.monotonic() - since:.1f} s after the status said so "
+            "(the Service's Endpoints and the node agent's proxy follow the selector)"
+        )
 
     def expect_no_failures(self, since: float, during: str) -> TrafficStats:
         assert self.client is not None
@@ -392,6 +455,7 @@ class Story:
             timeout=ROLLOUT_TIMEOUT,
             check=check,
         )
+        self.wait_client_on("2.0.0", since=time.monotonic())
         self.get_axm()
         stats = self.expect_no_failures(begun, "the canary of 2.0.0")
         if stats.by_version["2.0.0"] == 0:
@@ -435,6 +499,7 @@ class Story:
         )
         if final.stable != "2.0.0":
             raise DemoStepError(f"after the rollback 2.0.0 should serve: {final.describe()}")
+        self.wait_client_on("2.0.0", since=time.monotonic())
         self.get_axm()
         stats = self.expect_no_failures(begun, "the bad canary and its rollback")
         self.report.note(
@@ -462,6 +527,11 @@ class Story:
             lambda now, _: now.stable == "1.0.0" and not now.canary,
             timeout=90,
         )
+        self.report.note(
+            f"status says 1.0.0 {time.monotonic() - begun:.1f} s after the annotation "
+            "(warm: no pod had to start)"
+        )
+        self.wait_client_on("1.0.0", since=time.monotonic())
         self.get_axm()
         self.expect_no_failures(begun, "the rollback")
         versions = self.predictions()
@@ -470,6 +540,46 @@ class Story:
                 f"after the rollback expected answers from 1.0.0, got {sorted(versions)}"
             )
         self.new_events()
+        self.gitops_resync_changes_nothing()
+
+    def gitops_resync_changes_nothing(self) -> None:
+        """spec.version still names 3.0.0: a GitOps tool re-applying the same manifest must
+        not bring it (or 2.0.0) back; the block lifts only when spec.version changes."""
+        self.report.note("spec.version still says 3.0.0, which stays blocked: a GitOps sync that")
+        self.report.note("re-applies the same manifest deploys nothing.")
+        v3 = ExampleVersion.of("3.0.0")
+        self.apply(
+            manifests.axiom_model(
+                self.ns, v3.version, v3.sha256, rollout=manifests.canary_rollout()
+            )
+        )
+        self.stack.kubectl.run("annotate", "axm", MODEL_NAME, f"example.com/synced-at={utc_now()}")
+        self.report.command(
+            f"kubectl -n {self.ns} annotate axm {MODEL_NAME} example.com/synced-at=<now>"
+            "   # wakes the operator, as a sync does"
+        )
+        seen: list[Snapshot] = []
+
+        def still_on_v1() -> bool:
+            now = Snapshot.of(self.model())
+            seen.append(now)
+            if now.canary or now.stable != "1.0.0":
+                raise DemoStepError(
+                    f"the re-applied manifest changed the rollout: {now.describe()}"
+                )
+            return False
+
+        def hold() -> None:
+            begun = time.monotonic()
+            while time.monotonic() - begun < GITOPS_HOLD_SECONDS:
+                still_on_v1()
+                time.sleep(0.5)
+
+        self.report.run(f"{GITOPS_HOLD_SECONDS:g} s of watching the model after the sync", hold)
+        self.report.note(
+            f"{len(seen)} reads over {GITOPS_HOLD_SECONDS:g} s: {seen[-1].describe(with_analysis=False)}"
+        )
+        self.get_axm()
 
     def stop_client(self) -> None:
         if self.client is not None:
