@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 
 import pytest
 
@@ -119,8 +120,12 @@ def test_package_configmap_carries_the_bytes_unchanged() -> None:
 def test_a_blocking_action_over_a_second_gets_a_progress_line() -> None:
     import time
 
+    def slow() -> int:
+        time.sleep(1.3)
+        return 42
+
     out = io.StringIO()
-    assert Reporter(out=out).run("the slow thing", lambda: time.sleep(1.3) or 42) == 42
+    assert Reporter(out=out).run("the slow thing", slow) == 42
     text = out.getvalue()
     assert "waiting for the slow thing" in text
     assert "done: the slow thing" in text
@@ -132,3 +137,33 @@ def test_a_blocking_action_raises_in_the_caller() -> None:
 
     with pytest.raises(ValueError, match="no"):
         Reporter(out=io.StringIO()).run("boom", boom)
+
+
+def test_snapshot_shows_the_last_analysis_figures_of_canary_and_stable() -> None:
+    model = {
+        "status": {
+            "phase": "RolledBack",
+            "stableVersion": "2.0.0",
+            "lastAnalysis": {
+                "time": "2026-05-01T08:26:25Z",
+                "version": "3.0.0",
+                "verdict": "Fail",
+                "reasons": ["mean confidence 0.101 < minConfidence 0.6"],
+                "canary": {"requests": 21, "errors": 0, "p99LatencyMs": 1.0, "meanConfidence": 0.1},
+                "stable": {"requests": 60, "errors": 0, "meanConfidence": 0.997},
+            },
+        }
+    }
+    snapshot = Snapshot.of(model)
+    assert snapshot.analysis_line() == (
+        "lastAnalysis 08:26:25: Fail; canary 3.0.0: 21 requests, 0 errors, p99 1.0 ms, "
+        "mean confidence 0.100 | stable: 60 requests, 0 errors, mean confidence 0.997"
+    )
+    assert snapshot.describe(with_analysis=False) == "phase RolledBack, stable 2.0.0"
+
+
+def test_controlplane_restart_refuses_an_unknown_component(tmp_path: Path) -> None:
+    from axiom_devcluster.controlplane import ControlPlane
+
+    with pytest.raises(ValueError, match="kwok-typo"):
+        ControlPlane(tmp_path).restart("kwok-typo")
