@@ -40,7 +40,9 @@ fmt: setup ## format the code
 example: setup ## rebuild the example digits model, certificate and test-only keys
 	$(BIN)/python examples/build_example.py
 
-bench: setup ## run the benchmarks and print side-by-side tables
+bench: setup cluster-binaries ## run the benchmarks and print side-by-side tables
+	@command -v wrk >/dev/null || { echo "installing wrk (the load generator) from Debian's packages"; \
+		apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python bench/run_all.py
 
 cluster-up: setup cluster-binaries ## start the local control plane (and node agent) in .cluster/
