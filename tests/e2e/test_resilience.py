@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.agent, pytest.mark.slow]
 KILLS = 10
 # Long enough that ten kill/restart cycles (a random 0.3..2.5 s, then ~2 s to restart)
 # happen while the canary is still running.
+SHORT_ROLLBACK_WINDOW = {"rollbackWindow": "5s", "scaleDownDelay": "5s"}
 LONG_CANARY = manifests.canary_rollout(steps=((10, "15s"), (30, "15s"), (60, "15s")))
 
 
@@ -79,12 +80,14 @@ def promoted(world: ModelWorld) -> bool:
 def test_operator_killed_ten_times_during_a_version_change(
     world: ModelWorld, operator: OperatorProcess
 ) -> None:
-    """Without rollout steps: the kills land while 2.0.0 starts, while the Service moves and
-    while 1.0.0 is retired; none of it may cost a request or leave an object twice."""
+    """Without rollout steps (a blue-green switch): the kills land while 2.0.0 starts, while
+    the Service moves and while 1.0.0 is retired; none of it may cost a request or leave an
+    object twice. The old version stays warm for rollbackWindow (default 1h): shortened here
+    so its retirement happens within the test."""
     rng = random.Random(7)
     client = start_on_v1(world)
     try:
-        world.apply_model("2.0.0")
+        world.apply_model("2.0.0", rollout=SHORT_ROLLBACK_WINDOW)
         for _ in range(KILLS):
             time.sleep(rng.uniform(0.1, 1.5))
             operator.kill()
