@@ -94,9 +94,15 @@ def _print_keep(report: Reporter, stack: Stack, service_url: str) -> None:
     report.say(f"  kubectl -n {stack.namespace} get axm,deploy,svc,pods")
     report.say(f"  kubectl -n {stack.namespace} describe axm {MODEL_NAME}")
     if service_url:
-        report.say(f"  curl -si {service_url}/predict -d @examples/digits/sample-digit-3.json")
+        report.say(
+            f"  curl -si -H 'Content-Type: application/json' {service_url}/predict "
+            "-d @examples/digits/sample-digit-3.json"
+        )
+    # rollback=previous was handled once already (annotations act once per value); a named
+    # version is a new request: 2.0.0 is no longer warm, so this is a cold rollback.
     report.say(
-        f"  kubectl -n {stack.namespace} annotate axm {MODEL_NAME} axiom.dev/rollback=previous --overwrite"
+        f"  kubectl -n {stack.namespace} annotate axm {MODEL_NAME} axiom.dev/rollback=2.0.0 "
+        "--overwrite   # cold rollback: RollingBack until 2.0.0's pod is up"
     )
     if stack.operator is not None:
         report.say(f"  less {stack.operator.log_path}        # the operator's log")

@@ -194,7 +194,8 @@ class Story:
 
     def predictions(self) -> set[str]:
         self.report.command(
-            f"curl -s {self.service_url}/predict -d @examples/digits/sample-digit-N.json"
+            f"curl -s -H 'Content-Type: application/json' {self.service_url}/predict "
+            "-d @examples/digits/sample-digit-N.json"
         )
         versions = set()
         for label in SAMPLES:
