@@ -60,20 +60,23 @@ def apply_crds(plane: ControlPlane, directory: Path = CRD_DIR, timeout: float = 
                 doc["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
                 plane.api_request("PUT", f"{CRD_PATH}/{name}", doc)
             names.append(name)
+    wait_established(plane, names, timeout=timeout)
+    return names
+
+
+def wait_established(plane: ControlPlane, names: list[str], *, timeout: float = 30.0) -> None:
+    """Wait until every named CRD is Established (its API is served)."""
     deadline = time.monotonic() + timeout
     for name in names:
         while True:
-            conditions = (
-                plane.api_request("GET", f"{CRD_PATH}/{name}")
-                .get("status", {})
-                .get("conditions", [])
-            )
+            live = plane.api_request("GET", f"{CRD_PATH}/{name}")
+            # status and its conditions are null for a moment right after creation
+            conditions = (live.get("status") or {}).get("conditions") or []
             if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"CRD {name} not Established after {timeout}s")
             time.sleep(0.1)
-    return names
 
 
 @pytest.fixture(scope="session")

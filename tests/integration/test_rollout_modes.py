@@ -14,7 +14,7 @@ import pytest
 from rollout_support import RolloutWorld, gateway_api_crds
 
 from axiom_devcluster.controlplane import ControlPlane
-from axiom_devcluster.operator_fixtures import CRD_PATH
+from axiom_devcluster.operator_fixtures import CRD_PATH, wait_established
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -42,19 +42,7 @@ def gateway_crds(control_plane: ControlPlane) -> None:
         except urllib.error.HTTPError as error:
             if error.code != 409:
                 raise
-    import time
-
-    for crd in crds:
-        deadline = time.monotonic() + 30
-        while True:
-            live = control_plane.api_request("GET", f"{CRD_PATH}/{crd['metadata']['name']}")
-            conditions = {
-                c["type"]: c["status"] for c in live.get("status", {}).get("conditions", [])
-            }
-            if conditions.get("Established") == "True":
-                break
-            assert time.monotonic() < deadline, f"{crd['metadata']['name']} not Established"
-            time.sleep(0.2)
+    wait_established(control_plane, [crd["metadata"]["name"] for crd in crds])
 
 
 def model_service_selector(world: RolloutWorld) -> dict[str, str]:
