@@ -21,8 +21,9 @@ from axiom_operator.handlers.handle_reconcile_model import (
     InvalidSpecError,
     WorldNotReadyError,
     reconcile,
+    retry_delay,
 )
-from axiom_operator.kube import APIConflictError, APIError, APIUnavailableError
+from axiom_operator.kube import APIError
 from axiom_operator.resources.labels import MANAGED_BY, MANAGED_BY_LABEL
 
 MODELS = (api.GROUP, api.VERSION, api.PLURAL)
@@ -82,14 +83,8 @@ async def reconcile_model(body: kopf.Body, reason: str, memo: kopf.Memo, **_: An
             await reconcile(ctx, fresh, str(reason))
     except InvalidSpecError as error:
         raise kopf.PermanentError(str(error)) from error
-    except WorldNotReadyError as error:
-        raise kopf.TemporaryError(str(error), delay=10) from error
-    except APIConflictError as error:
-        raise kopf.TemporaryError(str(error), delay=1) from error
-    except APIUnavailableError as error:
-        raise kopf.TemporaryError(str(error), delay=5) from error
-    except APIError as error:
-        raise kopf.TemporaryError(str(error), delay=30) from error
+    except (WorldNotReadyError, APIError) as error:
+        raise kopf.TemporaryError(str(error), delay=retry_delay(error)) from error
 
 
 @kopf.on.delete(*MODELS, optional=True)

@@ -15,6 +15,7 @@ from e2e_support import ModelWorld
 
 from axiom_devcluster.agent.pytest_plugin import AgentCluster
 from axiom_devcluster.demo.operator_process import OperatorProcess
+from axiom_devcluster.process import log_tail as process_log_tail
 
 
 @pytest.fixture
@@ -37,3 +38,5 @@ def operator(
         yield process
     finally:
         process.stop()
+        # Shown by pytest only when the test failed: what the operator last did.
+        print(f"--- operator log tail ({log}) ---\n{process_log_tail(log, 60)}")

@@ -28,8 +28,15 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def wait_until(
-    probe: Callable[[], T | None], *, what: str, timeout: float, interval: float = 0.25
+    probe: Callable[[], T | None],
+    *,
+    what: str,
+    timeout: float,
+    interval: float = 0.25,
+    explain: Callable[[], object] | None = None,
 ) -> T:
+    """``probe()`` once it is truthy; a TimeoutError after ``timeout`` s, saying what was
+    last seen and, with ``explain``, what the world looked like (e.g. the model's status)."""
     deadline = time.monotonic() + timeout
     last: object = None
     while True:
@@ -42,7 +49,13 @@ def wait_until(
                 return found
             last = found
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not reached within {timeout:.0f} s (last: {last!r})")
+            message = f"{what}: not reached within {timeout:.0f} s (last: {last!r})"
+            if explain is not None:
+                try:
+                    message += f"; world: {explain()!r}"
+                except Exception as error:  # the explanation must not hide the timeout
+                    message += f"; world: unreadable ({error!r})"
+            raise TimeoutError(message)
         time.sleep(interval)
 
 

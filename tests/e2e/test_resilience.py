@@ -76,6 +76,17 @@ def promoted(world: ModelWorld) -> bool:
     return snapshot.stable == "2.0.0" and not snapshot.canary
 
 
+def wait_promoted(world: ModelWorld, what: str, timeout: float) -> None:
+    """2.0.0 is stable and no canary is left; on a timeout the error carries the model's
+    status, so a CI log says where the rollout stood."""
+    wait_until(
+        lambda: promoted(world),
+        what=what,
+        timeout=timeout,
+        explain=lambda: (world.model() or {}).get("status") or {},
+    )
+
+
 @pytest.mark.timeout(240)
 def test_operator_killed_ten_times_during_a_version_change(
     world: ModelWorld, operator: OperatorProcess
@@ -92,7 +103,7 @@ def test_operator_killed_ten_times_during_a_version_change(
             time.sleep(rng.uniform(0.1, 1.5))
             operator.kill()
             operator.start()
-        wait_until(lambda: promoted(world), what="2.0.0 serving after the kills", timeout=120)
+        wait_promoted(world, "2.0.0 serving after the kills", timeout=120)
         wait_until(
             lambda: len(world.items("deployments", f"axiom.dev/model={MODEL_NAME}")) == 1,
             what="1.0.0 retired",
@@ -118,7 +129,7 @@ def test_apiserver_restart_during_a_version_change_is_survived(
     try:
         world.apply_model("2.0.0")
         restart_apiserver(agent_cluster.control_plane, down_for=5.0)
-        wait_until(lambda: promoted(world), what="2.0.0 serving after the restart", timeout=120)
+        wait_promoted(world, "2.0.0 serving after the restart", timeout=120)
     finally:
         stats = client.stop()
 
@@ -152,7 +163,7 @@ def test_operator_killed_ten_times_during_a_canary(
         assert kills_during_canary >= KILLS, (
             f"the canary ended after {kills_during_canary} kills; make it longer"
         )
-        wait_until(lambda: promoted(world), what="2.0.0 promoted after the kills", timeout=150)
+        wait_promoted(world, "2.0.0 promoted after the kills", timeout=150)
     finally:
         stats = client.stop()
 
@@ -174,11 +185,7 @@ def test_apiserver_restart_during_a_canary_is_survived(
             lambda: world.snapshot().canary == "2.0.0", what="canary of 2.0.0 started", timeout=60
         )
         restart_apiserver(agent_cluster.control_plane, down_for=5.0)
-        wait_until(
-            lambda: promoted(world),
-            what="2.0.0 promoted after the apiserver came back",
-            timeout=150,
-        )
+        wait_promoted(world, "2.0.0 promoted after the apiserver came back", timeout=150)
     finally:
         stats = client.stop()
 

@@ -17,6 +17,8 @@ from axiom_operator.handlers.handle_reconcile_model import (
     InvalidSpecError,
     WorldNotReadyError,
     reconcile,
+    retry_delay,
+    schedule_requeue,
 )
 from axiom_operator.kube import APIError
 from axiom_operator.resources.owner import owner_of
@@ -31,22 +33,44 @@ def owner_key(child: dict[str, Any]) -> ModelKey | None:
 
 
 async def _run(ctx: OperatorContext, key: ModelKey, trigger: str) -> None:
+    """Passes for ``key`` until no further request came in while one ran.
+
+    A pass that fails on the apiserver (down, restarting, a lost race) is tried again on a
+    timer: this path also carries the machine's own requeues (the next canary step), and no
+    other trigger is guaranteed to come. Without the retry a canary whose requeue landed
+    while the apiserver restarted would wait for an unrelated child event, maybe forever.
+    """
     namespace, name = key
     try:
         while ctx.pending.get(key):
             ctx.pending[key] = False
             async with ctx.lock(key):
-                body = await ctx.kube.get("AxiomModel", name, namespace)
-                if body is None or body["metadata"].get("deletionTimestamp"):
-                    ctx.record_phase(key, None)
-                    return
                 try:
+                    body = await ctx.kube.get("AxiomModel", name, namespace)
+                    if body is None or body["metadata"].get("deletionTimestamp"):
+                        ctx.record_phase(key, None)
+                        return
                     await reconcile(ctx, body, trigger)
-                except (InvalidSpecError, WorldNotReadyError) as error:
-                    # Already in status and Events; the model's own handler retries.
-                    logger.info("reconcile of %s/%s after child event: %s", namespace, name, error)
+                except InvalidSpecError as error:
+                    # In status and Events already; nothing to do until the spec changes.
+                    logger.info("reconcile of %s/%s after %s: %s", namespace, name, trigger, error)
+                except WorldNotReadyError as error:
+                    # In status and Events already; look again when the machine asked to, or
+                    # after the retry delay if it did not.
+                    logger.info("reconcile of %s/%s after %s: %s", namespace, name, trigger, error)
+                    if key not in ctx.requeues:
+                        schedule_requeue(ctx, key, retry_delay(error))
                 except APIError as error:
-                    logger.warning("reconcile of %s/%s failed: %s", namespace, name, error)
+                    delay = retry_delay(error)
+                    logger.warning(
+                        "reconcile of %s/%s after %s failed, retrying in %.0f s: %s",
+                        namespace,
+                        name,
+                        trigger,
+                        delay,
+                        error,
+                    )
+                    schedule_requeue(ctx, key, delay)
     finally:
         ctx.pending.pop(key, None)
 

@@ -34,7 +34,7 @@ from axiom_operator import api, plan
 from axiom_operator.certificates import check_certificate
 from axiom_operator.context import ModelKey, OperatorContext
 from axiom_operator.execute import ModelTarget, execute
-from axiom_operator.kube import post_event
+from axiom_operator.kube import APIConflictError, APIError, APIUnavailableError, post_event
 from axiom_operator.observe import (
     analysis_window,
     applied_generations,
@@ -57,6 +57,25 @@ class InvalidSpecError(ValueError):
 
 class WorldNotReadyError(RuntimeError):
     """Something the model needs does not exist yet (e.g. its certificate Secret)."""
+
+
+def retry_delay(error: Exception) -> float:
+    """Seconds before a failed pass is tried again, by what failed.
+
+    One policy for both ways a pass runs (Kopf's handler and the in-memory requeue/child
+    path): a lost write race is retried at once, an apiserver that is restarting soon, a
+    world that is not ready yet (a Secret still to be created) a little later, and any other
+    refusal (RBAC, validation) slowly, since it needs a person.
+    """
+    if isinstance(error, APIConflictError):
+        return 1.0
+    if isinstance(error, APIUnavailableError):
+        return 5.0
+    if isinstance(error, WorldNotReadyError):
+        return 10.0
+    if isinstance(error, APIError):
+        return 30.0
+    raise TypeError(f"no retry policy for {type(error).__name__}")
 
 
 @dataclass(frozen=True)
