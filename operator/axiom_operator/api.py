@@ -383,6 +383,34 @@ class RolloutStep(ApiModel):
     )
 
 
+class PrometheusSource(ApiModel):
+    """Read the analysis figures from a Prometheus server (PromQL) instead of the pods.
+
+    The server must scrape the runtime pods' /metrics and attach the pod's namespace as the
+    label ``namespaceLabel`` (what a ``kubernetes_sd_configs`` pod job with the usual
+    relabelling does). Each window is then ``increase(...[<window>])`` of the runtime's own
+    series for the model and version: the same figures the direct scrape gives, kept by
+    Prometheus across pod restarts and operator restarts.
+    """
+
+    address: str = Field(
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        max_length=2048,
+        description="Base URL of the Prometheus HTTP API, e.g. "
+        "http://prometheus.monitoring.svc:9090 (the operator calls <address>/api/v1/query).",
+    )
+    namespace_label: str = Field(
+        default="namespace",
+        pattern=r"^([a-zA-Z_][a-zA-Z0-9_]*)?$",
+        max_length=128,
+        description="Label holding the pod's namespace on the scraped series; empty: the "
+        "series carry none, and model/version labels alone select them.",
+    )
+    timeout: Duration = Field(
+        default="5s", description="Per-query timeout; a query that times out is inconclusive."
+    )
+
+
 class AnalysisSpec(ApiModel):
     """Metric checks that decide whether a canary step passes."""
 
@@ -431,6 +459,12 @@ class AnalysisSpec(ApiModel):
         le=1,
         description="Highest tolerated drop of the canary's mean confidence below the stable "
         "version's in the same window (checked when the stable served at least minRequests).",
+    )
+    prometheus: PrometheusSource | None = Field(
+        default=None,
+        description="Where the figures come from: absent, the operator scrapes the Ready pods' "
+        "/metrics itself at the start and end of each window (no extra tier); set, it asks "
+        "this Prometheus server with PromQL.",
     )
 
 

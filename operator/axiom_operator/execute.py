@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from axiom_operator import api
+from axiom_operator import api, prometheus
 from axiom_operator.certificates import GateResult, check_certificate
 from axiom_operator.context import ModelKey, OperatorContext
 from axiom_operator.kube import post_event
@@ -267,6 +267,7 @@ class _Pass:
             canary=action.canary_version,
             stable=stable,
             now=datetime.now(UTC),
+            source=prometheus.source_of(self.target.spec),
         )
 
     async def warn(self, reason: str, message: str) -> None:

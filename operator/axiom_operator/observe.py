@@ -5,7 +5,9 @@
   applied, read from its ``/ready`` (``trafficGeneration``); ``-1`` for a pod that did not
   answer, so the machine waits. GatewayAPI mode: the generation written on the HTTPRoute.
 - While a canary is analysed: ``/metrics`` of every Ready canary and stable pod, parsed with
-  the runtime's own parser, minus the baseline scraped when the window started.
+  the runtime's own parser, minus the baseline scraped when the window started; or, when
+  the model names a Prometheus server, the same figures over the window asked of it with
+  PromQL (``prometheus.py``; no baseline scrape is needed then, only the start time).
 
 Baselines live in operator memory (``OperatorContext.baselines``), keyed by model: they are
 large, change every window and are worthless after a restart, so persisting them would cost
@@ -33,6 +35,7 @@ import aiohttp
 
 from axiom_operator.context import OperatorContext
 from axiom_operator.plan import DeploymentState
+from axiom_operator.prometheus import PrometheusSource, query_reading
 from axiom_operator.resources import labels as names
 from axiom_operator.resources.owner import owner_of
 from axiom_operator.resources.traffic import TRAFFIC_GENERATION_ANNOTATION
@@ -220,7 +223,10 @@ async def take_baseline(
     canary: str,
     stable: str,
     now: datetime,
+    source: PrometheusSource | None = None,
 ) -> Baseline:
+    if source is not None:  # Prometheus keeps the history: the start time is enough
+        return Baseline(started_at=now, canary_version=canary, scrapes={})
     scrapes = {
         version: await scrape_version(ctx, model, namespace, version)
         for version in (canary, stable)
@@ -237,9 +243,34 @@ def _reading(
 
 
 async def analysis_window(
-    ctx: OperatorContext, model: str, namespace: str, baseline: Baseline, stable: str
+    ctx: OperatorContext,
+    model: str,
+    namespace: str,
+    baseline: Baseline,
+    stable: str,
+    *,
+    source: PrometheusSource | None = None,
+    now: datetime | None = None,
 ) -> AnalysisWindow:
     canary = baseline.canary_version
+    if source is not None:
+        seconds = (
+            (now or datetime.now(baseline.started_at.tzinfo)) - baseline.started_at
+        ).total_seconds()
+        readings = [
+            await query_reading(
+                _session(ctx),
+                source,
+                model=model,
+                namespace=namespace,
+                version=version,
+                window_seconds=seconds,
+            )
+            for version in (canary, stable)
+        ]
+        return AnalysisWindow(
+            started_at=baseline.started_at, canary=readings[0], stable=readings[1]
+        )
     canary_now = await scrape_version(ctx, model, namespace, canary)
     stable_now = await scrape_version(ctx, model, namespace, stable)
     return AnalysisWindow(

@@ -42,6 +42,8 @@ from axiom_operator.observe import (
     observe_deployments,
     route_generation,
 )
+from axiom_operator.prometheus import PrometheusSource
+from axiom_operator.prometheus import source_of as prometheus_source_of
 from axiom_operator.resources.owner import Owner
 from axiom_operator.rollout import AnalysisWindow, Observations, RolloutSpec, RolloutStatus, decide
 from axiom_operator.rollout.codec import StatusDecodeError, status_from_dict
@@ -106,6 +108,7 @@ async def _observe(
     spec: RolloutSpec,
     status: RolloutStatus,
     deployments: dict[str, plan.DeploymentState],
+    metrics_source: PrometheusSource | None,
 ) -> Observations:
     namespace, name = key
     generations: tuple[int, ...] = ()
@@ -118,7 +121,9 @@ async def _observe(
             generations = await route_generation(ctx, name, namespace)
         baseline = ctx.baselines.get(key)
         if spec.analysis is not None and baseline and baseline.canary_version == canary:
-            window = await analysis_window(ctx, name, namespace, baseline, stable)
+            window = await analysis_window(
+                ctx, name, namespace, baseline, stable, source=metrics_source
+            )
     if canary is None:
         ctx.baselines.pop(key, None)
     return Observations(
@@ -219,7 +224,9 @@ async def _reconcile(ctx: OperatorContext, body: dict[str, Any]) -> ReconcileRes
         logger.warning("%s/%s: %s; starting from the observed world", namespace, name, error)
         memory = RolloutStatus()
     deployments = await observe_deployments(ctx, name, namespace)
-    observations = await _observe(ctx, key, rollout_spec, memory, deployments)
+    observations = await _observe(
+        ctx, key, rollout_spec, memory, deployments, prometheus_source_of(spec)
+    )
     decision = decide(rollout_spec, memory, observations, now)
 
     target = ModelTarget(

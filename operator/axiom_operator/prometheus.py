@@ -1,0 +1,211 @@
+"""Analysis figures from a Prometheus server (``spec.rollout.analysis.prometheus``).
+
+The default source needs no extra tier: the operator scrapes the pods itself (``observe.py``).
+A team that already runs Prometheus can point the analysis at it instead; the figures are
+the same runtime series, asked for with PromQL over the window:
+
+- requests, errors: ``sum(increase(axiom_inference_total{...}[W]))`` (errors: status
+  ``server_error``);
+- p99: ``histogram_quantile(0.99, sum by (le) (increase(..._bucket{...}[W])))``;
+- mean confidence: increase of ``axiom_model_confidence_sum`` over that of ``_count``;
+- unanswered forwards (stable only): ``axiom_canary_forward_failures_total`` with reason
+  connect or timeout, as the direct scrape counts them.
+
+``W`` is the time since the window started, in whole milliseconds. Query building and
+answer parsing are pure (unit-tested on literals); ``query_reading`` is the only I/O. Any
+failure (no answer, HTTP error, a PromQL error, a timeout) is an ``Unreachable`` reading
+that names it, which the machine treats as inconclusive: never as a pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from axiom_operator import api
+from axiom_operator.rollout import AnalysisSample, MetricsReading, Unreachable
+from axiom_operator.rollout.samples import (
+    CONFIDENCE,
+    FORWARD_FAILURES,
+    LATENCY,
+    REQUESTS,
+    UNANSWERED_REASONS,
+)
+
+QUERY_PATH = "/api/v1/query"
+# Prometheus' own lower bound for a range is one scrape interval; a shorter window than this
+# gives empty answers, which read as "no requests" (inconclusive), never as a verdict.
+MIN_WINDOW_MS = 1000
+
+
+class PrometheusAnswerError(ValueError):
+    """The server answered, but not with a PromQL instant vector this module can read."""
+
+
+@dataclass(frozen=True)
+class PrometheusSource:
+    """``spec.rollout.analysis.prometheus``, resolved (timeout in seconds)."""
+
+    address: str
+    namespace_label: str = "namespace"
+    timeout_seconds: float = 5.0
+
+    @property
+    def query_url(self) -> str:
+        return self.address.rstrip("/") + QUERY_PATH
+
+
+def source_of(spec: api.AxiomModelSpec) -> PrometheusSource | None:
+    """The model's Prometheus source, or None for the default (scrape the pods)."""
+    from axiom_operator.rollout_spec import duration_seconds
+
+    analysis = spec.rollout.analysis if spec.rollout is not None else None
+    if analysis is None or analysis.prometheus is None:
+        return None
+    prometheus = analysis.prometheus
+    return PrometheusSource(
+        address=prometheus.address,
+        namespace_label=prometheus.namespace_label,
+        timeout_seconds=duration_seconds(prometheus.timeout),
+    )
+
+
+def _quote(value: str) -> str:
+    """A PromQL string literal (double-quoted, backslash and quote escaped)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def selector(
+    source: PrometheusSource, *, model: str, namespace: str, version: str, **extra: str
+) -> str:
+    """``{model="m",version="v",namespace="ns",...}``; values of ``extra`` starting with
+    ``~`` are regular-expression matchers."""
+    matchers = [f"model={_quote(model)}", f"version={_quote(version)}"]
+    if source.namespace_label:
+        matchers.append(f"{source.namespace_label}={_quote(namespace)}")
+    for label, value in extra.items():
+        if value.startswith("~"):
+            matchers.append(f"{label}=~{_quote(value[1:])}")
+        else:
+            matchers.append(f"{label}={_quote(value)}")
+    return "{" + ",".join(matchers) + "}"
+
+
+def window_queries(
+    source: PrometheusSource, *, model: str, namespace: str, version: str, window_seconds: float
+) -> dict[str, str]:
+    """The PromQL, by figure, for one version over the last ``window_seconds``."""
+    window = f"[{max(MIN_WINDOW_MS, round(window_seconds * 1000))}ms]"
+
+    def select(**extra: str) -> str:
+        return selector(source, model=model, namespace=namespace, version=version, **extra)
+
+    def increase(metric: str, **extra: str) -> str:
+        return f"sum(increase({metric}{select(**extra)}{window}))"
+
+    unanswered = "~" + "|".join(sorted(UNANSWERED_REASONS))
+    return {
+        "requests": increase(REQUESTS),
+        "errors": increase(REQUESTS, status="server_error"),
+        "p99_seconds": (
+            f"histogram_quantile(0.99, sum by (le) (increase({LATENCY}_bucket{select()}{window})))"
+        ),
+        "confidence_sum": increase(f"{CONFIDENCE}_sum"),
+        "confidence_count": increase(f"{CONFIDENCE}_count"),
+        "unanswered": increase(FORWARD_FAILURES, reason=unanswered),
+    }
+
+
+def instant_value(answer: Mapping[str, Any]) -> float | None:
+    """The value of a one-element instant vector (or scalar) answer; None when the vector is
+    empty (no such series in the window) or the value is NaN (e.g. a quantile of nothing)."""
+    if answer.get("status") != "success":
+        error = answer.get("error") or answer.get("errorType") or "no status"
+        raise PrometheusAnswerError(f"query failed: {error}")
+    data = answer.get("data")
+    if not isinstance(data, Mapping):
+        raise PrometheusAnswerError("answer has no data")
+    kind, result = data.get("resultType"), data.get("result")
+    if kind == "scalar":
+        point = result
+    elif kind == "vector" and isinstance(result, list):
+        if not result:
+            return None
+        if len(result) > 1:
+            raise PrometheusAnswerError(f"expected one series, got {len(result)}")
+        point = result[0].get("value") if isinstance(result[0], Mapping) else None
+    else:
+        raise PrometheusAnswerError(f"expected an instant vector, got {kind!r}")
+    if not isinstance(point, list) or len(point) != 2:
+        raise PrometheusAnswerError(f"malformed sample {point!r}")
+    try:
+        value = float(point[1])
+    except (TypeError, ValueError) as error:
+        raise PrometheusAnswerError(f"sample value {point[1]!r} is not a number") from error
+    return None if math.isnan(value) else value
+
+
+def sample_from_values(values: Mapping[str, float | None]) -> AnalysisSample:
+    """The figures of one version from the query results by name (``window_queries`` keys).
+    ``increase`` extrapolates, so counts are rounded; a missing count is zero."""
+
+    def count(name: str) -> int:
+        return max(0, round(values.get(name) or 0.0))
+
+    p99 = values.get("p99_seconds")
+    confidence_count = values.get("confidence_count") or 0.0
+    return AnalysisSample(
+        requests=count("requests"),
+        errors=count("errors"),
+        p99_ms=None if p99 is None or math.isinf(p99) else p99 * 1000.0,
+        mean_confidence=(
+            (values.get("confidence_sum") or 0.0) / confidence_count
+            if confidence_count > 0
+            else None
+        ),
+        canary_forward_failures=count("unanswered"),
+    )
+
+
+async def _query(
+    session: aiohttp.ClientSession, source: PrometheusSource, promql: str
+) -> float | None:
+    timeout = aiohttp.ClientTimeout(total=source.timeout_seconds)
+    async with session.get(source.query_url, params={"query": promql}, timeout=timeout) as reply:
+        try:
+            answer = await reply.json(content_type=None)
+        except ValueError as error:
+            raise PrometheusAnswerError(f"HTTP {reply.status}, not JSON") from error
+        if not isinstance(answer, Mapping):
+            raise PrometheusAnswerError(f"HTTP {reply.status}, not a JSON object")
+        return instant_value(answer)
+
+
+async def query_reading(
+    session: aiohttp.ClientSession,
+    source: PrometheusSource,
+    *,
+    model: str,
+    namespace: str,
+    version: str,
+    window_seconds: float,
+) -> MetricsReading:
+    """One version's figures over the window, or why they could not be read."""
+    queries = window_queries(
+        source, model=model, namespace=namespace, version=version, window_seconds=window_seconds
+    )
+    try:
+        results = await asyncio.gather(
+            *(_query(session, source, promql) for promql in queries.values())
+        )
+    except PrometheusAnswerError as error:
+        return Unreachable(f"Prometheus {source.address}: {error}")
+    except (aiohttp.ClientError, TimeoutError) as error:
+        reason = type(error).__name__ if isinstance(error, TimeoutError) else str(error)
+        return Unreachable(f"Prometheus {source.address} unreachable: {reason}")
+    return sample_from_values(dict(zip(queries, results, strict=True)))

@@ -1,0 +1,181 @@
+"""The Prometheus analysis source: PromQL built from the model, answers read back (pure).
+
+tests/e2e/test_prometheus_analysis.py runs the same code against a real Prometheus that
+scrapes real runtime pods; these pin the query text and every answer shape on literals.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from axiom_operator import api
+from axiom_operator.prometheus import (
+    PrometheusAnswerError,
+    PrometheusSource,
+    instant_value,
+    sample_from_values,
+    selector,
+    source_of,
+    window_queries,
+)
+
+SOURCE = PrometheusSource(address="http://127.0.0.1:9090/")
+
+
+def vector(*values: str) -> dict[str, object]:
+    return {
+        "status": "success",
+        "data": {
+            "resultType": "vector",
+            "result": [{"metric": {}, "value": [1.0, v]} for v in values],
+        },
+    }
+
+
+def test_selector_names_model_version_and_namespace() -> None:
+    assert (
+        selector(SOURCE, model="digits", namespace="prod", version="2.0.0")
+        == '{model="digits",version="2.0.0",namespace="prod"}'
+    )
+
+
+def test_selector_without_namespace_label_and_with_a_regex_matcher() -> None:
+    source = PrometheusSource(address="http://p:9090", namespace_label="")
+    assert (
+        selector(source, model="m", namespace="ignored", version="1", reason="~connect|timeout")
+        == '{model="m",version="1",reason=~"connect|timeout"}'
+    )
+
+
+def test_selector_escapes_quotes_and_backslashes() -> None:
+    assert 'model="a\\"b\\\\c"' in selector(SOURCE, model='a"b\\c', namespace="n", version="1")
+
+
+def test_window_queries_use_increase_over_the_window_in_milliseconds() -> None:
+    queries = window_queries(
+        SOURCE, model="digits", namespace="prod", version="2.0.0", window_seconds=4.2
+    )
+    sel = '{model="digits",version="2.0.0",namespace="prod"}'
+    assert queries["requests"] == f"sum(increase(axiom_inference_total{sel}[4200ms]))"
+    assert queries["errors"] == (
+        'sum(increase(axiom_inference_total{model="digits",version="2.0.0",namespace="prod",'
+        'status="server_error"}[4200ms]))'
+    )
+    assert queries["p99_seconds"] == (
+        "histogram_quantile(0.99, sum by (le) "
+        f"(increase(axiom_inference_latency_seconds_bucket{sel}[4200ms])))"
+    )
+    assert queries["confidence_sum"] == f"sum(increase(axiom_model_confidence_sum{sel}[4200ms]))"
+    assert 'reason=~"connect|timeout"' in queries["unanswered"]
+    assert "axiom_canary_forward_failures_total" in queries["unanswered"]
+
+
+def test_a_window_shorter_than_a_second_is_asked_for_one_second() -> None:
+    queries = window_queries(SOURCE, model="m", namespace="n", version="1", window_seconds=0.01)
+    assert queries["requests"].endswith("[1000ms]))")
+
+
+def test_query_url_joins_without_a_double_slash() -> None:
+    assert SOURCE.query_url == "http://127.0.0.1:9090/api/v1/query"
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (vector("12"), 12.0),
+        (vector(), None),  # no such series in the window
+        (vector("NaN"), None),  # a quantile over nothing
+        (vector("+Inf"), math.inf),
+        ({"status": "success", "data": {"resultType": "scalar", "result": [1.0, "3.5"]}}, 3.5),
+    ],
+)
+def test_instant_value(answer: dict[str, object], expected: float | None) -> None:
+    assert instant_value(answer) == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (
+            {"status": "error", "errorType": "bad_data", "error": "parse error at char 4"},
+            "parse error",
+        ),
+        ({"status": "success"}, "no data"),
+        ({"status": "success", "data": {"resultType": "matrix", "result": []}}, "instant vector"),
+        (vector("1", "2"), "one series, got 2"),
+        (vector("many"), "not a number"),
+        (
+            {"status": "success", "data": {"resultType": "vector", "result": [{"value": [1]}]}},
+            "malformed",
+        ),
+    ],
+)
+def test_instant_value_refuses_what_it_cannot_read(answer: dict[str, object], message: str) -> None:
+    with pytest.raises(PrometheusAnswerError, match=message):
+        instant_value(answer)
+
+
+def test_sample_from_values_rounds_counts_and_derives_means() -> None:
+    sample = sample_from_values(
+        {
+            "requests": 99.6,
+            "errors": 1.2,
+            "p99_seconds": 0.0125,
+            "confidence_sum": 45.0,
+            "confidence_count": 50.0,
+            "unanswered": None,
+        }
+    )
+    assert (sample.requests, sample.errors, sample.canary_forward_failures) == (100, 1, 0)
+    assert sample.p99_ms == pytest.approx(12.5)
+    assert sample.mean_confidence == pytest.approx(0.9)
+
+
+def test_sample_from_nothing_is_zero_requests_and_no_figures() -> None:
+    sample = sample_from_values({})
+    assert (sample.requests, sample.errors, sample.p99_ms, sample.mean_confidence) == (
+        0,
+        0,
+        None,
+        None,
+    )
+
+
+def test_an_infinite_p99_is_no_figure_rather_than_a_number() -> None:
+    assert sample_from_values({"requests": 5, "p99_seconds": math.inf}).p99_ms is None
+
+
+def test_source_of_reads_the_spec() -> None:
+    spec = api.AxiomModelSpec.model_validate(
+        {
+            "version": "1.0.0",
+            "model": {"uri": "file:///m.axiom", "sha256": "a" * 64},
+            "certificate": {"secretRef": {"name": "c"}},
+            "rollout": {
+                "analysis": {
+                    "prometheus": {
+                        "address": "http://prom:9090",
+                        "namespaceLabel": "",
+                        "timeout": "1500ms",
+                    }
+                }
+            },
+        }
+    )
+    assert source_of(spec) == PrometheusSource(
+        address="http://prom:9090", namespace_label="", timeout_seconds=1.5
+    )
+
+
+def test_source_of_is_none_by_default() -> None:
+    spec = api.AxiomModelSpec.model_validate(
+        {
+            "version": "1.0.0",
+            "model": {"uri": "file:///m.axiom", "sha256": "a" * 64},
+            "certificate": {"secretRef": {"name": "c"}},
+            "rollout": {"analysis": {"interval": "10s"}},
+        }
+    )
+    assert source_of(spec) is None
