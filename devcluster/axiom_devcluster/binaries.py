@@ -30,6 +30,11 @@ COMPONENTS = (
 )
 
 
+# Built by build.sh too, into a directory of its own (prometheus_dir), so that its version can
+# move without rebuilding the control plane.
+PROMETHEUS = "prometheus"
+
+
 class BinariesMissingError(FileNotFoundError):
     """A control-plane binary is not where the cache key says it should be."""
 
@@ -76,14 +81,33 @@ def bin_dir() -> Path:
     return root / "bin" / cache_key(read_versions())
 
 
+def prometheus_dir() -> Path:
+    """Where build.sh puts Prometheus: beside bin_dir(), keyed by its own version.
+    With ``AXIOM_CLUSTER_BIN`` set, Prometheus is looked for in that directory too."""
+    override = os.environ.get("AXIOM_CLUSTER_BIN")
+    if override:
+        return Path(override)
+    versions = read_versions()
+    key = f"prometheus-{versions['PROMETHEUS_VERSION']}_r{versions['BUILD_REVISION']}"
+    return bin_dir().parent / key
+
+
+def _path(name: str) -> Path:
+    return (prometheus_dir() if name == PROMETHEUS else bin_dir()) / name
+
+
 def missing_components(directory: Path | None = None) -> list[str]:
-    where = directory or bin_dir()
-    return [name for name in COMPONENTS if not os.access(where / name, os.X_OK)]
+    """The control plane's binaries (and Prometheus) not built yet; ``directory``: look for
+    the control plane's there instead."""
+    core = [n for n in COMPONENTS if not os.access((directory or bin_dir()) / n, os.X_OK)]
+    if directory is None and not os.access(_path(PROMETHEUS), os.X_OK):
+        core.append(PROMETHEUS)
+    return core
 
 
 def binary(name: str) -> Path:
     """Path of one component's binary; raises BinariesMissingError if it is not built."""
-    path = bin_dir() / name
+    path = _path(name)
     if not os.access(path, os.X_OK):
         raise BinariesMissingError(
             f"control-plane binary {name!r} not found at {path}: run `make cluster-binaries`"

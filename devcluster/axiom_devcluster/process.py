@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 _PR_SET_PDEATHSIG = 1
 
@@ -122,3 +124,95 @@ def terminate_group(pid: int, timeout: float = 10.0) -> None:
             return
         time.sleep(0.05)
     raise TimeoutError(f"process group {pid} survived SIGKILL for 5 s")
+
+
+class ProcessStartError(RuntimeError):
+    """A managed process exited or did not become ready in time; holds its log's tail."""
+
+
+class ManagedProcess:
+    """A long-running child (node agent, operator, Prometheus) that tests start, wait for,
+    and stop; a context manager.
+
+    Subclasses say how to run it (``argv``), when it is ready (``ready``), and may prepare
+    before each start (``prepare``); ``start`` waits for readiness, failing with the log's
+    tail when the process exits or does not get there in time.
+    """
+
+    name = "process"
+    start_error: type[ProcessStartError] = ProcessStartError
+    stop_timeout = 10.0
+
+    def __init__(self, log_path: Path, *, tie_to_parent: bool = True) -> None:
+        self.log_path = log_path
+        self.tie_to_parent = tie_to_parent
+        self.component: Component | None = None
+        self.starts = 0
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Runs before each start (e.g. pick a port, clear a readiness file)."""
+
+    @property
+    def pid(self) -> int:
+        if self.component is None:
+            raise RuntimeError(f"{self.name} not started")
+        return self.component.pid
+
+    @property
+    def running(self) -> bool:
+        return self.component is not None and self.component.exited() is None
+
+    def start(self, timeout: float = 60.0) -> Self:
+        self.prepare()
+        self.component = spawn(
+            self.name, self.argv(), self.log_path, tie_to_parent=self.tie_to_parent
+        )
+        self.starts += 1
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            code = self.component.exited()
+            if code is not None:
+                raise self.start_error(
+                    f"{self.name} exited with code {code}; last lines of {self.log_path}:\n"
+                    f"{log_tail(self.log_path)}"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise self.start_error(
+                    f"{self.name} not ready within {timeout:.0f} s; last lines of "
+                    f"{self.log_path}:\n{log_tail(self.log_path)}"
+                )
+            time.sleep(0.1)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL, as when a node dies or the OOM killer strikes: no cleanup runs."""
+        if self.component is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.component.pid, signal.SIGKILL)
+            self.component.process.wait(timeout=10)
+            self.component = None
+
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM to the process group, SIGKILL after ``timeout`` (``stop_timeout``) s."""
+        if self.component is not None:
+            terminate_group(self.component.pid, timeout=timeout or self.stop_timeout)
+            self.component.process.wait(timeout=5)
+            self.component = None
+
+    def __enter__(self) -> Self:
+        return self.start() if self.component is None else self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build (or reuse) the local control plane's binaries from their Go modules:
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, helm and kubectl.
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, helm and kubectl; and
+# Prometheus, into a directory of its own (see versions.env).
 #
 # Why from Go modules: these machines have no Docker (so no kind) and no download site for
 # release binaries; the Go module proxy is reachable, and `go build` inside a small module of our
@@ -75,7 +76,8 @@ build_tool() {
   local start=$SECONDS
   log "building ${names[*]} (module hack/cluster/$dir)"
   # One `go build` for several main packages shares the compile work between them.
-  (cd "$here/$dir" && go build -ldflags "-s -w $ldflags" -o "$tmp/" "${pkgs[@]}")
+  # BUILD_TAGS (set by the caller for one call) selects optional parts, e.g. Prometheus' SDs.
+  (cd "$here/$dir" && go build -tags "${BUILD_TAGS:-}" -ldflags "-s -w $ldflags" -o "$tmp/" "${pkgs[@]}")
   local i
   for i in "${!pkgs[@]}"; do
     local built="$tmp/$(basename "${pkgs[$i]}")"
@@ -114,6 +116,18 @@ build_tool helm "$helm_ldflags" helm.sh/helm/v3/cmd/helm helm
 # kubectl at the cluster's own version (a kubectl elsewhere on PATH may be several minors off).
 # Built last, from the same module, so it reuses the compiled packages of the step above.
 build_tool kubernetes "$k8s_ldflags" k8s.io/kubernetes/cmd/kubectl kubectl
+
+# Prometheus, in its own cache directory. Only the Kubernetes service discovery is compiled
+# in (remove_all_sd + enable_kubernetes_sd): a third of the build, and nothing the tests use
+# is left out. No builtinassets tag: the web UI's assets are not in the Go module (they come
+# from an npm build), and the HTTP API the operator queries does not need them.
+core_out="$out"
+out="$cache_root/bin/prometheus-${PROMETHEUS_VERSION}_r${BUILD_REVISION}"
+mkdir -p "$out"
+prom_ldflags="-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v}"
+BUILD_TAGS="remove_all_sd,enable_kubernetes_sd" build_tool prometheus "$prom_ldflags" \
+  github.com/prometheus/prometheus/cmd/prometheus prometheus
+out="$core_out"
 
 {
   echo "key=$key"

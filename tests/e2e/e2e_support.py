@@ -173,3 +173,23 @@ def restart_apiserver(plane: ControlPlane, down_for: float = 3.0, timeout: float
     """kube-apiserver stopped (SIGTERM), down for ``down_for`` seconds, started again on the
     same port with the same arguments; returns once /readyz answers."""
     plane.restart("kube-apiserver", down_for=down_for, timeout=timeout)
+
+
+def follow(
+    world: ModelWorld, done: Callable[[Snapshot], bool], *, timeout: float
+) -> list[Snapshot]:
+    """Every distinct status snapshot until ``done(snapshot)``; fails with the trail."""
+    trail: list[Snapshot] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        now = world.snapshot()
+        if not trail or trail[-1] != now:
+            trail.append(now)
+        if done(now):
+            return trail
+        if time.monotonic() > deadline:
+            history = "\n".join(s.describe() for s in trail)
+            raise TimeoutError(
+                f"rollout did not finish in {timeout:.0f} s; statuses seen:\n{history}"
+            )
+        time.sleep(0.25)

@@ -9,11 +9,10 @@ and in both cases the client must not see one failed request.
 from __future__ import annotations
 
 import pytest
-from e2e_support import ModelWorld, sample
+from e2e_support import ModelWorld, follow, sample
 
 from axiom_devcluster.demo import manifests
 from axiom_devcluster.demo.operator_process import OperatorProcess
-from axiom_devcluster.demo.story import Snapshot
 from axiom_devcluster.demo.traffic import SteadyClient, predict
 
 pytestmark = [
@@ -25,26 +24,6 @@ pytestmark = [
 CLIENT_RATE = 20.0
 PASSED = ("Pass", "Success")
 FAILED = ("Fail", "Failure")
-
-
-def follow(world: ModelWorld, done: object, *, timeout: float) -> list[Snapshot]:
-    """Every distinct status snapshot until ``done(snapshot)``; fails with the trail."""
-    import time
-
-    trail: list[Snapshot] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        now = world.snapshot()
-        if not trail or trail[-1] != now:
-            trail.append(now)
-        if done(now):  # type: ignore[operator]
-            return trail
-        if time.monotonic() > deadline:
-            history = "\n".join(s.describe() for s in trail)
-            raise TimeoutError(
-                f"rollout did not finish in {timeout:.0f} s; statuses seen:\n{history}"
-            )
-        time.sleep(0.25)
 
 
 def start_on_v1(world: ModelWorld) -> SteadyClient:

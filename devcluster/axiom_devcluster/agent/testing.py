@@ -8,19 +8,22 @@ own loop, while the agent must keep serving across tests; and a process boundary
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
-from types import TracebackType
 
 from axiom_devcluster.agent.__main__ import READY_FILE
-from axiom_devcluster.process import Component, spawn, terminate_group
+from axiom_devcluster.process import ManagedProcess, ProcessStartError
 
 
-class AgentStartError(RuntimeError):
+class AgentStartError(ProcessStartError):
     """The agent exited or did not register its node in time; holds its log's tail."""
 
 
-class AgentProcess:
+class AgentProcess(ManagedProcess):
+    name = "axiom-node-agent"
+    start_error = AgentStartError
+    # The agent stops every pod it started before it exits: give it the time to.
+    stop_timeout = 30.0
+
     def __init__(
         self,
         kubeconfig: Path,
@@ -32,11 +35,11 @@ class AgentProcess:
         tie_to_parent: bool = True,
         extra_args: tuple[str, ...] = (),
     ) -> None:
+        super().__init__(state_dir / "agent.log", tie_to_parent=tie_to_parent)
         self.kubeconfig = kubeconfig
         self.state_dir = state_dir
         self.node_name = node_name
-        self.tie_to_parent = tie_to_parent
-        self.argv = [
+        self._argv = [
             sys.executable,
             "-m",
             "axiom_devcluster.agent",
@@ -47,51 +50,13 @@ class AgentProcess:
             f"--backoff-max={backoff_max}",
             *extra_args,
         ]
-        self.component: Component | None = None
 
-    @property
-    def log_path(self) -> Path:
-        return self.state_dir / "agent.log"
+    def argv(self) -> list[str]:
+        return list(self._argv)
 
-    @property
-    def pid(self) -> int:
-        if self.component is None:
-            raise RuntimeError("agent not started")
-        return self.component.pid
-
-    def start(self, timeout: float = 60.0) -> AgentProcess:
+    def prepare(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        ready = self.state_dir / READY_FILE
-        ready.unlink(missing_ok=True)
-        self.component = spawn(
-            "axiom-node-agent", self.argv, self.log_path, tie_to_parent=self.tie_to_parent
-        )
-        deadline = time.monotonic() + timeout
-        while not ready.exists():
-            code = self.component.exited()
-            if code is not None:
-                raise AgentStartError(
-                    f"node agent exited with {code}:\n{self.component.log_tail()}"
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise AgentStartError(f"node agent not ready in {timeout} s")
-            time.sleep(0.1)
-        return self
+        (self.state_dir / READY_FILE).unlink(missing_ok=True)
 
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.component is not None:
-            terminate_group(self.component.pid, timeout=timeout)
-            self.component.process.wait(timeout=5)
-            self.component = None
-
-    def __enter__(self) -> AgentProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def ready(self) -> bool:
+        return (self.state_dir / READY_FILE).exists()

@@ -8,18 +8,13 @@ happens once the operator has started its watches.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 
 from axiom_devcluster import addresses
-from axiom_devcluster.process import Component, log_tail, spawn, terminate_group
+from axiom_devcluster.process import ManagedProcess, ProcessStartError
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # The operator reads runtime pods' /ready and /metrics (traffic generation, canary analysis)
@@ -28,11 +23,15 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 LOOPBACK_POD_NETWORK = {"AXIOM_OPERATOR_POD_NETWORK_ALLOWLIST": "127.0.0.0/8"}
 
 
-class OperatorStartError(RuntimeError):
+class OperatorStartError(ProcessStartError):
     """The operator exited or did not answer its liveness probe in time; holds its log tail."""
 
 
-class OperatorProcess:
+class OperatorProcess(ManagedProcess):
+    name = "axiom-operator"
+    start_error = OperatorStartError
+    stop_timeout = 10.0  # SIGTERM lets Kopf finish in-flight handlers first
+
     def __init__(
         self,
         kubeconfig: Path,
@@ -42,24 +41,14 @@ class OperatorProcess:
         tie_to_parent: bool = True,
         extra_env: dict[str, str] | None = None,
     ) -> None:
+        super().__init__(log_path, tie_to_parent=tie_to_parent)
         self.kubeconfig = kubeconfig
         self.namespace = namespace
-        self.log_path = log_path
-        self.tie_to_parent = tie_to_parent
         self.extra_env = dict(extra_env or {})
-        self.component: Component | None = None
-        self.starts = 0
         self.liveness_port = 0
 
-    @property
-    def pid(self) -> int:
-        if self.component is None:
-            raise RuntimeError("operator not started")
-        return self.component.pid
-
-    @property
-    def running(self) -> bool:
-        return self.component is not None and self.component.exited() is None
+    def prepare(self) -> None:
+        self.liveness_port = addresses.free_port()
 
     def argv(self) -> list[str]:
         axiom = Path(sys.executable).parent / "axiom"
@@ -80,59 +69,10 @@ class OperatorProcess:
             f"http://{addresses.BIND_IP}:{self.liveness_port}/healthz",
         ]
 
-    def start(self, timeout: float = 60.0) -> OperatorProcess:
-        self.liveness_port = addresses.free_port()
-        self.component = spawn(
-            "axiom-operator", self.argv(), self.log_path, tie_to_parent=self.tie_to_parent
-        )
-        self.starts += 1
-        deadline = time.monotonic() + timeout
-        while not self._live():
-            code = self.component.exited()
-            if code is not None:
-                raise OperatorStartError(
-                    f"operator exited with code {code}; last lines of {self.log_path}:\n"
-                    f"{log_tail(self.log_path)}"
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise OperatorStartError(
-                    f"operator not live within {timeout:.0f} s; last lines of {self.log_path}:\n"
-                    f"{log_tail(self.log_path)}"
-                )
-            time.sleep(0.1)
-        return self
-
-    def _live(self) -> bool:
+    def ready(self) -> bool:
         url = f"http://{addresses.BIND_IP}:{self.liveness_port}/healthz"
         try:
             with _NO_PROXY.open(url, timeout=1) as answer:
                 return bool(answer.status == 200)
         except (urllib.error.URLError, OSError):
             return False
-
-    def kill(self) -> None:
-        """SIGKILL, as when a node dies or the OOM killer strikes: no cleanup runs."""
-        if self.component is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.component.pid, signal.SIGKILL)
-            self.component.process.wait(timeout=10)
-            self.component = None
-
-    def stop(self) -> None:
-        """SIGTERM (Kopf finishes in-flight handlers), SIGKILL after 10 s."""
-        if self.component is not None:
-            terminate_group(self.component.pid, timeout=10)
-            self.component.process.wait(timeout=5)
-            self.component = None
-
-    def __enter__(self) -> OperatorProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
