@@ -40,11 +40,17 @@ class OperatorProcess(ManagedProcess):
         *,
         tie_to_parent: bool = True,
         extra_env: dict[str, str] | None = None,
+        peering: str | None = None,
+        priority: int | None = None,
     ) -> None:
+        """``peering``: run as one replica among several (Kopf peering under that name, the
+        highest ``priority`` acts, the others stand by); None: ``--standalone``."""
         super().__init__(log_path, tie_to_parent=tie_to_parent)
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.extra_env = dict(extra_env or {})
+        self.peering = peering
+        self.priority = priority
         self.liveness_port = 0
 
     def prepare(self) -> None:
@@ -55,12 +61,15 @@ class OperatorProcess(ManagedProcess):
         # process.spawn passes this process's environment on; `env` (which execs, keeping
         # the pid) adds the operator's own variables without touching ours.
         settings = {"KUBECONFIG": str(self.kubeconfig), **LOOPBACK_POD_NETWORK, **self.extra_env}
+        peering = ["--standalone"] if self.peering is None else ["--peering", self.peering]
+        if self.priority is not None:
+            peering += ["--priority", str(self.priority)]
         return [
             "env",
             *(f"{key}={value}" for key, value in settings.items()),
             str(axiom),
             "operator",
-            "--standalone",
+            *peering,
             "--namespace",
             self.namespace,
             "--metrics-port",
