@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -194,4 +194,8 @@ async def check_certificate(
         expected_name=spec.model.name or name,
         expected_version=spec.version,
     )
-    return result(_outcome(verdict.ok, verdict.reason.value, verdict.message, policy), cert_hash)
+    outcome = _outcome(verdict.ok, verdict.reason.value, verdict.message, policy)
+    if verdict.ok and verdict.certificate is not None:
+        # Known only for a certificate that verified: the reconcile looks again at this time.
+        outcome = replace(outcome, expires_at=verdict.certificate.expires_at)
+    return result(outcome, cert_hash)

@@ -12,7 +12,7 @@ that changes nothing writes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from axiom_operator import status as conditions
@@ -60,6 +60,14 @@ class GateOutcome:
     allowed: bool  # may the operator deploy/change the workload
     reason: str
     message: str
+    # When a valid certificate stops being valid (its expires_at); None: never, or unknown.
+    expires_at: datetime | None = None
+
+
+# A certificate that expires within this window is reported (CertificateValid stays True,
+# reason ExpiresSoon, a Warning Event): runtime pods verify it when they start, so a pod
+# that restarts after the expiry would not become ready.
+DEFAULT_EXPIRY_WARNING = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -112,8 +120,20 @@ def _available_condition(state: DeploymentState | None, version: str | None) -> 
     return ConditionValue("False", "ReplicasUnavailable", message)
 
 
-def _certificate_condition(gate: GateOutcome) -> ConditionValue:
+def _certificate_condition(
+    gate: GateOutcome, now: datetime, expiry_warning: timedelta
+) -> ConditionValue:
     if gate.valid is True:
+        if gate.expires_at is not None and gate.expires_at - now <= expiry_warning:
+            left = gate.expires_at - now
+            hours = max(0.0, left.total_seconds() / 3600)
+            return ConditionValue(
+                "True",
+                "ExpiresSoon",
+                f"{gate.message}; it expires at {conditions.rfc3339(gate.expires_at)} (in "
+                f"{hours:.1f} h): re-sign the package and update the certificate, or pods "
+                "that restart after that will not become ready",
+            )
         return ConditionValue("True", "Valid", gate.message)
     if gate.valid is False:
         return ConditionValue("False", gate.reason, gate.message)
@@ -215,6 +235,7 @@ def summarize(
     rollout: RolloutStatus,
     deployments: dict[str, DeploymentState],
     now: datetime,
+    expiry_warning: timedelta = DEFAULT_EXPIRY_WARNING,
 ) -> tuple[dict[str, Any], list[Event]]:
     """The status fields this operator owns (None: remove), and the Events conditions deserve."""
     stable = rollout.stable_version
@@ -222,7 +243,7 @@ def summarize(
     conds = old_status.get("conditions") or []
     for kind, value in (
         (conditions.READY, _ready_condition(rollout, gate, version, serving)),
-        (conditions.CERTIFICATE_VALID, _certificate_condition(gate)),
+        (conditions.CERTIFICATE_VALID, _certificate_condition(gate, now, expiry_warning)),
         (conditions.AVAILABLE, _available_condition(serving, stable)),
         (conditions.PROGRESSING, _progressing_condition(rollout)),
     ):
@@ -252,7 +273,14 @@ def summarize(
         if kind == conditions.PROGRESSING or (kind == conditions.READY and state == "True"):
             continue  # the rollout machine's own Events tell these transitions
         warning = (state == "False" and reason not in ("Deploying",)) or state == "Unknown"
-        if kind == conditions.CERTIFICATE_VALID:
+        if kind == conditions.AVAILABLE and state == "False":
+            # A loss of availability is a warning; not being available yet (first deploy) is
+            # what a deploy looks like, and the rollout's own Events tell it.
+            before = conditions.get_condition(old_status.get("conditions"), kind)
+            warning = before is not None and before.get("status") == "True"
+        if kind == conditions.CERTIFICATE_VALID and reason == "ExpiresSoon":
+            warning, event_reason = True, "CertificateExpiresSoon"
+        elif kind == conditions.CERTIFICATE_VALID:
             event_reason = "CertificateVerified" if state == "True" else f"Certificate{reason}"
         else:
             event_reason = f"{kind}{state}"

@@ -40,6 +40,9 @@ class OperatorSettings:
     metrics_port: int  # 0 disables the metrics server
     namespaces: tuple[str, ...]  # empty: all namespaces
     max_package_fetch_bytes: int
+    # Every model is looked at again after this long even if nothing changed (0: never): a
+    # trusted key removed from the Secret, or a certificate revoked, shows in status within
+    # it. Reads only; a pass over an unchanged world writes nothing.
     resync_seconds: float
     watch_server_timeout: int
     request_timeout: float
@@ -47,6 +50,9 @@ class OperatorSettings:
     # clusters set 127.0.0.0/8 so nothing is ever sent off the machine.
     pod_network_allowlist: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     pod_request_timeout: float = 2.0
+    # CertificateValid turns to reason ExpiresSoon (and a Warning Event) this long before a
+    # deployed version's certificate expires.
+    certificate_expiry_warning_seconds: float = 7 * 86400.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -89,4 +95,7 @@ class OperatorSettings:
             request_timeout=number("REQUEST_TIMEOUT", "30"),
             pod_network_allowlist=tuple(allowlist),
             pod_request_timeout=number("POD_REQUEST_TIMEOUT", "2"),
+            certificate_expiry_warning_seconds=number(
+                "CERTIFICATE_EXPIRY_WARNING_SECONDS", str(7 * 86400)
+            ),
         )

@@ -56,7 +56,9 @@ def certificate(
         issuer="integration tests",
         key_id=key_id,
         created_at=created_at or now - timedelta(hours=1),
-        expires_at=expires_at or now + timedelta(days=1),
+        # Past the operator's default expiry warning (7 days), so a test certificate reads
+        # plainly Valid unless a test asks for an ageing one.
+        expires_at=expires_at or now + timedelta(days=30),
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from lightkube import AsyncClient
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Service
+from lightkube.resources.core_v1 import Secret, Service
 from lightkube.types import PatchType
 from operator_support import (
     OTHER_KEY,
@@ -30,6 +30,7 @@ from operator_support import (
 )
 
 from axiom_operator.kube import AxiomModelResource
+from axiom_runtime.keys import public_key_pem
 
 pytestmark = pytest.mark.timeout(180)
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -191,3 +192,92 @@ async def test_audit_policy_deploys_but_reports_the_failure(
     )
     assert condition(model, "CertificateValid")["reason"] == "UnknownKey"
     assert await _warning(kube_client, "CertificateUnknownKey")
+
+
+async def _serving_v1_with(client: AsyncClient, namespace: str, cert: dict[str, Any]) -> None:
+    await put_trusted_keys(client, namespace)
+    data = package("digits", "1.0.0")
+    sha, secret = await deploy_version(client, namespace, "digits", "1.0.0", cert=cert, data=data)
+    await client.create(
+        AxiomModelResource.from_dict(model_manifest("digits", namespace, "1.0.0", sha, secret))
+    )
+
+
+async def test_a_certificate_near_its_expiry_is_reported_and_the_model_serves_on(
+    kube_client: AsyncClient, namespace: str, operator_runner: Any
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    cert = certificate(package("digits", "1.0.0"), expires_at=now + timedelta(days=2))
+    await _serving_v1_with(kube_client, namespace, cert)
+    model = await model_when(kube_client, "digits", ready, within=90)
+    valid = condition(model, "CertificateValid")
+    assert (valid["status"], valid["reason"]) == ("True", "ExpiresSoon")
+    assert "re-sign" in valid["message"]
+    assert await wait_for(
+        lambda: _warning(kube_client, "CertificateExpiresSoon"), within=10, what="Warning Event"
+    )
+
+
+async def test_an_expiry_is_noticed_when_it_happens_and_touches_nothing(
+    kube_client: AsyncClient, namespace: str, start_operator: Any
+) -> None:
+    """No resync, no other trigger: the operator looks again at the warning's start and at
+    the expiry itself, because the certificate says when they are."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    expires = now + timedelta(seconds=25)
+    cert = certificate(package("digits", "1.0.0"), expires_at=expires)
+    env = {
+        "AXIOM_OPERATOR_RESYNC_SECONDS": "0",
+        "AXIOM_OPERATOR_CERTIFICATE_EXPIRY_WARNING_SECONDS": "12",
+    }
+    with start_operator(namespace, **env):
+        await _serving_v1_with(kube_client, namespace, cert)
+        await model_when(
+            kube_client,
+            "digits",
+            lambda m: ready(m) and condition(m, "CertificateValid").get("reason") == "Valid",
+            within=60,
+        )
+        serving = await kube_client.get(Deployment, "digits-v1-0-0")
+        await model_when(
+            kube_client,
+            "digits",
+            lambda m: condition(m, "CertificateValid").get("reason") == "ExpiresSoon",
+            within=30,
+        )
+        model = await model_when(
+            kube_client,
+            "digits",
+            lambda m: condition(m, "CertificateValid").get("reason") == "Expired",
+            within=40,
+        )
+        assert datetime.now(UTC) >= expires
+        assert condition(model, "CertificateValid")["status"] == "False"
+        assert model["status"]["stableVersion"] == "1.0.0"
+        after = await kube_client.get(Deployment, "digits-v1-0-0")
+        assert after.metadata.resourceVersion == serving.metadata.resourceVersion
+        assert await _warning(kube_client, "CertificateExpired")
+
+
+async def test_a_revoked_trusted_key_shows_within_the_resync_period(
+    kube_client: AsyncClient, namespace: str, start_operator: Any
+) -> None:
+    """The trusted keys Secret is not watched (the operator needs no watch on Secrets): the
+    periodic resync is what notices that the key that signed 1.0.0 is gone."""
+    with start_operator(namespace, AXIOM_OPERATOR_RESYNC_SECONDS="2"):
+        await start_serving_v1(kube_client, namespace)
+        serving = await kube_client.get(Deployment, "digits-v1-0-0")
+        keys = await kube_client.get(Secret, "axiom-trusted-keys")
+        keys.data = None
+        keys.stringData = {"another-key": public_key_pem(OTHER_KEY.public_key()).decode()}
+        await kube_client.replace(keys)
+        model = await model_when(
+            kube_client,
+            "digits",
+            lambda m: condition(m, "CertificateValid").get("reason") == "UnknownKey",
+            within=20,
+        )
+        assert condition(model, "CertificateValid")["status"] == "False"
+        assert model["status"]["stableVersion"] == "1.0.0"
+        after = await kube_client.get(Deployment, "digits-v1-0-0")
+        assert after.metadata.resourceVersion == serving.metadata.resourceVersion

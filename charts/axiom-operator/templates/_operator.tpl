@@ -31,6 +31,10 @@
   value: {{ join "," .Values.operator.podNetworkAllowlist | quote }}
 - name: AXIOM_OPERATOR_POD_REQUEST_TIMEOUT
   value: {{ .Values.operator.podRequestTimeoutSeconds | quote }}
+- name: AXIOM_OPERATOR_RESYNC_SECONDS
+  value: {{ .Values.operator.resyncSeconds | quote }}
+- name: AXIOM_OPERATOR_CERTIFICATE_EXPIRY_WARNING_SECONDS
+  value: {{ .Values.operator.certificateExpiryWarningSeconds | quote }}
 - name: AXIOM_OPERATOR_RUNTIME_IMAGE
   value: {{ include "axiom-operator.runtimeImage" . | quote }}
 - name: AXIOM_OPERATOR_TRUSTED_KEYS_KIND

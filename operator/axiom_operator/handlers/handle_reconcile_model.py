@@ -14,18 +14,20 @@ machine's own RequeueAfter) runs this same pass, so there is one code path to ge
    Events;
 6. requeue in memory when the machine asked (``schedule_requeue``).
 
-It is idempotent: a pass over an unchanged world reads, compares, and writes nothing, and a
-model at rest (phase Stable, no warm version) asks for no requeue, so the operator makes no
-API call at all for it until something changes.
+It is idempotent: a pass over an unchanged world reads, compares, and writes nothing. A
+model at rest (phase Stable, no warm version) is looked at again only every
+``resync_seconds`` (reads only: a revoked key or a replaced certificate shows in status) and
+when its certificate's standing changes by time (expiry warning, expiry): ``next_look``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pydantic
@@ -174,6 +176,31 @@ async def _write_status(
     return writes + len(events)
 
 
+def next_look(
+    machine_seconds: float | None,
+    expires_at: datetime | None,
+    now: datetime,
+    *,
+    resync_seconds: float,
+    expiry_warning: timedelta,
+    jitter: float | None = None,
+) -> float | None:
+    """Seconds until this model is reconciled again with nothing else happening (None: not
+    by time): the soonest of the machine's own requeue, the resync period (with +-10 % jitter
+    so models do not all resync at once), and the next moment its certificate's standing
+    changes by time alone (the start of the expiry warning, then the expiry itself)."""
+    candidates = [] if machine_seconds is None else [machine_seconds]
+    if resync_seconds > 0:
+        spread = random.uniform(0.9, 1.1) if jitter is None else jitter
+        candidates.append(resync_seconds * spread)
+    if expires_at is not None:
+        for moment in (expires_at - expiry_warning, expires_at):
+            if moment > now:
+                candidates.append((moment - now).total_seconds() + 1.0)
+                break
+    return min(candidates) if candidates else None
+
+
 def schedule_requeue(ctx: OperatorContext, key: ModelKey, seconds: float | None) -> None:
     """Reconcile ``key`` again after ``seconds`` (None: cancel), in memory.
 
@@ -240,6 +267,7 @@ async def _reconcile(ctx: OperatorContext, body: dict[str, Any]) -> ReconcileRes
     for version, live in execution.deployments.items():
         deployments[version] = plan.DeploymentState.from_live(live)
 
+    expiry_warning = timedelta(seconds=ctx.settings.certificate_expiry_warning_seconds)
     status, events = plan.summarize(
         name=name,
         generation=generation,
@@ -249,11 +277,22 @@ async def _reconcile(ctx: OperatorContext, body: dict[str, Any]) -> ReconcileRes
         rollout=decision.status,
         deployments=deployments,
         now=now,
+        expiry_warning=expiry_warning,
     )
     if execution.written:
         events.insert(0, plan.Event("Normal", "Reconciled", "; ".join(execution.written)))
     writes = len(execution.written) + await _write_status(ctx, body, status, events)
-    schedule_requeue(ctx, key, execution.requeue_seconds)
+    schedule_requeue(
+        ctx,
+        key,
+        next_look(
+            execution.requeue_seconds,
+            gate.outcome.expires_at,
+            now,
+            resync_seconds=ctx.settings.resync_seconds,
+            expiry_warning=expiry_warning,
+        ),
+    )
     if gate.outcome.valid is None:
         raise WorldNotReadyError(gate.outcome.message)
     return ReconcileResult(status["phase"], writes)
