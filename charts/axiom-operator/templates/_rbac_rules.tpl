@@ -51,8 +51,9 @@ operator/axiom_operator, and tests/integration/test_helm_install.py runs the ope
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
   verbs: [get, create, patch]
-# Events on AxiomModels (the operator's decisions and Kopf's warnings).
+# Events on AxiomModels (the operator's decisions and Kopf's warnings); patch: a repeated
+# Event raises the count of the first one (kube.post_event).
 - apiGroups: [""]
   resources: [events]
-  verbs: [create]
+  verbs: [create, patch]
 {{- end -}}
