@@ -7,6 +7,7 @@ weights into an HTTPRoute it owns (Gateway API CRDs installed from their Go modu
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,29 +77,115 @@ def test_replicas_mode_splits_by_replica_count_and_reports_the_effective_weight(
 
 
 def route_backends(world: RolloutWorld) -> list[tuple[str, int]]:
-    route = world.get(
-        f"/apis/gateway.networking.k8s.io/v1/namespaces/{world.namespace}/httproutes/digits"
-    )
+    route = world.get(ROUTE_PATH.format(namespace=world.namespace))
     return [(b["name"], b["weight"]) for b in route["spec"]["rules"][0]["backendRefs"]]
+
+
+ROUTE_PATH = "/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes/digits"
+
+
+class GatewayController:
+    """Plays the Gateway's controller (there is none in the test cluster): while running, it
+    accepts every generation of the route for the parent ``public``, as a real one writes
+    ``status.parents`` once it has programmed the route."""
+
+    def __init__(self, world: RolloutWorld, gateway: str = "public") -> None:
+        self.world, self.gateway = world, gateway
+        self.accepted: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> GatewayController:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        path = ROUTE_PATH.format(namespace=self.world.namespace)
+        while not self._stop.wait(0.2):
+            try:
+                route = self.world.get(path)
+            except Exception:  # not written yet
+                continue
+            generation = route["metadata"]["generation"]
+            if self.accepted and self.accepted[-1] == generation:
+                continue
+            condition = {
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+                "observedGeneration": generation,
+                "reason": "Accepted",
+                "message": "accepted by the test's stand-in controller",
+            }
+            parent = {
+                "parentRef": {
+                    "group": "gateway.networking.k8s.io",
+                    "kind": "Gateway",
+                    "name": self.gateway,
+                },
+                "controllerName": "axiom.dev/test-gateway-controller",
+                "conditions": [
+                    {**condition, "type": "Accepted", "status": "True"},
+                    {
+                        **condition,
+                        "type": "ResolvedRefs",
+                        "status": "True",
+                        "reason": "ResolvedRefs",
+                    },
+                ],
+            }
+            self.world.merge_patch(path + "/status", {"status": {"parents": [parent]}})
+            self.accepted.append(generation)
 
 
 def test_gateway_api_mode_writes_the_weights_into_an_httproute(
     gateway_crds: None, world: RolloutWorld
 ) -> None:
     traffic = {"mode": "GatewayAPI", "gatewayRef": {"name": "public"}}
-    world.apply_model("1.0.0", replicas=1, traffic=traffic)
-    world.wait_stable("1.0.0", timeout=60)
-    assert route_backends(world) == [("digits-v1-0-0", 10000)]
-    steps = [{"weight": 25, "pause": "3s"}, {"weight": 50, "pause": "3s"}]
-    world.apply_model("2.0.0", replicas=1, traffic=traffic, rollout={"steps": steps})
-    world.wait(lambda s: s.get("effectiveWeight") == 25, 60, "25% live on the route")
-    assert route_backends(world) == [("digits-v1-0-0", 7500), ("digits-v2-0-0", 2500)]
-    world.wait(lambda s: s.get("effectiveWeight") == 50, 60, "50% live on the route")
-    assert route_backends(world) == [("digits-v1-0-0", 5000), ("digits-v2-0-0", 5000)]
-    world.wait_stable("2.0.0", timeout=60)
-    assert route_backends(world) == [("digits-v2-0-0", 10000)]
-    route = world.get(
-        f"/apis/gateway.networking.k8s.io/v1/namespaces/{world.namespace}/httproutes/digits"
-    )
+    with GatewayController(world) as gateway:
+        world.apply_model("1.0.0", replicas=1, traffic=traffic)
+        world.wait_stable("1.0.0", timeout=60)
+        assert route_backends(world) == [("digits-v1-0-0", 10000)]
+        steps = [{"weight": 25, "pause": "3s"}, {"weight": 50, "pause": "3s"}]
+        world.apply_model("2.0.0", replicas=1, traffic=traffic, rollout={"steps": steps})
+        world.wait(lambda s: s.get("effectiveWeight") == 25, 60, "25% live on the route")
+        assert route_backends(world) == [("digits-v1-0-0", 7500), ("digits-v2-0-0", 2500)]
+        world.wait(lambda s: s.get("effectiveWeight") == 50, 60, "50% live on the route")
+        assert route_backends(world) == [("digits-v1-0-0", 5000), ("digits-v2-0-0", 5000)]
+        world.wait_stable("2.0.0", timeout=60)
+        assert route_backends(world) == [("digits-v2-0-0", 10000)]
+    assert len(gateway.accepted) >= 3, gateway.accepted  # each weight was accepted in turn
+    route = world.get(ROUTE_PATH.format(namespace=world.namespace))
     assert route["spec"]["parentRefs"][0]["name"] == "public"
     assert route["metadata"]["ownerReferences"][0]["kind"] == "AxiomModel"
+
+
+def test_gateway_api_weight_is_not_live_until_the_gateway_accepts_the_route(
+    gateway_crds: None, world: RolloutWorld
+) -> None:
+    """No controller accepts the route: the first weight is never live, nothing is measured
+    on it, and the canary fails at progressDeadline instead of advancing blind."""
+    traffic = {"mode": "GatewayAPI", "gatewayRef": {"name": "public"}}
+    with GatewayController(world):
+        world.apply_model("1.0.0", replicas=1, traffic=traffic)
+        world.wait_stable("1.0.0", timeout=60)
+    steps = [{"weight": 25, "pause": "2s"}]
+    world.apply_model(
+        "2.0.0",
+        replicas=1,
+        traffic=traffic,
+        rollout={"steps": steps, "progressDeadline": "15s"},
+    )
+    world.wait(lambda s: s.get("canaryWeight") == 25, 60, "25% written to the route")
+    assert route_backends(world) == [("digits-v1-0-0", 7500), ("digits-v2-0-0", 2500)]
+    status = world.wait(
+        lambda s: s.get("phase") in ("RolledBack", "Failed"), 90, "the canary given up"
+    )
+    assert "not live within progressDeadline" in status.get("message", ""), status
+    assert status.get("stableVersion") == "1.0.0"
+    assert not any(
+        h.get("version") == "2.0.0" and h.get("outcome") == "Promoted"
+        for h in status.get("history") or []
+    )

@@ -44,7 +44,6 @@ from axiom_operator.observe import (
     observe_deployments,
     route_generation,
 )
-from axiom_operator.prometheus import PrometheusSource
 from axiom_operator.prometheus import source_of as prometheus_source_of
 from axiom_operator.resources.owner import Owner
 from axiom_operator.rollout import AnalysisWindow, Observations, RolloutSpec, RolloutStatus, decide
@@ -110,8 +109,11 @@ async def _observe(
     spec: RolloutSpec,
     status: RolloutStatus,
     deployments: dict[str, plan.DeploymentState],
-    metrics_source: PrometheusSource | None,
+    model_spec: api.AxiomModelSpec,
 ) -> Observations:
+    """What the machine sees: Deployments always; while a canary exists, whether its weight
+    is live (stable pods' applied generation, or the HTTPRoute's, once its Gateway accepted
+    it) and, once a window is open, the analysis figures (pods, or Prometheus)."""
     namespace, name = key
     generations: tuple[int, ...] = ()
     window: AnalysisWindow | None = None
@@ -120,11 +122,16 @@ async def _observe(
         if spec.mode is TrafficMode.RUNTIME:
             generations = await applied_generations(ctx, name, namespace, stable)
         elif spec.mode is TrafficMode.GATEWAY_API:
-            generations = await route_generation(ctx, name, namespace)
+            generations = await route_generation(
+                ctx,
+                name,
+                namespace,
+                gateway=model_spec.traffic.gateway_ref if model_spec.traffic else None,
+            )
         baseline = ctx.baselines.get(key)
         if spec.analysis is not None and baseline and baseline.canary_version == canary:
             window = await analysis_window(
-                ctx, name, namespace, baseline, stable, source=metrics_source
+                ctx, name, namespace, baseline, stable, source=prometheus_source_of(model_spec)
             )
     if canary is None:
         ctx.baselines.pop(key, None)
@@ -251,9 +258,7 @@ async def _reconcile(ctx: OperatorContext, body: dict[str, Any]) -> ReconcileRes
         logger.warning("%s/%s: %s; starting from the observed world", namespace, name, error)
         memory = RolloutStatus()
     deployments = await observe_deployments(ctx, name, namespace)
-    observations = await _observe(
-        ctx, key, rollout_spec, memory, deployments, prometheus_source_of(spec)
-    )
+    observations = await _observe(ctx, key, rollout_spec, memory, deployments, spec)
     decision = decide(rollout_spec, memory, observations, now)
 
     target = ModelTarget(
