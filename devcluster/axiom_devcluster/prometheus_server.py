@@ -14,6 +14,7 @@ nodes report 198.18.x.y addresses that nothing may ever dial.
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
 import urllib.parse
@@ -89,11 +90,22 @@ class PrometheusServer(ManagedProcess):
     name = "prometheus"
     start_error = PrometheusStartError
 
-    def __init__(self, kubeconfig: Path, namespaces: list[str], workdir: Path) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        namespaces: list[str],
+        workdir: Path,
+        *,
+        basic_auth: tuple[str, str, str] | None = None,
+    ) -> None:
+        """``basic_auth``: (user, password, bcrypt hash of the password): the server then
+        refuses every request without them (Prometheus' own ``--web.config.file``), and
+        this helper sends them."""
         super().__init__(workdir / "prometheus.log")
         self.kubeconfig = kubeconfig
         self.namespaces = namespaces
         self.workdir = workdir
+        self.basic_auth = basic_auth
         self.port = 0
 
     @property
@@ -104,6 +116,10 @@ class PrometheusServer(ManagedProcess):
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = scrape_config(self.kubeconfig, self.namespaces)
         (self.workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+        if self.basic_auth is not None:
+            user, _password, hashed = self.basic_auth
+            web = {"basic_auth_users": {user: hashed}}
+            (self.workdir / "web.yml").write_text(yaml.safe_dump(web))
         self.port = addresses.free_port()
 
     def argv(self) -> list[str]:
@@ -116,11 +132,20 @@ class PrometheusServer(ManagedProcess):
             f"--web.listen-address={addresses.BIND_IP}:{self.port}",
             "--storage.tsdb.retention.time=1h",
             "--log.level=warn",
+            *([f"--web.config.file={self.workdir / 'web.yml'}"] if self.basic_auth else []),
         ]
+
+    def _open(self, url: str, timeout: float) -> Any:
+        request = urllib.request.Request(url)
+        if self.basic_auth is not None:
+            user, password, _hash = self.basic_auth
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        return _NO_PROXY.open(request, timeout=timeout)
 
     def ready(self) -> bool:
         try:
-            with _NO_PROXY.open(f"{self.url}/-/ready", timeout=2) as reply:
+            with self._open(f"{self.url}/-/ready", timeout=2) as reply:
                 return bool(reply.status == 200)
         except (urllib.error.URLError, OSError):
             return False
@@ -128,12 +153,12 @@ class PrometheusServer(ManagedProcess):
     def query(self, promql: str) -> list[dict[str, Any]]:
         """The result list of an instant query (for tests to see what the server has)."""
         url = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
-        with _NO_PROXY.open(url, timeout=5) as reply:
+        with self._open(url, timeout=5) as reply:
             answer = json.load(reply)
         if answer.get("status") != "success":
             raise RuntimeError(f"query {promql!r} failed: {answer}")
         return list(answer["data"]["result"])
 
     def active_targets(self) -> list[dict[str, Any]]:
-        with _NO_PROXY.open(f"{self.url}/api/v1/targets?state=active", timeout=5) as reply:
+        with self._open(f"{self.url}/api/v1/targets?state=active", timeout=5) as reply:
             return list(json.load(reply)["data"]["activeTargets"])

@@ -383,6 +383,16 @@ class RolloutStep(ApiModel):
     )
 
 
+class PrometheusCredentialsRef(ApiModel):
+    """The Secret holding the credentials the operator sends to Prometheus."""
+
+    name: str = Field(
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        max_length=253,
+        description="Name of the Secret, in the AxiomModel's namespace.",
+    )
+
+
 class PrometheusSource(ApiModel):
     """Read the analysis figures from a Prometheus server (PromQL) instead of the pods.
 
@@ -409,6 +419,42 @@ class PrometheusSource(ApiModel):
     timeout: Duration = Field(
         default="5s", description="Per-query timeout; a query that times out is inconclusive."
     )
+    credentials_secret_ref: PrometheusCredentialsRef | None = Field(
+        default=None,
+        description="A Secret in the model's namespace with the credentials to send: key "
+        "`token` (sent as `Authorization: Bearer <token>`), or keys `username` and `password` "
+        "(HTTP basic auth). Absent: no Authorization header.",
+    )
+    headers: dict[str, str] | None = Field(
+        default=None,
+        max_length=8,
+        description="Extra request headers, e.g. X-Scope-OrgID for a multi-tenant Mimir or "
+        "Cortex. Authorization is not allowed here: use credentialsSecretRef.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    'self.all(k, k.matches("' + HEADER_NAME_PATTERN + '") && '
+                    "k.lowerAscii() != 'authorization' && !self[k].contains('\\n'))",
+                    "headers: names must be HTTP header names, not Authorization (use "
+                    "credentialsSecretRef), and values one line",
+                )
+            ]
+        },
+    )
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_are_plain(cls, headers: dict[str, str] | None) -> dict[str, str] | None:
+        """The CRD's CEL rule, again for the operator (an apiserver without CEL)."""
+        for name, value in (headers or {}).items():
+            if not re.fullmatch(HEADER_NAME_PATTERN, name) or name.lower() == "authorization":
+                raise ValueError(
+                    f"headers: {name!r} is not allowed (HTTP header names only, and not "
+                    "Authorization: use credentialsSecretRef)"
+                )
+            if "\n" in value or "\r" in value:
+                raise ValueError(f"headers: the value of {name!r} must be one line")
+        return headers
 
 
 class AnalysisSpec(ApiModel):

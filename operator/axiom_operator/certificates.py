@@ -48,7 +48,7 @@ class PackageHashCache:
     by_uri: dict[tuple[str, str], str | None] = field(default_factory=dict)
 
 
-def _entries(kind: str, obj: dict[str, Any]) -> dict[str, bytes]:
+def object_entries(kind: str, obj: dict[str, Any]) -> dict[str, bytes]:
     """Entries of a Secret (base64 data) or ConfigMap (data + base64 binaryData) as bytes."""
     out: dict[str, bytes] = {}
     if kind == "Secret":
@@ -73,7 +73,7 @@ def trusted_keys_source(spec: api.AxiomModelSpec, settings: OperatorSettings) ->
 
 async def _read(kube: Kube, ref: SourceRef, namespace: str) -> dict[str, bytes] | None:
     obj = await kube.get(ref.kind, ref.name, namespace)
-    return None if obj is None else _entries(ref.kind, obj)
+    return None if obj is None else object_entries(ref.kind, obj)
 
 
 async def _fetch_sha256(uri: str, limit: int) -> str | None:

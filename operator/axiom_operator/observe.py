@@ -34,9 +34,15 @@ from typing import Any
 import aiohttp
 
 from axiom_operator import api
+from axiom_operator.certificates import object_entries
 from axiom_operator.context import OperatorContext
 from axiom_operator.plan import DeploymentState
-from axiom_operator.prometheus import PrometheusSource, query_reading
+from axiom_operator.prometheus import (
+    PrometheusCredentialsError,
+    PrometheusSource,
+    query_reading,
+    request_headers,
+)
 from axiom_operator.resources import labels as names
 from axiom_operator.resources.owner import owner_of
 from axiom_operator.resources.traffic import TRAFFIC_GENERATION_ANNOTATION
@@ -279,6 +285,17 @@ def _reading(
     return window_sample(baseline.scrapes.get(version, {}), current, model=model, version=version)
 
 
+async def _prometheus_headers(
+    ctx: OperatorContext, source: PrometheusSource, namespace: str
+) -> dict[str, str]:
+    """Read each window (a rotated token is used at the next window, no restart)."""
+    entries = None
+    if source.credentials_secret is not None:
+        secret = await ctx.kube.get("Secret", source.credentials_secret, namespace)
+        entries = None if secret is None else object_entries("Secret", secret)
+    return request_headers(source, entries)
+
+
 async def analysis_window(
     ctx: OperatorContext,
     model: str,
@@ -291,6 +308,11 @@ async def analysis_window(
 ) -> AnalysisWindow:
     canary = baseline.canary_version
     if source is not None:
+        try:
+            headers = await _prometheus_headers(ctx, source, namespace)
+        except PrometheusCredentialsError as error:
+            reading = Unreachable(f"Prometheus {source.address}: {error}")
+            return AnalysisWindow(started_at=baseline.started_at, canary=reading, stable=reading)
         seconds = (
             (now or datetime.now(baseline.started_at.tzinfo)) - baseline.started_at
         ).total_seconds()
@@ -302,6 +324,7 @@ async def analysis_window(
                 namespace=namespace,
                 version=version,
                 window_seconds=seconds,
+                headers=headers,
             )
             for version in (canary, stable)
         ]

@@ -20,6 +20,7 @@ that names it, which the machine treats as inconclusive: never as a pass.
 from __future__ import annotations
 
 import asyncio
+import base64
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +48,10 @@ class PrometheusAnswerError(ValueError):
     """The server answered, but not with a PromQL instant vector this module can read."""
 
 
+class PrometheusCredentialsError(ValueError):
+    """The credentials Secret is missing or holds neither a token nor username + password."""
+
+
 @dataclass(frozen=True)
 class PrometheusSource:
     """``spec.rollout.analysis.prometheus``, resolved (timeout in seconds)."""
@@ -54,6 +59,8 @@ class PrometheusSource:
     address: str
     namespace_label: str = "namespace"
     timeout_seconds: float = 5.0
+    credentials_secret: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def query_url(self) -> str:
@@ -68,11 +75,47 @@ def source_of(spec: api.AxiomModelSpec) -> PrometheusSource | None:
     if analysis is None or analysis.prometheus is None:
         return None
     prometheus = analysis.prometheus
+    credentials = prometheus.credentials_secret_ref
     return PrometheusSource(
         address=prometheus.address,
         namespace_label=prometheus.namespace_label,
         timeout_seconds=duration_seconds(prometheus.timeout),
+        credentials_secret=credentials.name if credentials is not None else None,
+        headers=tuple(sorted((prometheus.headers or {}).items())),
     )
+
+
+def authorization(entries: Mapping[str, bytes], secret: str) -> str:
+    """The Authorization header from a credentials Secret's entries: ``token`` -> Bearer,
+    ``username`` + ``password`` -> Basic. Surrounding whitespace (a trailing newline from
+    ``kubectl create secret --from-file``) is dropped."""
+    if "token" in entries:
+        token = entries["token"].decode("utf-8", "replace").strip()
+        if token:
+            return f"Bearer {token}"
+    if "username" in entries and "password" in entries:
+        user = entries["username"].decode("utf-8", "replace").strip()
+        password = entries["password"].decode("utf-8", "replace").strip()
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    raise PrometheusCredentialsError(
+        f"Secret {secret} holds neither a non-empty `token` nor `username` and `password` "
+        f"(keys: {', '.join(sorted(entries)) or 'none'})"
+    )
+
+
+def request_headers(
+    source: PrometheusSource, credentials: Mapping[str, bytes] | None
+) -> dict[str, str]:
+    """Headers of every query: the configured ones, and Authorization when the source names
+    a credentials Secret (``credentials``: its entries, None when it does not exist)."""
+    headers = dict(source.headers)
+    if source.credentials_secret is not None:
+        if credentials is None:
+            raise PrometheusCredentialsError(
+                f"credentials Secret {source.credentials_secret} not found"
+            )
+        headers["Authorization"] = authorization(credentials, source.credentials_secret)
+    return headers
 
 
 def _quote(value: str) -> str:
@@ -173,10 +216,20 @@ def sample_from_values(values: Mapping[str, float | None]) -> AnalysisSample:
 
 
 async def _query(
-    session: aiohttp.ClientSession, source: PrometheusSource, promql: str
+    session: aiohttp.ClientSession,
+    source: PrometheusSource,
+    promql: str,
+    headers: Mapping[str, str],
 ) -> float | None:
     timeout = aiohttp.ClientTimeout(total=source.timeout_seconds)
-    async with session.get(source.query_url, params={"query": promql}, timeout=timeout) as reply:
+    async with session.get(
+        source.query_url, params={"query": promql}, headers=headers, timeout=timeout
+    ) as reply:
+        if reply.status in (401, 403):
+            raise PrometheusAnswerError(
+                f"HTTP {reply.status}: the server refused the credentials "
+                "(spec.rollout.analysis.prometheus.credentialsSecretRef)"
+            )
         try:
             answer = await reply.json(content_type=None)
         except ValueError as error:
@@ -194,6 +247,7 @@ async def query_reading(
     namespace: str,
     version: str,
     window_seconds: float,
+    headers: Mapping[str, str] | None = None,
 ) -> MetricsReading:
     """One version's figures over the window, or why they could not be read."""
     queries = window_queries(
@@ -201,7 +255,7 @@ async def query_reading(
     )
     try:
         results = await asyncio.gather(
-            *(_query(session, source, promql) for promql in queries.values())
+            *(_query(session, source, promql, headers or {}) for promql in queries.values())
         )
     except PrometheusAnswerError as error:
         return Unreachable(f"Prometheus {source.address}: {error}")

@@ -11,6 +11,8 @@ must never be promoted: its analysis is inconclusive and says why.
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,15 +31,33 @@ STEPS = ((25, "10s"), (50, "10s"))
 INTERVAL = "5s"
 
 
+# Basic auth of the protected server: a TEST-ONLY password and its bcrypt hash (cost 10),
+# which Prometheus' web config takes instead of the password.
+USER, PASSWORD = "axiom", "axiom-test-only-password"
+PASSWORD_BCRYPT = "$2b$10$KvGwgjMASf.fopF.BrqZdu1Yg8JgMXCSR6YA6AOstxn6aonE/dQEe"
+
+
 @pytest.fixture
 def prometheus(world: ModelWorld, tmp_path: Path) -> Iterator[PrometheusServer]:
     with PrometheusServer(world.kubeconfig, [world.namespace], tmp_path / "prometheus") as server:
         yield server
 
 
-def rollout_via(address: str) -> dict[str, object]:
+@pytest.fixture
+def protected_prometheus(world: ModelWorld, tmp_path: Path) -> Iterator[PrometheusServer]:
+    """The same server, refusing any request without the basic-auth credentials."""
+    with PrometheusServer(
+        world.kubeconfig,
+        [world.namespace],
+        tmp_path / "prometheus",
+        basic_auth=(USER, PASSWORD, PASSWORD_BCRYPT),
+    ) as server:
+        yield server
+
+
+def rollout_via(address: str, **source: object) -> dict[str, object]:
     rollout = manifests.canary_rollout(steps=STEPS, interval=INTERVAL)
-    rollout["analysis"]["prometheus"] = {"address": address, "timeout": "2s"}  # type: ignore[index]
+    rollout["analysis"]["prometheus"] = {"address": address, "timeout": "2s", **source}  # type: ignore[index]
     return rollout
 
 
@@ -108,4 +128,57 @@ def test_an_unreachable_prometheus_is_inconclusive_never_a_pass(
     assert last.verdict not in ("Pass", "Success"), last.describe()
     assert nowhere in last.reasons, last.describe()
     assert all(s.stable == "1.0.0" for s in trail if s.stable != "-"), [s.describe() for s in trail]
+    assert stats.failed == 0, stats.failures
+
+
+def test_credentials_from_a_secret_reach_a_protected_prometheus(
+    world: ModelWorld, operator: OperatorProcess, protected_prometheus: PrometheusServer
+) -> None:
+    """Basic auth from the Secret named in credentialsSecretRef: without it the server
+    answers 401 (checked first), with it the canary is judged and promoted."""
+    request = urllib.request.Request(f"{protected_prometheus.url}/api/v1/query?query=up")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=5)
+    assert refused.value.code == 401
+    world.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "prometheus-reader", "namespace": world.namespace},
+            "stringData": {"username": USER, "password": PASSWORD + "\n"},
+        }
+    )
+    client = start_on_v1(world, "2.0.0")
+    try:
+        rollout = rollout_via(
+            protected_prometheus.url,
+            credentialsSecretRef={"name": "prometheus-reader"},
+            headers={"X-Scope-OrgID": "team-a"},
+        )
+        world.apply_model("2.0.0", rollout=rollout)
+        trail = follow(world, lambda s: s.stable == "2.0.0" and not s.canary, timeout=180)
+    finally:
+        stats = client.stop()
+
+    assert any(s.verdict in ("Pass", "Success") for s in trail), [s.describe() for s in trail]
+    assert not any("401" in s.reasons for s in trail), [s.describe() for s in trail]
+    assert stats.failed == 0, stats.failures
+
+
+@pytest.mark.timeout(150)
+def test_a_missing_credentials_secret_is_inconclusive_and_named(
+    world: ModelWorld, operator: OperatorProcess, protected_prometheus: PrometheusServer
+) -> None:
+    client = start_on_v1(world, "2.0.0")
+    try:
+        rollout = rollout_via(
+            protected_prometheus.url, credentialsSecretRef={"name": "no-such-secret"}
+        )
+        world.apply_model("2.0.0", rollout=rollout)
+        trail = follow(world, lambda s: "no-such-secret" in s.reasons, timeout=90)
+    finally:
+        stats = client.stop()
+
+    assert trail[-1].verdict not in ("Pass", "Success"), trail[-1].describe()
+    assert "credentials Secret no-such-secret not found" in trail[-1].reasons
     assert stats.failed == 0, stats.failures

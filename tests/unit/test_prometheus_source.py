@@ -6,6 +6,7 @@ scrapes real runtime pods; these pin the query text and every answer shape on li
 
 from __future__ import annotations
 
+import base64
 import math
 
 import pytest
@@ -13,8 +14,11 @@ import pytest
 from axiom_operator import api
 from axiom_operator.prometheus import (
     PrometheusAnswerError,
+    PrometheusCredentialsError,
     PrometheusSource,
+    authorization,
     instant_value,
+    request_headers,
     sample_from_values,
     selector,
     source_of,
@@ -179,3 +183,38 @@ def test_source_of_is_none_by_default() -> None:
         }
     )
     assert source_of(spec) is None
+
+
+def test_a_token_is_sent_as_a_bearer() -> None:
+    assert authorization({"token": b"abc\n"}, "s") == "Bearer abc"
+
+
+def test_username_and_password_are_sent_as_basic_auth() -> None:
+    header = authorization({"username": b"axiom", "password": b"pw\n"}, "s")
+    assert header == "Basic " + base64.b64encode(b"axiom:pw").decode()
+
+
+@pytest.mark.parametrize("entries", [{}, {"token": b"  "}, {"username": b"only"}])
+def test_credentials_without_a_usable_pair_are_refused_by_name(entries: dict[str, bytes]) -> None:
+    with pytest.raises(PrometheusCredentialsError, match="Secret reader holds neither"):
+        authorization(entries, "reader")
+
+
+def test_request_headers_carry_the_configured_ones_and_the_authorization() -> None:
+    source = PrometheusSource(
+        address="http://p:9090", credentials_secret="reader", headers=(("X-Scope-OrgID", "a"),)
+    )
+    assert request_headers(source, {"token": b"t"}) == {
+        "X-Scope-OrgID": "a",
+        "Authorization": "Bearer t",
+    }
+
+
+def test_request_headers_name_a_missing_credentials_secret() -> None:
+    source = PrometheusSource(address="http://p:9090", credentials_secret="reader")
+    with pytest.raises(PrometheusCredentialsError, match="credentials Secret reader not found"):
+        request_headers(source, None)
+
+
+def test_request_headers_without_credentials_are_just_the_configured_ones() -> None:
+    assert request_headers(SOURCE, None) == {}
