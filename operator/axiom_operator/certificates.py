@@ -7,6 +7,14 @@ signature, key, validity window, model name, version and sha256. The answer is a
 ``plan.GateOutcome``: Enforce turns a failure into "do not touch the workload", Audit into
 "deploy, but say so". A missing Secret/ConfigMap is not a verdict on the model: the outcome is
 "unknown" and the caller retries with backoff (the world may not be ready yet).
+
+Where the trusted keys come from is a trust decision. By default, from the model's namespace
+(``axiom-trusted-keys``, or ``spec.certificate.trustedKeysRef``): simple, but whoever may
+write Secrets in that namespace decides what is trusted there. With pinned trust
+(``AXIOM_OPERATOR_TRUSTED_KEYS_NAMESPACE``, chart value ``trustedKeys.pinned``) the keys are
+read only from that namespace, a model naming its own ``trustedKeysRef`` is refused
+(``TrustedKeysRefNotAllowed``, whatever its policy), and the runtime pods mount a ConfigMap
+mirror of the pinned keys that the operator writes and owns (``<model>-trusted-keys``).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import aiohttp
 from axiom_operator import api
 from axiom_operator.kube import Kube
 from axiom_operator.plan import GateOutcome
+from axiom_operator.resources import labels as names
 from axiom_operator.resources.deployment import (
     SourceRef,
     certificate_source,
@@ -36,8 +45,11 @@ from axiom_runtime.keys import parse_trusted_keys
 class GateResult:
     outcome: GateOutcome
     certificate: SourceRef
-    trusted_keys: SourceRef
+    trusted_keys: SourceRef  # what the runtime pods mount
     certificate_hash: str  # of the certificate bytes, for the pod template ("" if unread)
+    # Pinned trust: the keys read from the pinned namespace, to mirror into the ConfigMap
+    # ``trusted_keys`` names (pods can only mount objects of their own namespace).
+    pinned_keys: dict[str, bytes] | None = None
 
 
 @dataclass
@@ -65,8 +77,9 @@ def object_entries(kind: str, obj: dict[str, Any]) -> dict[str, bytes]:
 
 
 def trusted_keys_source(spec: api.AxiomModelSpec, settings: OperatorSettings) -> SourceRef:
+    """Where the operator reads the trusted keys (in the model's namespace, or the pinned)."""
     ref = spec.certificate.trusted_keys_ref
-    if ref is not None:
+    if ref is not None and not settings.trusted_keys_namespace:
         return SourceRef(ref.kind, ref.name)
     return SourceRef(settings.trusted_keys_kind, settings.trusted_keys_name)
 
@@ -134,9 +147,29 @@ async def check_certificate(
     cert_ref = certificate_source(spec)
     keys_ref = trusted_keys_source(spec, settings)
     policy = spec.certificate.policy
+    pinned = settings.trusted_keys_namespace
+    keys_namespace = pinned or namespace
+    # With pinned trust the pods mount the operator's mirror of the pinned keys.
+    pod_keys_ref = (
+        SourceRef("ConfigMap", names.trusted_keys_config_name(name)) if pinned else keys_ref
+    )
+    pinned_keys: dict[str, bytes] | None = None
 
     def result(outcome: GateOutcome, cert_hash: str = "") -> GateResult:
-        return GateResult(outcome, cert_ref, keys_ref, cert_hash)
+        return GateResult(outcome, cert_ref, pod_keys_ref, cert_hash, pinned_keys)
+
+    if pinned and spec.certificate.trusted_keys_ref is not None:
+        # Not even Audit deploys: the model asked to choose its own trust anchor.
+        return result(
+            GateOutcome(
+                False,
+                False,
+                "TrustedKeysRefNotAllowed",
+                f"the operator trusts only the keys in {settings.trusted_keys_kind} "
+                f"{pinned}/{settings.trusted_keys_name} (AXIOM_OPERATOR_TRUSTED_KEYS_NAMESPACE): "
+                "remove spec.certificate.trustedKeysRef",
+            )
+        )
 
     cert_entries = await _read(kube, cert_ref, namespace)
     if cert_entries is None or cert_ref.key not in cert_entries:
@@ -153,17 +186,19 @@ async def check_certificate(
     assert cert_ref.key is not None
     cert_bytes = cert_entries[cert_ref.key]
     cert_hash = hashlib.sha256(cert_bytes).hexdigest()[:16]
-    key_entries = await _read(kube, keys_ref, namespace)
+    key_entries = await _read(kube, keys_ref, keys_namespace)
     if key_entries is None:
         return result(
             GateOutcome(
                 None,
                 False,
                 "TrustedKeysNotFound",
-                f"trusted keys {keys_ref.kind} {namespace}/{keys_ref.name} not found",
+                f"trusted keys {keys_ref.kind} {keys_namespace}/{keys_ref.name} not found",
             ),
             cert_hash,
         )
+    if pinned:
+        pinned_keys = key_entries
     try:
         keys = parse_trusted_keys(key_entries)
     except (AxiomError, ValueError) as error:
@@ -171,7 +206,7 @@ async def check_certificate(
             _outcome(
                 False,
                 "TrustedKeysInvalid",
-                f"trusted keys {keys_ref.kind} {namespace}/{keys_ref.name}: {error}",
+                f"trusted keys {keys_ref.kind} {keys_namespace}/{keys_ref.name}: {error}",
                 policy,
             ),
             cert_hash,

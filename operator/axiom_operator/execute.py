@@ -32,6 +32,7 @@ from axiom_operator.plan import DeploymentState
 from axiom_operator.resources import labels as names
 from axiom_operator.resources.configmap import (
     build_runtime_configmap,
+    build_trusted_keys_configmap,
     config_hash,
     runtime_settings,
 )
@@ -292,6 +293,9 @@ async def execute(
         await run.apply(build_version_service(owner, ensure.version))
     if ensures:
         await run.apply(build_runtime_configmap(owner, target.spec))
+    if ensures and target.gate.pinned_keys is not None:
+        # Before any Deployment: its pods mount this to verify their own certificate.
+        await run.apply(build_trusted_keys_configmap(owner, target.gate.pinned_keys))
     for action in actions:
         if isinstance(action, SetTrafficWeight):
             await run.set_traffic(action)

@@ -53,6 +53,11 @@ class OperatorSettings:
     # CertificateValid turns to reason ExpiresSoon (and a Warning Event) this long before a
     # deployed version's certificate expires.
     certificate_expiry_warning_seconds: float = 7 * 86400.0
+    # Pinned trust: read the trusted keys only from this namespace (e.g. the operator's own),
+    # never from the model's, and refuse spec.certificate.trustedKeysRef. Empty: each model's
+    # namespace holds its trusted keys (anyone who may write Secrets there decides what is
+    # trusted in it). See certificates.py.
+    trusted_keys_namespace: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -98,4 +103,5 @@ class OperatorSettings:
             certificate_expiry_warning_seconds=number(
                 "CERTIFICATE_EXPIRY_WARNING_SECONDS", str(7 * 86400)
             ),
+            trusted_keys_namespace=get("TRUSTED_KEYS_NAMESPACE", "").strip(),
         )

@@ -60,6 +60,16 @@ OPTION_SETS: dict[str, list[str]] = {
         "--set-json",
         'trustedKeys.keys={"release-2025":"-----BEGIN PUBLIC KEY-----\\nMCowBQYDK2VwAyEA\\n-----END PUBLIC KEY-----\\n"}',
     ],
+    "pinned-trust": [
+        "--set",
+        "trustedKeys.pinned=true",
+        "--set",
+        "trustedKeys.create=true",
+        "--set-json",
+        'trustedKeys.keys={"release-2025":"-----BEGIN PUBLIC KEY-----\\nMCowBQYDK2VwAyEA\\n-----END PUBLIC KEY-----\\n"}',
+        "--set-json",
+        'watchNamespaces=["team-a"]',
+    ],
     "existing-service-account-no-rbac": [
         "--set",
         "serviceAccount.create=false",

@@ -148,6 +148,32 @@ def test_trusted_keys_secret_is_referenced_and_optionally_created(helm: Helm) ->
     assert env["AXIOM_OPERATOR_TRUSTED_KEYS_NAME"] == "team-keys"
 
 
+def test_pinned_trust_reads_the_release_namespace_by_name_only(helm: Helm) -> None:
+    """trustedKeys.pinned: the operator is told the release namespace, and (watching other
+    namespaces) gets a Role there that reads the one trusted-keys Secret and nothing else."""
+    assert "AXIOM_OPERATOR_TRUSTED_KEYS_NAMESPACE" not in {
+        e["name"] for e in _container(helm.template())["env"]
+    }
+    manifests = helm.template(OPTION_SETS["pinned-trust"])
+    env = {e["name"]: e.get("value") for e in _container(manifests)["env"]}
+    assert env["AXIOM_OPERATOR_TRUSTED_KEYS_NAMESPACE"] == "axiom-system"
+    roles = {
+        (r["metadata"]["namespace"], r["metadata"]["name"]): r
+        for r in manifests
+        if r["kind"] == "Role"
+    }
+    pinned = [r for (ns, _), r in roles.items() if ns == "axiom-system"]
+    assert len(pinned) == 1, sorted(roles)
+    assert pinned[0]["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["axiom-trusted-keys"],
+            "verbs": ["get"],
+        }
+    ]
+
+
 def test_watch_namespaces_become_operator_flags(helm: Helm) -> None:
     args = _container(helm.template(OPTION_SETS["watch-namespaces"]))["args"]
     assert "--namespace=team-a" in args and "--namespace=team-b" in args

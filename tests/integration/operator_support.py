@@ -163,11 +163,13 @@ async def wait_for(
     last: Any = None
     while time.monotonic() < deadline:
         try:
-            last = await probe()
-        except Exception as error:  # not there yet (404) or mid-change
+            found = await probe()
+        except Exception as error:  # not there yet (404) or mid-change: keep waiting
             last = error
-        if last:
-            return last  # type: ignore[no-any-return]
+        else:
+            if found:
+                return found
+            last = found
         await asyncio.sleep(0.2)
     raise TimeoutError(f"{what} not reached in {within}s (last: {last!r})")
 

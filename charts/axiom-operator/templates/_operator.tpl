@@ -41,6 +41,10 @@
   value: Secret
 - name: AXIOM_OPERATOR_TRUSTED_KEYS_NAME
   value: {{ .Values.trustedKeys.secretName | quote }}
+{{- if .Values.trustedKeys.pinned }}
+- name: AXIOM_OPERATOR_TRUSTED_KEYS_NAMESPACE
+  value: {{ .Release.Namespace | quote }}
+{{- end }}
 {{- end -}}
 
 {{/* Labels the operator puts on every runtime pod (axiom_operator's builders). */}}

@@ -6,6 +6,7 @@ settings in one place; ``config_hash`` goes into the pod template so a change ro
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from typing import Any
@@ -47,3 +48,27 @@ def build_runtime_configmap(owner: Owner, spec: api.AxiomModelSpec) -> dict[str,
         ),
         "data": runtime_settings(spec),
     }
+
+
+def build_trusted_keys_configmap(owner: Owner, keys: dict[str, bytes]) -> dict[str, Any]:
+    """Pinned trust: the pinned public keys, mirrored into the model's namespace for its pods
+    (a pod can only mount objects of its own namespace). Public keys, so a ConfigMap; text
+    entries (PEM, base64) as data, anything else as binaryData."""
+    data: dict[str, str] = {}
+    binary: dict[str, str] = {}
+    for key_id, value in sorted(keys.items()):
+        try:
+            data[key_id] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            binary[key_id] = base64.b64encode(value).decode()
+    manifest: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": object_meta(
+            owner, names.trusted_keys_config_name(owner.name), names.model_labels(owner.name)
+        ),
+        "data": data,
+    }
+    if binary:
+        manifest["binaryData"] = binary
+    return manifest

@@ -36,6 +36,12 @@ def runtime_config_name(model: str) -> str:
     return f"{model}-runtime"
 
 
+def trusted_keys_config_name(model: str) -> str:
+    """The ConfigMap mirroring pinned trusted keys into the model's namespace, for its pods
+    (only with AXIOM_OPERATOR_TRUSTED_KEYS_NAMESPACE; public keys, so not a Secret)."""
+    return f"{model}-trusted-keys"
+
+
 def traffic_config_name(model: str) -> str:
     """The ConfigMap holding ``traffic.json``, mounted by every runtime pod of the model."""
     return f"{model}-traffic"
