@@ -9,7 +9,7 @@ of an accepted model mount the operator's ConfigMap mirror of the pinned keys.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -81,23 +81,34 @@ async def plant_key(client: AsyncClient, namespace: str) -> None:
     )
 
 
+async def planted_then_v1(
+    client: AsyncClient,
+    namespace: str,
+    until: Callable[[dict[str, Any]], bool],
+    *,
+    cert: dict[str, Any] | None = None,
+    data: bytes | None = None,
+) -> dict[str, Any]:
+    """A key planted in the namespace, then digits 1.0.0 applied; the model once ``until``."""
+    await plant_key(client, namespace)
+    sha, secret = await deploy_version(client, namespace, "digits", "1.0.0", cert=cert, data=data)
+    await client.create(
+        AxiomModelResource.from_dict(model_manifest("digits", namespace, "1.0.0", sha, secret))
+    )
+    return await model_when(client, "digits", until, within=30)
+
+
 async def test_a_key_planted_in_the_model_namespace_is_not_trusted(
     kube_client: AsyncClient, namespace: str, pinned_operator: Any
 ) -> None:
-    await plant_key(kube_client, namespace)
     data = package("digits", "1.0.0")
     cert = certificate(data, key=OTHER_KEY, key_id=PLANTED_KEY_ID)
-    sha, secret = await deploy_version(
-        kube_client, namespace, "digits", "1.0.0", cert=cert, data=data
-    )
-    await kube_client.create(
-        AxiomModelResource.from_dict(model_manifest("digits", namespace, "1.0.0", sha, secret))
-    )
-    model = await model_when(
+    model = await planted_then_v1(
         kube_client,
-        "digits",
+        namespace,
         lambda m: condition(m, "CertificateValid").get("reason") == "UnknownKey",
-        within=30,
+        cert=cert,
+        data=data,
     )
     assert model["status"]["phase"] == "Blocked"
     assert [d async for d in kube_client.list(Deployment)] == []
@@ -106,16 +117,8 @@ async def test_a_key_planted_in_the_model_namespace_is_not_trusted(
 async def test_an_accepted_model_mounts_the_mirror_of_the_pinned_keys(
     kube_client: AsyncClient, namespace: str, trust_namespace: str, pinned_operator: Any
 ) -> None:
-    await plant_key(kube_client, namespace)
-    sha, secret = await deploy_version(kube_client, namespace, "digits", "1.0.0")
-    await kube_client.create(
-        AxiomModelResource.from_dict(model_manifest("digits", namespace, "1.0.0", sha, secret))
-    )
-    model = await model_when(
-        kube_client,
-        "digits",
-        lambda m: condition(m, "CertificateValid").get("status") == "True",
-        within=30,
+    model = await planted_then_v1(
+        kube_client, namespace, lambda m: condition(m, "CertificateValid").get("status") == "True"
     )
     assert model["status"]["stableVersion"] == "1.0.0"
     mirror = await kube_client.get(ConfigMap, "digits-trusted-keys")
