@@ -67,7 +67,7 @@ def test_only_the_highest_priority_replica_acts_and_the_standby_takes_over(
     world: ModelWorld, replicas: tuple[OperatorProcess, OperatorProcess]
 ) -> None:
     active, standby = replicas
-    wait_until(lambda: RESUMED in log_text(active), what="the active replica acting", timeout=30)
+    wait_until(lambda: RESUMED in log_text(active), what="the active replica acting", timeout=60)
     for version in ("1.0.0", "2.0.0"):
         world.publish(version)
     world.apply_model("1.0.0")

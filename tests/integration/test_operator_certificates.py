@@ -222,20 +222,24 @@ async def test_an_expiry_is_noticed_when_it_happens_and_touches_nothing(
     kube_client: AsyncClient, namespace: str, start_operator: Any
 ) -> None:
     """No resync, no other trigger: the operator looks again at the warning's start and at
-    the expiry itself, because the certificate says when they are."""
+    the expiry itself, because the certificate says when they are.
+
+    Margins for a loaded machine: the model may already be inside the warning when the
+    operator first sees it (then only ExpiresSoon is seen, not Valid); what must hold is that
+    the expiry is noticed a few seconds after it happens, by the operator's own timer."""
     now = datetime.now(UTC).replace(microsecond=0)
-    expires = now + timedelta(seconds=25)
+    expires = now + timedelta(seconds=30)
     cert = certificate(package("digits", "1.0.0"), expires_at=expires)
     env = {
         "AXIOM_OPERATOR_RESYNC_SECONDS": "0",
-        "AXIOM_OPERATOR_CERTIFICATE_EXPIRY_WARNING_SECONDS": "12",
+        "AXIOM_OPERATOR_CERTIFICATE_EXPIRY_WARNING_SECONDS": "15",
     }
     with start_operator(namespace, **env):
         await _serving_v1_with(kube_client, namespace, cert)
         await model_when(
             kube_client,
             "digits",
-            lambda m: ready(m) and condition(m, "CertificateValid").get("reason") == "Valid",
+            lambda m: ready(m) and condition(m, "CertificateValid").get("status") == "True",
             within=60,
         )
         serving = await kube_client.get(Deployment, "digits-v1-0-0")
@@ -243,19 +247,21 @@ async def test_an_expiry_is_noticed_when_it_happens_and_touches_nothing(
             kube_client,
             "digits",
             lambda m: condition(m, "CertificateValid").get("reason") == "ExpiresSoon",
-            within=30,
+            within=40,
         )
         model = await model_when(
             kube_client,
             "digits",
             lambda m: condition(m, "CertificateValid").get("reason") == "Expired",
-            within=40,
+            within=45,
         )
-        assert datetime.now(UTC) >= expires
+        noticed = datetime.now(UTC)
+        assert expires <= noticed <= expires + timedelta(seconds=15), (expires, noticed)
         assert condition(model, "CertificateValid")["status"] == "False"
         assert model["status"]["stableVersion"] == "1.0.0"
         after = await kube_client.get(Deployment, "digits-v1-0-0")
         assert after.metadata.resourceVersion == serving.metadata.resourceVersion
+        assert await _warning(kube_client, "CertificateExpiresSoon")
         assert await _warning(kube_client, "CertificateExpired")
 
 
