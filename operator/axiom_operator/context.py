@@ -1,11 +1,14 @@
-"""Per-operator-run state shared by the handlers (kept in kopf's ``memo``, never global, so
-several operators can run in one process in tests)."""
+"""Per-operator-run state shared by the stages of a pass (kept in kopf's ``memo``, never
+global, so several operators can run in one process in tests).
+
+What lives here is what outlives one pass: the clients, the caches, and the analysis
+baselines (memory only: see ``observe.py``). The queue of passes is not here: it sits above
+the pass (``queue.py``) and the pass knows nothing of it.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -14,11 +17,7 @@ from axiom_operator.certificates import PackageHashCache
 from axiom_operator.kube import Kube
 from axiom_operator.metrics import OperatorMetrics
 from axiom_operator.settings import OperatorSettings
-
-if TYPE_CHECKING:
-    from axiom_operator.observe import Baseline
-
-ModelKey = tuple[str, str]  # (namespace, name)
+from axiom_operator.values import Baseline, ModelKey
 
 
 @dataclass
@@ -27,20 +26,11 @@ class OperatorContext:
     kube: Kube
     metrics: OperatorMetrics
     package_hashes: PackageHashCache = field(default_factory=PackageHashCache)
-    locks: dict[ModelKey, asyncio.Lock] = field(default_factory=dict)
-    # Coalescing of child-triggered reconciles: a key is here while one is queued/running.
-    pending: dict[ModelKey, bool] = field(default_factory=dict)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
     phases: dict[ModelKey, str] = field(default_factory=dict)
     metrics_runner: web.AppRunner | None = None
-    # Rollouts: analysis baselines (memory only, see observe.py), the client for pod
-    # /ready and /metrics, and one pending timed reconcile per model (RequeueAfter).
+    # Analysis baselines by model, and the client for pods' /ready and /metrics.
     baselines: dict[ModelKey, Baseline] = field(default_factory=dict)
     http: aiohttp.ClientSession | None = None
-    requeues: dict[ModelKey, asyncio.TimerHandle] = field(default_factory=dict)
-
-    def lock(self, key: ModelKey) -> asyncio.Lock:
-        return self.locks.setdefault(key, asyncio.Lock())
 
     def record_phase(self, key: ModelKey, phase: str | None) -> None:
         if phase is None:
@@ -52,3 +42,18 @@ class OperatorContext:
             counts[value] = counts.get(value, 0) + 1
         for known in {*counts, *(labels[0] for labels, _ in self.metrics.models.children())}:
             self.metrics.models.labels(known).set(counts.get(known, 0))
+
+    def forget(self, key: ModelKey) -> None:
+        """What the operator remembers of a model that is gone."""
+        self.record_phase(key, None)
+        self.baselines.pop(key, None)
+
+    def pod_session(self) -> aiohttp.ClientSession:
+        """The one client for pods' /ready and /metrics (and Prometheus), made on first use."""
+        if self.http is None or self.http.closed:
+            timeout = aiohttp.ClientTimeout(
+                total=self.settings.pod_request_timeout, connect=self.settings.pod_request_timeout
+            )
+            # trust_env False: a proxy variable must never route pod traffic elsewhere.
+            self.http = aiohttp.ClientSession(timeout=timeout, trust_env=False)
+        return self.http

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from axiom_operator import api
-from axiom_operator.resources.deployment import SourceRef, VersionInputs, build_deployment
+from axiom_operator.resources.deployment import VersionInputs, build_deployment
+from axiom_operator.values import SourceRef
 from axiom_operator.resources.owner import Owner
 
 SHA = "ab" * 32

@@ -202,7 +202,7 @@ def test_failures_past_the_failure_limit_roll_the_canary_back() -> None:
 def test_the_last_analysis_still_names_its_canary_after_the_rollback() -> None:
     """status.lastAnalysis is what a user reads to learn why a canary was rolled back; it
     must say which version and step were judged after canaryVersion is gone."""
-    from axiom_operator.plan import last_analysis
+    from axiom_operator.status_view import last_analysis
 
     world = canary_world()
     world.canary_metrics = BAD

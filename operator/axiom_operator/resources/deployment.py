@@ -15,12 +15,14 @@ Choices that matter:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from axiom_operator import api
 from axiom_operator.resources import labels as names
 from axiom_operator.resources.owner import Owner, object_meta
+from axiom_operator.values import DeploymentState, SourceRef
 
 CERTIFICATE_DIR = "/etc/axiom/certificate"
 TRUSTED_KEYS_DIR = "/etc/axiom/trusted-keys"
@@ -31,15 +33,6 @@ DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
 DEFAULT_LIMITS = {"memory": "512Mi"}
 CONFIG_HASH_ANNOTATION = "axiom.dev/config-hash"
 CERTIFICATE_HASH_ANNOTATION = "axiom.dev/certificate-hash"
-
-
-@dataclass(frozen=True)
-class SourceRef:
-    """A key of a Secret or ConfigMap."""
-
-    kind: str  # "Secret" | "ConfigMap"
-    name: str
-    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -254,3 +247,17 @@ def build_deployment(inputs: VersionInputs) -> dict[str, Any]:
         ),
         "spec": deployment_spec,
     }
+
+
+def read_deployment_state(live: Mapping[str, Any]) -> DeploymentState:
+    """What matters about a live Deployment of one version (as the apiserver returned it)."""
+    meta, spec, status = live["metadata"], live.get("spec", {}), live.get("status") or {}
+    return DeploymentState(
+        version=meta.get("labels", {}).get(names.VERSION_LABEL, ""),
+        name=meta["name"],
+        desired=int(spec.get("replicas", 1)),
+        replicas=int(status.get("replicas", 0)),
+        updated=int(status.get("updatedReplicas", 0)),
+        available=int(status.get("availableReplicas", 0)),
+        up_to_date=int(status.get("observedGeneration", 0)) >= int(meta.get("generation", 0)),
+    )
