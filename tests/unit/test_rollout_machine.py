@@ -1,4 +1,6 @@
-"""The rollout state machine, transition by transition and on the hard cases of issue 7."""
+"""The rollout state machine, transition by transition and on its hard cases (spec changed
+mid-canary, a third version, a revoked certificate, an operator restart, unreachable metrics,
+rollback during promotion)."""
 
 from __future__ import annotations
 

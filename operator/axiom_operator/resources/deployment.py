@@ -46,7 +46,9 @@ class VersionInputs:
     trusted_keys: SourceRef
     config_hash: str
     certificate_hash: str
-    traffic_config_map: str | None = None  # mounted into stable pods by the rollout (issue 7)
+    # The traffic-split ConfigMap, mounted at TRAFFIC_DIR: a pod serving as stable forwards
+    # the canary's share by it. None: nothing mounted.
+    traffic_config_map: str | None = None
 
     @property
     def version(self) -> str:
