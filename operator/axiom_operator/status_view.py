@@ -14,11 +14,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from axiom_operator import api
 from axiom_operator import status as conditions
 from axiom_operator.resources import labels as names
-from axiom_operator.rollout import Figures, Phase, RolloutStatus, Verdict
+from axiom_operator.rollout import Figures, Phase, RolloutStatus
 from axiom_operator.status import ConditionValue
-from axiom_operator.status_model import write_rollout_status
+from axiom_operator.status_model import VERDICT_WORDS, figures_model, write_rollout_status
 from axiom_operator.values import DeploymentState, Event, GateOutcome
 
 # A certificate that expires within this window is reported (CertificateValid stays True,
@@ -36,29 +37,6 @@ _PROGRESSING_PHASES = {
     Phase.PROMOTING,
     Phase.ROLLING_BACK,
 }
-_VERDICT_WORDS = {
-    Verdict.SUCCESS: "Pass",
-    Verdict.FAILURE: "Fail",
-    Verdict.INCONCLUSIVE: "Inconclusive",
-}
-STATUS_FIELDS = (
-    "phase",
-    "message",
-    "observedGeneration",
-    "conditions",
-    "stableVersion",
-    "canaryVersion",
-    "canaryWeight",
-    "effectiveWeight",
-    "step",
-    "history",
-    "lastAnalysis",
-    "blockedVersions",
-    "handledRequests",
-    "replicas",
-    "selector",
-    "rollout",
-)
 
 
 def _available_condition(state: DeploymentState | None, version: str | None) -> ConditionValue:
@@ -122,57 +100,64 @@ def _progressing_condition(rollout: RolloutStatus) -> ConditionValue:
     return ConditionValue("False", rollout.phase.value, rollout.message)
 
 
-def _figures(figures: Figures | None) -> dict[str, Any] | None:
-    if figures is None:
+def _figures(figures: Figures | None) -> api.AnalysisFigures | None:
+    return figures_model(figures)
+
+
+def _last_analysis_model(rollout: RolloutStatus) -> api.AnalysisResult | None:
+    record = rollout.last_analysis
+    if record is None:
         return None
-    out = {
-        "requests": figures.requests,
-        "errors": figures.errors,
-        "errorRate": figures.error_rate,
-        "p99LatencyMs": figures.p99_ms,
-        "meanConfidence": figures.mean_confidence,
-    }
-    return {k: v for k, v in out.items() if v is not None}
+    canary = record.canary
+    return api.AnalysisResult(
+        time=conditions.rfc3339(record.at),
+        # Records written before they carried these fall back to the live canary.
+        version=record.version or rollout.canary_version,
+        step=record.step if record.version else rollout.step,
+        verdict=VERDICT_WORDS[record.verdict],  # type: ignore[arg-type]
+        reasons=[reason[:1024] for reason in record.reasons[:16]],
+        message="; ".join(record.reasons)[:4096],
+        requests=canary.requests if canary else None,
+        error_rate=canary.error_rate if canary else None,
+        p99_latency_ms=canary.p99_ms if canary else None,
+        mean_confidence=canary.mean_confidence if canary else None,
+        failures=rollout.analysis_failures,
+        canary=_figures(record.canary),
+        stable=_figures(record.stable),
+    )
 
 
 def last_analysis(rollout: RolloutStatus) -> dict[str, Any] | None:
     """``status.lastAnalysis`` in the CRD's words (Pass/Fail/Inconclusive)."""
-    record = rollout.last_analysis
-    if record is None:
-        return None
-    canary = _figures(record.canary) or {}
-    out: dict[str, Any] = {
-        "time": conditions.rfc3339(record.at),
-        # Records written before they carried these fall back to the live canary.
-        "version": record.version or rollout.canary_version,
-        "step": record.step if record.version else rollout.step,
-        "verdict": _VERDICT_WORDS[record.verdict],
-        "reasons": [reason[:1024] for reason in record.reasons[:16]],
-        "message": "; ".join(record.reasons)[:4096],
-        "requests": canary.get("requests"),
-        "errorRate": canary.get("errorRate"),
-        "p99LatencyMs": canary.get("p99LatencyMs"),
-        "meanConfidence": canary.get("meanConfidence"),
-        "failures": rollout.analysis_failures,
-        "canary": _figures(record.canary),
-        "stable": _figures(record.stable),
-    }
-    return {k: v for k, v in out.items() if v is not None}
+    model = _last_analysis_model(rollout)
+    return None if model is None else model.to_wire()
 
 
-def history(rollout: RolloutStatus) -> list[dict[str, Any]] | None:
+def _history_models(rollout: RolloutStatus) -> list[api.HistoryEntry] | None:
     """The machine keeps newest first; users read newest last (like kubectl rollout history)."""
     if not rollout.history:
         return None
     return [
-        {
-            "version": entry.version,
-            "outcome": entry.outcome.value,
-            "at": conditions.rfc3339(entry.at),
-            "reason": entry.reason[:1024],
-        }
+        api.HistoryEntry(
+            version=entry.version,
+            outcome=entry.outcome.value,
+            at=conditions.rfc3339(entry.at),
+            reason=entry.reason[:1024],
+        )
         for entry in reversed(rollout.history)
     ]
+
+
+def history(rollout: RolloutStatus) -> list[dict[str, Any]] | None:
+    models = _history_models(rollout)
+    return None if models is None else [m.to_wire() for m in models]
+
+
+def _wire(status: api.AxiomModelStatus) -> dict[str, Any]:
+    """Every field of the status, a None for each one to remove (merge patch semantics)."""
+    present = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    names_on_wire = [f.alias or name for name, f in api.AxiomModelStatus.model_fields.items()]
+    return {name: present.get(name) for name in names_on_wire}
 
 
 def summarize(
@@ -199,24 +184,25 @@ def summarize(
     ):
         conds = conditions.set_condition(conds, kind, value, now=now, generation=generation)
     canary = rollout.canary_version
-    status: dict[str, Any] = {
-        "phase": rollout.phase.value,
-        "message": rollout.message[:4096] or None,
-        "observedGeneration": generation,
-        "conditions": conds,
-        "stableVersion": stable,
-        "canaryVersion": canary,
-        "canaryWeight": rollout.canary_weight if canary else None,
-        "effectiveWeight": rollout.effective_weight if canary else None,
-        "step": rollout.step if canary else None,
-        "history": history(rollout),
-        "lastAnalysis": last_analysis(rollout),
-        "blockedVersions": list(rollout.blocked_versions) or None,
-        "handledRequests": list(rollout.handled_requests) or None,
-        "replicas": serving.replicas if serving else 0,
-        "selector": names.selector_string(name, stable) if stable else None,
-        "rollout": write_rollout_status(rollout),
-    }
+    typed = api.AxiomModelStatus(
+        phase=rollout.phase.value,
+        message=rollout.message[:4096] or None,
+        observed_generation=generation,
+        conditions=[api.Condition.model_validate(c) for c in conds],
+        stable_version=stable,
+        canary_version=canary,
+        canary_weight=rollout.canary_weight if canary else None,
+        effective_weight=rollout.effective_weight if canary else None,
+        step=rollout.step if canary else None,
+        history=_history_models(rollout),
+        last_analysis=_last_analysis_model(rollout),
+        blocked_versions=list(rollout.blocked_versions) or None,
+        handled_requests=list(rollout.handled_requests) or None,
+        replicas=serving.replicas if serving else 0,
+        selector=names.selector_string(name, stable) if stable else None,
+        rollout=write_rollout_status(rollout),
+    )
+    status = _wire(typed)
     events: list[Event] = []
     for changed in conditions.changed_conditions(old_status.get("conditions"), conds):
         kind, state, reason = changed["type"], changed["status"], changed["reason"]
@@ -236,15 +222,6 @@ def summarize(
             event_reason = f"{kind}{state}"
         events.append(Event("Warning" if warning else "Normal", event_reason, changed["message"]))
     return status, events
-
-
-def prune_none(value: Any) -> Any:
-    """JSON without null members (what the apiserver stores after a merge patch)."""
-    if isinstance(value, dict):
-        return {k: prune_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [prune_none(v) for v in value]
-    return value
 
 
 def _same(old: Any, new: Any) -> bool:

@@ -12,9 +12,9 @@ import pytest
 from test_status_view import NOW, VALID, conditions, run, state, stored
 
 from axiom_operator.pipeline import next_look
+from axiom_operator.settings import OperatorSettings
 from axiom_operator.status_view import DEFAULT_EXPIRY_WARNING
 from axiom_operator.values import GateOutcome
-from axiom_operator.settings import OperatorSettings
 
 WEEK = DEFAULT_EXPIRY_WARNING
 

@@ -28,7 +28,7 @@ from axiom_operator.rollout import (
     canary_replicas,
     decide,
 )
-from axiom_operator.rollout.codec import status_from_dict, status_to_dict
+from axiom_operator.status_model import read_rollout_status, write_rollout_status
 
 
 def canary_world(**changes: Any) -> World:
@@ -542,7 +542,7 @@ def _restarted(world: World) -> None:
     """Re-run the last decision's inputs from the persisted (round-tripped) status."""
     assert world.last is not None and world.last_inputs is not None
     spec, _, observations, now = world.last_inputs
-    persisted = status_from_dict(status_to_dict(world.status))
+    persisted = read_rollout_status(write_rollout_status(world.status))
     again = decide(spec, persisted, observations, now)
     assert again.status == world.status
     assert [a for a in again.actions if isinstance(a, EmitEvent)] == []
@@ -603,7 +603,7 @@ def test_a_handled_annotation_is_not_applied_again_after_a_restart() -> None:
     world.annotate(rollback="previous")
     assert world.last_inputs is not None
     spec, _, observations, now = world.last_inputs
-    persisted = status_from_dict(status_to_dict(world.status))
+    persisted = read_rollout_status(write_rollout_status(world.status))
     again = decide(spec, persisted, observations, now)
     assert again.status.stable_version == "1.0.0"
     assert again.status.history == world.status.history

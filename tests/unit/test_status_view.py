@@ -11,12 +11,6 @@ from typing import Any
 from axiom_operator import api
 from axiom_operator.observe import deployment_observations
 from axiom_operator.resources.deployment import read_deployment_state
-from axiom_operator.status_view import (
-    invalid_spec_status,
-    merge_patch,
-    summarize,
-)
-from axiom_operator.values import DeploymentState, GateOutcome
 from axiom_operator.rollout import (
     DeleteDeployment,
     EnsureDeployment,
@@ -24,8 +18,14 @@ from axiom_operator.rollout import (
     PointServiceAt,
     decide,
 )
-from axiom_operator.rollout.codec import status_from_dict
 from axiom_operator.rollout_spec import to_rollout_spec
+from axiom_operator.status_model import read_rollout_status
+from axiom_operator.status_view import (
+    invalid_spec_status,
+    merge_patch,
+    summarize,
+)
+from axiom_operator.values import DeploymentState, GateOutcome
 
 SHA = "cd" * 32
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -66,7 +66,7 @@ def run(
     rollout_spec = to_rollout_spec(
         model_spec, {}, certificate_ok=gate.allowed, certificate_reason=gate.reason
     )
-    memory = status_from_dict(old_status.get("rollout"))
+    memory = read_rollout_status(old_status.get("rollout"))
     decision = decide(
         rollout_spec, memory, Observations(deployments=deployment_observations(deployments)), now
     )
