@@ -2,7 +2,7 @@
 global, so several operators can run in one process in tests).
 
 What lives here is what outlives one pass: the clients, the caches, and the analysis
-baselines (memory only: see ``observe.py``). The queue of passes is not here: it sits above
+baselines (memory only: see ``observe/analysis.py``). The queue of passes is not here: it sits above
 the pass (``queue.py``) and the pass knows nothing of it.
 """
 

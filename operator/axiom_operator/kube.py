@@ -14,7 +14,9 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any, cast
+from uuid import uuid4
 
 import httpx2 as httpx
 from lightkube import ApiError, AsyncClient, KubeConfig
@@ -22,7 +24,7 @@ from lightkube.core.resource import NamespacedResource
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
-from lightkube.resources.core_v1 import ConfigMap, Pod, Secret, Service
+from lightkube.resources.core_v1 import ConfigMap, Event, Pod, Secret, Service
 from lightkube.types import PatchType
 
 from axiom_operator import api
@@ -250,11 +252,6 @@ async def post_event(
 ) -> None:
     """A core/v1 Event about the AxiomModel (what ``kubectl describe axm`` shows); a repeat
     within EVENT_AGGREGATION_SECONDS updates the count and lastTimestamp of the first one."""
-    from datetime import UTC, datetime
-    from uuid import uuid4
-
-    from lightkube.resources.core_v1 import Event
-
     meta = owner["metadata"]
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     message = message[:1024]
