@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from axiom_operator.context import OperatorContext
-from axiom_operator.kube import post_event
 from axiom_operator.resources import labels as names
 from axiom_operator.values import (
     ApplyObject,
@@ -40,7 +39,6 @@ class Applied:
 async def apply(ctx: OperatorContext, model: ModelIdentity, writes: Sequence[Write]) -> Applied:
     applied = Applied()
     namespace = model.namespace
-    involved = {"metadata": {"name": model.name, "namespace": namespace, "uid": model.uid}}
     for write in writes:
         if isinstance(write, ApplyObject):
             live = dict(write.live) if write.live is not None else None
@@ -67,8 +65,7 @@ async def apply(ctx: OperatorContext, model: ModelIdentity, writes: Sequence[Wri
             await ctx.kube.patch_status(model.name, namespace, dict(write.patch))
             applied.api_writes += 1
         elif isinstance(write, PostEvent):
-            event = write.event
-            await post_event(ctx.kube, involved, event.type, event.reason, event.message)
+            await ctx.events.post(model, write.event)
             applied.api_writes += 1
         elif isinstance(write, RememberBaseline):
             if write.baseline is None:

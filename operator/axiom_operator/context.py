@@ -14,6 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from axiom_operator.certificates import PackageHashCache
+from axiom_operator.events import EventRecorder
 from axiom_operator.kube import Kube
 from axiom_operator.metrics import OperatorMetrics
 from axiom_operator.settings import OperatorSettings
@@ -31,6 +32,10 @@ class OperatorContext:
     # Analysis baselines by model, and the client for pods' /ready and /metrics.
     baselines: dict[ModelKey, Baseline] = field(default_factory=dict)
     http: aiohttp.ClientSession | None = None
+    events: EventRecorder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.events = EventRecorder(self.kube)
 
     def record_phase(self, key: ModelKey, phase: str | None) -> None:
         if phase is None:
