@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,37 @@ def test_signing_names_still_import_from_the_certificate_package() -> None:
         "assert 'numpy' in sys.modules and callable(sign_certificate)\n"
     )
     assert result.returncode == 0, result.stderr
+
+
+# Import name -> the distribution that provides it, where the two differ.
+DISTRIBUTION_OF = {"yaml": "pyyaml", "sklearn": "scikit-learn", "joblib": "scikit-learn"}
+
+
+def requirement_names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[<>=!~\[; ]", requirement)[0].lower() for requirement in requirements}
+
+
+def test_every_third_party_import_of_the_runtime_is_a_declared_dependency() -> None:
+    project = tomllib.loads((ROOT / "runtime" / "pyproject.toml").read_text())["project"]
+    declared = requirement_names(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        declared |= requirement_names(extra)
+    imported = {
+        name.split(".")[0]
+        for path in RUNTIME.rglob("*.py")
+        for name in imported_names(ast.parse(path.read_text(encoding="utf-8")))
+    }
+    third_party = {
+        DISTRIBUTION_OF.get(name, name)
+        for name in imported
+        if name not in sys.stdlib_module_names and name not in ("axiom_runtime", "__future__")
+    }
+    assert third_party - declared == set()
+    assert {"numpy", "aiohttp", "cryptography", "orjson", "pyyaml"} <= third_party
+
+
+def test_the_operator_distribution_depends_on_this_runtime_version() -> None:
+    runtime = tomllib.loads((ROOT / "runtime" / "pyproject.toml").read_text())["project"]
+    operator = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert f"axiom-runtime=={runtime['version']}" in operator["dependencies"]
+    assert runtime["version"] == operator["version"]

@@ -5,6 +5,6 @@ from __future__ import annotations
 from importlib import metadata
 
 try:
-    SERVER_VERSION = metadata.version("axiom-operator")
+    SERVER_VERSION = metadata.version("axiom-runtime")
 except metadata.PackageNotFoundError:  # running from a source tree
     SERVER_VERSION = "0.0.0"
