@@ -16,6 +16,9 @@ help: ## list the targets
 $(STAMP): pyproject.toml runtime/pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
+	@# The `axiom` script moved from axiom-operator to axiom-runtime: replacing an older
+	@# axiom-operator after installing axiom-runtime would delete it, so remove both first.
+	$(BIN)/pip uninstall -q -y axiom-operator axiom-runtime
 	$(BIN)/pip install -q -e ./runtime -e '.[dev]'
 	touch $(STAMP)
 
