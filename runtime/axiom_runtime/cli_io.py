@@ -1,8 +1,9 @@
 """Reading input arrays and writing outputs for the CLI: the file formats a person has at hand.
 
 Inputs come as JSON (``{"input": [...]}`` as the server takes it, or a bare list) or as
-``.npy`` (never unpickled), and are checked by the server's own rules (:func:`prepare_rows`). Outputs are written whole to a temporary file and renamed, so an
-interrupted command never leaves half a package or certificate behind.
+``.npy`` (never unpickled), and are checked by the server's own rules (:func:`prepare_rows`).
+Outputs are written whole to a temporary file and renamed, so an interrupted command never
+leaves half a package or certificate behind.
 """
 
 from __future__ import annotations
