@@ -152,9 +152,3 @@ def test_imports_go_down_the_layers(module: str) -> None:
         assert theirs[0] >= own[0], f"{module} imports {target}, a higher layer"
         if own[1] in INDEPENDENT:
             assert theirs[1] not in INDEPENDENT, f"{module} imports {target}: stages are siblings"
-
-
-def test_the_runtime_imports_nothing_of_the_operator() -> None:
-    for module, targets in graph().items():
-        if module.startswith("axiom_runtime"):
-            assert not [t for t in targets if t.startswith("axiom_operator")], module
