@@ -23,6 +23,7 @@ import pytest
 from aiohttp import web
 
 from axiom_runtime.metrics import Registry, parse_prometheus_text, sample_value
+from axiom_runtime.server.runtime_metrics import RuntimeMetrics
 from axiom_runtime.traffic import TrafficSplitter
 from axiom_runtime.traffic.config import CanaryTarget, TrafficConfig, render_traffic_config
 from axiom_runtime.traffic.split import goes_to_canary
@@ -105,7 +106,12 @@ async def stable(tmp_path: Path) -> AsyncIterator[Stable]:
     registry = Registry()
     config_path = tmp_path / "traffic.json"
     splitter = TrafficSplitter(
-        config_path, registry, model_name="digits", local_version=STABLE_VERSION, poll_interval=0.02
+        config_path,
+        registry,
+        model_name="digits",
+        local_version=STABLE_VERSION,
+        generation_gauge=RuntimeMetrics(registry, "digits", STABLE_VERSION).traffic_generation,
+        poll_interval=0.02,
     )
 
     async def predict(request: web.Request) -> web.StreamResponse:
@@ -300,7 +306,11 @@ async def test_a_pod_of_the_canary_version_serves_its_own_requests(
     # After promotion the new stable pods mount the same ConfigMap: they must not forward.
     registry = Registry()
     splitter = TrafficSplitter(
-        tmp_path / "t.json", registry, model_name="digits", local_version=CANARY_VERSION
+        tmp_path / "t.json",
+        registry,
+        model_name="digits",
+        local_version=CANARY_VERSION,
+        generation_gauge=RuntimeMetrics(registry, "digits", CANARY_VERSION).traffic_generation,
     )
     canary = start_canary("ok")
     splitter.apply(TrafficConfig(1, CanaryTarget(CANARY_VERSION, canary.url, 100.0)))

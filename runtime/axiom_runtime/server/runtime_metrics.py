@@ -1,14 +1,16 @@
 """The runtime's Prometheus metrics, bound once to this pod's model name and version.
 
-Names are a contract (CONTRACT-server-traffic.md) read by the operator's analysis and by
-dashboards. Children are resolved once here, so the request path only calls ``observe``.
+Names are a contract (CONTRACT-server-traffic.md, :mod:`axiom_runtime.metric_names`) read by
+the operator's analysis and by dashboards. Children are resolved once here, so the request
+path only calls ``observe`` and ``inc``.
 """
 
 from __future__ import annotations
 
+from axiom_runtime import metric_names as names
 from axiom_runtime.metrics import CounterChild, GaugeChild, HistogramChild, Registry
 
-MODEL_LABELS = ("model", "version")
+MODEL_LABELS = names.MODEL_LABELS
 
 # Finer than the prometheus_client defaults at the low end: a local answer takes ~1 ms.
 LATENCY_BUCKETS = (
@@ -24,43 +26,44 @@ class RuntimeMetrics:
     def __init__(self, registry: Registry, model: str, version: str) -> None:
         self.registry = registry
         latency = registry.histogram(
-            "axiom_inference_latency_seconds",
+            names.INFERENCE_LATENCY,
             "Time from request body read to response ready, per inference request.",
             MODEL_LABELS,
             LATENCY_BUCKETS,
         )
         total = registry.counter(
-            "axiom_inference_total",
+            names.INFERENCE_TOTAL,
             "Inference requests by outcome (ok, client_error, server_error).",
-            (*MODEL_LABELS, "status"),
+            (*MODEL_LABELS, names.STATUS_LABEL),
         )
         confidence = registry.histogram(
-            "axiom_model_confidence",
+            names.MODEL_CONFIDENCE,
             "Top-class probability of each predicted row (classifiers only).",
             MODEL_LABELS,
             CONFIDENCE_BUCKETS,
         )
         batch_size = registry.histogram(
-            "axiom_batch_size",
+            names.BATCH_SIZE,
             "Rows per forward pass after micro-batching.",
             MODEL_LABELS,
             BATCH_SIZE_BUCKETS,
         )
-        ready = registry.gauge("axiom_ready", "1 when the server is ready to serve.", MODEL_LABELS)
+        ready = registry.gauge(names.READY, "1 when the server is ready to serve.", MODEL_LABELS)
         certificate_valid = registry.gauge(
-            "axiom_certificate_valid",
+            names.CERTIFICATE_VALID,
             "1 when the model certificate verified against the trusted keys.",
             MODEL_LABELS,
         )
+        # Registered here, not by the splitter: a pod without a splitter reports -1.
         generation = registry.gauge(
-            "axiom_traffic_config_generation",
+            names.TRAFFIC_CONFIG_GENERATION,
             "Generation of the applied traffic config; -1 when none.",
             MODEL_LABELS,
         )
         self.latency: HistogramChild = latency.labels(model, version)
-        self.ok: CounterChild = total.labels(model, version, "ok")
-        self.client_error: CounterChild = total.labels(model, version, "client_error")
-        self.server_error: CounterChild = total.labels(model, version, "server_error")
+        self.ok: CounterChild = total.labels(model, version, names.STATUS_OK)
+        self.client_error: CounterChild = total.labels(model, version, names.STATUS_CLIENT_ERROR)
+        self.server_error: CounterChild = total.labels(model, version, names.STATUS_SERVER_ERROR)
         self.confidence: HistogramChild = confidence.labels(model, version)
         self.batch_size: HistogramChild = batch_size.labels(model, version)
         self.ready: GaugeChild = ready.labels(model, version)
