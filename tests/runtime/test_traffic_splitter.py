@@ -21,8 +21,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
-from axiom_runtime.metrics import Registry, parse_prometheus_text, sample_value
+from axiom_runtime.metrics import new_registry, parse_prometheus_text, render, sample_value
 from axiom_runtime.server.runtime_metrics import RuntimeMetrics
 from axiom_runtime.traffic import TrafficSplitter
 from axiom_runtime.traffic.config import CanaryTarget, TrafficConfig, render_traffic_config
@@ -71,7 +72,7 @@ def start_canary() -> Iterator[Callable[[str], Canary]]:
 class Stable:
     url: str
     splitter: TrafficSplitter
-    registry: Registry
+    registry: CollectorRegistry
     config_path: Path
 
     async def configure(
@@ -98,12 +99,14 @@ class Stable:
         raise AssertionError(f"generation {generation} never applied")
 
     def metric(self, name: str, **labels: str) -> float:
-        return sample_value(parse_prometheus_text(self.registry.render()), name, 0.0, **labels)
+        return sample_value(
+            parse_prometheus_text(render(self.registry).decode()), name, 0.0, **labels
+        )
 
 
 @pytest.fixture
 async def stable(tmp_path: Path) -> AsyncIterator[Stable]:
-    registry = Registry()
+    registry = new_registry()
     config_path = tmp_path / "traffic.json"
     splitter = TrafficSplitter(
         config_path,
@@ -304,7 +307,7 @@ async def test_a_pod_of_the_canary_version_serves_its_own_requests(
     tmp_path: Path, start_canary: Callable[[str], Canary]
 ) -> None:
     # After promotion the new stable pods mount the same ConfigMap: they must not forward.
-    registry = Registry()
+    registry = new_registry()
     splitter = TrafficSplitter(
         tmp_path / "t.json",
         registry,

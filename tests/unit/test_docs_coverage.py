@@ -19,7 +19,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCS = REPO_ROOT / "docs"
 CODE_ROOTS = (REPO_ROOT / "runtime" / "axiom_runtime", REPO_ROOT / "operator" / "axiom_operator")
-METRIC_FACTORIES = {"counter", "gauge", "histogram"}
+METRIC_FACTORIES = {"Counter", "Gauge", "Histogram", "BatchHistogram"}
 AXIOM_KEY = re.compile(r"\baxiom\.dev/[a-z][-a-z0-9]*[a-z0-9]")
 API_VERSIONS = {"axiom.dev/v1alpha1"}
 REASON = re.compile(r"^[A-Z][A-Za-z0-9]+$")
@@ -53,7 +53,7 @@ def _metric_name(arg: ast.expr) -> str | None:
 
 
 def registered_metrics() -> set[str]:
-    """The `axiom_*` name (first argument) of every counter/gauge/histogram(...) call."""
+    """The `axiom_*` name (first argument) of every Counter/Gauge/(Batch)Histogram(...) call."""
     names = set()
     for _, tree in trees():
         for node in ast.walk(tree):

@@ -1,9 +1,10 @@
 """A captured runtime scrape, pinned with what the parser and the analysis read from it.
 
 ``CAPTURED`` is ``/metrics`` of a stable pod of ``digits`` 1.0.0 after a few requests and
-forwards; ``PARSED_BEFORE`` is what ``parse_prometheus_text`` makes of it. Any change to how
-the runtime renders or the operator parses must keep giving the same samples, and the
-analysis the same window, from that text and from the exposition of the same observations.
+forwards, as the hand-written registry rendered it before prometheus_client;
+``PARSED_BEFORE`` is what the hand-written parser made of it. The parser on
+prometheus_client must give the same samples, and the analysis the same window, from that
+text and from today's exposition of the same observations.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 
 from axiom_operator.rollout.analysis import AnalysisSample
 from axiom_operator.rollout.samples import window_sample
-from axiom_runtime.metrics import Registry, parse_prometheus_text
+from axiom_runtime.metrics import new_registry, parse_prometheus_text, render
 from axiom_runtime.server.runtime_metrics import RuntimeMetrics
 from axiom_runtime.traffic.splitter import TrafficSplitter
 
@@ -247,7 +248,7 @@ def _plain(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
 
 def _exposition_today() -> str:
     """The captured pod's observations, made again on today's metrics."""
-    registry = Registry()
+    registry = new_registry()
     metrics = RuntimeMetrics(registry, "digits", "1.0.0")
     splitter = TrafficSplitter(
         "/nonexistent/traffic.json",
@@ -273,7 +274,7 @@ def _exposition_today() -> str:
         splitter._failure_children[reason].inc()
     splitter._forward_latency.observe(0.004)
     metrics.traffic_generation.set(7)
-    return registry.render()
+    return render(registry).decode()
 
 
 def test_the_captured_scrape_parses_to_the_same_samples() -> None:

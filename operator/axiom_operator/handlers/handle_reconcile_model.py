@@ -160,7 +160,7 @@ async def reconcile(ctx: OperatorContext, body: dict[str, Any], trigger: str) ->
         ctx.metrics.errors.labels("unexpected").inc()
         raise
     finally:
-        ctx.metrics.duration.labels().observe(time.perf_counter() - started)
+        ctx.metrics.duration.observe(time.perf_counter() - started)
     ctx.metrics.reconciles.labels(trigger, "ok").inc()
     return result
 

@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from axiom_runtime import metric_names as names
-from axiom_runtime.metrics import GaugeChild, Registry
 from axiom_runtime.traffic.config import TrafficConfig, TrafficConfigError, parse_traffic_config
 from axiom_runtime.traffic.forward import Forwarder, ForwardFailure, request_headers_for_canary
 from axiom_runtime.traffic.split import goes_to_canary
@@ -58,11 +58,11 @@ class TrafficSplitter:
     def __init__(
         self,
         config_path: str | os.PathLike[str],
-        registry: Registry,
+        registry: CollectorRegistry,
         *,
         model_name: str,
         local_version: str,
-        generation_gauge: GaugeChild,
+        generation_gauge: Gauge,
         poll_interval: float = 1.0,
         rng: random.Random | None = None,
     ) -> None:
@@ -79,36 +79,40 @@ class TrafficSplitter:
         self._watch_task: asyncio.Task[None] | None = None
         self._forwarder = Forwarder()
         labels = (model_name, local_version)
-        self._split = registry.counter(
+        self._split = Counter(
             names.SPLIT_REQUESTS_TOTAL,
             "Inference requests by where this pod's splitter sent them.",
             (*names.MODEL_LABELS, names.SPLIT_TARGET_LABEL),
+            registry=registry,
         )
         self._to_stable = self._split.labels(*labels, "stable")
         self._to_canary = self._split.labels(*labels, "canary")
-        self._failures = registry.counter(
+        self._failures = Counter(
             names.CANARY_FORWARD_FAILURES,
             "Forwards to the canary answered locally instead, by failure class.",
             (*names.MODEL_LABELS, names.REASON_LABEL),
+            registry=registry,
         )
         self._failure_children = {
             reason: self._failures.labels(*labels, reason)
             for reason in (names.REASON_CONNECT, names.REASON_TIMEOUT, names.REASON_STATUS_5XX)
         }
-        self._forward_latency = registry.histogram(
+        self._forward_latency = Histogram(
             names.CANARY_FORWARD_LATENCY,
             "Time to get the canary's answer for a forwarded request.",
             names.MODEL_LABELS,
+            registry=registry,
             buckets=FORWARD_LATENCY_BUCKETS,
         ).labels(*labels)
         # The server's gauge (RuntimeMetrics.traffic_generation): one series per pod, which
         # reads -1 until this splitter applies a config.
         self._generation_gauge = generation_gauge
         self._generation_gauge.set(-1)
-        self._config_errors = registry.counter(
+        self._config_errors = Counter(
             names.TRAFFIC_CONFIG_ERRORS_TOTAL,
             "Traffic config files rejected (the last good config stays applied).",
             names.MODEL_LABELS,
+            registry=registry,
         ).labels(*labels)
 
     # -- config ---------------------------------------------------------------------------
