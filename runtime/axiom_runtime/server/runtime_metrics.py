@@ -39,8 +39,8 @@ class RuntimeMetrics:
             (*labels, names.STATUS_LABEL),
             registry=registry,
         )
-        # One value per row of each batch: prometheus_client observes one value per call, and
-        # at 64 rows a request that cost 9 % more CPU (docs/runtime-bench.md).
+        # One value per row of each batch: prometheus_client observes one value per call,
+        # which cost 64-row requests 10-13 % more CPU (docs/runtime-bench.md).
         confidence = BatchHistogram(
             names.MODEL_CONFIDENCE,
             "Top-class probability of each predicted row (classifiers only).",
