@@ -11,13 +11,18 @@ STAMP := $(VENV)/.installed
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Two distributions: runtime/ (axiom-runtime, the `axiom` CLI and server) and the root
+# (axiom-operator, which depends on it and adds `axiom operator`), both editable.
+$(STAMP): pyproject.toml runtime/pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -q -e '.[dev]'
+	@# The `axiom` script moved from axiom-operator to axiom-runtime: replacing an older
+	@# axiom-operator after installing axiom-runtime would delete it, so remove both first.
+	$(BIN)/pip uninstall -q -y axiom-operator axiom-runtime
+	$(BIN)/pip install -q -e ./runtime -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP) ## create .venv and install the project with its dev tools
+setup: $(STAMP) ## create .venv and install both distributions with the dev tools
 
 cluster-binaries: ## build (or reuse from ~/.cache/axiom) etcd, kube-*, kwok and helm from Go modules
 	@if command -v go >/dev/null; then bash hack/cluster/build.sh; else echo "go not found: cluster tests will be skipped"; fi

@@ -2,9 +2,11 @@
 #
 # Build from the repository root (the context must hold pyproject.toml and the packages):
 #   docker build -f docker/operator.Dockerfile -t axiom-operator:0.1.0 --build-arg VERSION=0.1.0 .
-# or `make images`. The builder stage builds the project's one wheel and installs it into a
-# virtualenv; the final stage copies only that virtualenv, so no compiler, pip or build
-# frontend ships. No HEALTHCHECK: Kubernetes probes Kopf's /healthz (see the chart).
+# or `make images`. The builder stage builds both wheels, the runtime distribution
+# (runtime/pyproject.toml, which provides the `axiom` command) and the operator distribution
+# (the root pyproject.toml, which adds `axiom operator`), and installs them into a virtualenv;
+# the final stage copies only that virtualenv, so no compiler, pip or build frontend ships.
+# No HEALTHCHECK: Kubernetes probes Kopf's /healthz (see the chart).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -16,7 +18,8 @@ COPY pyproject.toml README.md ./
 COPY runtime/ runtime/
 COPY operator/ operator/
 COPY devcluster/ devcluster/
-RUN python -m build --wheel --outdir /wheels . \
+RUN python -m build --wheel --outdir /wheels runtime \
+ && python -m build --wheel --outdir /wheels . \
  && python -m venv /opt/axiom \
  && /opt/axiom/bin/pip install /wheels/*.whl \
  && /opt/axiom/bin/pip uninstall -y pip setuptools wheel

@@ -2,10 +2,11 @@
 #
 # Build from the repository root:
 #   docker build -f docker/runtime.Dockerfile -t axiom-runtime:0.1.0 --build-arg VERSION=0.1.0 .
-# or `make images`. Same one wheel as the operator image (the project is one distribution); the
-# final stage holds only the virtualenv. All settings come from AXIOM_* environment variables
-# set by the operator (see docs/quickstart-real-cluster.md). No HEALTHCHECK: the operator's
-# Deployment probes /health and /ready.
+# or `make images`. Only the runtime distribution (runtime/pyproject.toml: numpy, aiohttp,
+# cryptography, orjson, pyyaml) is built and installed: no Kopf, lightkube, pydantic or operator
+# code ships in it. The final stage holds only the virtualenv. All settings come from AXIOM_*
+# environment variables set by the operator (see docs/quickstart-real-cluster.md). No
+# HEALTHCHECK: the operator's Deployment probes /health and /ready.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -13,11 +14,8 @@ FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m pip install "build>=1.2"
-COPY pyproject.toml README.md ./
 COPY runtime/ runtime/
-COPY operator/ operator/
-COPY devcluster/ devcluster/
-RUN python -m build --wheel --outdir /wheels . \
+RUN python -m build --wheel --outdir /wheels runtime \
  && python -m venv /opt/axiom \
  && /opt/axiom/bin/pip install /wheels/*.whl \
  && /opt/axiom/bin/pip uninstall -y pip setuptools wheel

@@ -8,8 +8,8 @@ Why these ranges (see docs/local-cluster.md for the whole decision):
   Fake pods therefore get addresses from ``POD_CIDR`` = 198.18.0.0/16, part of the range
   reserved for network benchmarking (RFC 2544) that is never routed anywhere. Nothing may
   connect to these addresses: they are labels in the API, not reachable hosts. The node agent
-  (issue 5) maps a pod's 198.18.x.y to a loopback address of its own; ``loopback_for_pod_ip``
-  is that mapping.
+  (:mod:`axiom_devcluster.agent`) maps a pod's 198.18.x.y to a loopback address of its own;
+  ``loopback_for_pod_ip`` is that mapping.
 """
 
 from __future__ import annotations

@@ -386,7 +386,7 @@ class ControlPlane:
             "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             f"--proxy-client-cert-file={paths.front_proxy_cert}",
             f"--proxy-client-key-file={paths.front_proxy_key}",
-            # A namespace annotated for the node agent (issue 5) sends its pods there: these
+            # A namespace annotated for the node agent sends its pods there: these
             # two plugins add the agent node's selector and toleration to every pod in it.
             "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
             "--allow-privileged=true",

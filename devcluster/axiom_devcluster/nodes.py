@@ -1,8 +1,8 @@
 """Node objects of the local cluster.
 
-Two kinds of node are planned: ``kwok`` nodes (this module), whose pods never run anything and
-are marked Running/Ready by kwok, and later the node agent's nodes (issue 5), whose pods run as
-local processes. Each kind is told apart by the ``type`` label and only its own controller
+Two kinds of node: ``kwok`` nodes (this module), whose pods never run anything and are marked
+Running/Ready by kwok, and the node agent's nodes (:mod:`axiom_devcluster.agent`), whose pods
+run as local processes. Each kind is told apart by the ``type`` label and only its own controller
 manages it: kwok only takes nodes annotated ``kwok.x-k8s.io/node: fake``.
 """
 

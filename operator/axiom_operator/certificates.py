@@ -4,7 +4,7 @@ Reads the certificate and the trusted keys from their Secret/ConfigMap, hashes t
 bytes when the operator can read them (a ConfigMap, or http(s) within a size cap), and asks
 ``axiom_runtime.certificate.verify_certificate`` -- the same code the runtime runs -- to check
 signature, key, validity window, model name, version and sha256. The answer is a
-``plan.GateOutcome``: Enforce turns a failure into "do not touch the workload", Audit into
+``values.GateOutcome``: Enforce turns a failure into "do not touch the workload", Audit into
 "deploy, but say so". A missing Secret/ConfigMap is not a verdict on the model: the outcome is
 "unknown" and the caller retries with backoff (the world may not be ready yet).
 
@@ -28,28 +28,13 @@ import aiohttp
 
 from axiom_operator import api
 from axiom_operator.kube import Kube
-from axiom_operator.plan import GateOutcome
 from axiom_operator.resources import labels as names
-from axiom_operator.resources.deployment import (
-    SourceRef,
-    certificate_source,
-    configmap_model_location,
-)
+from axiom_operator.resources.deployment import certificate_source, configmap_model_location
 from axiom_operator.settings import OperatorSettings
+from axiom_operator.values import GateOutcome, GateResult, SourceRef
 from axiom_runtime.certificate import verify_certificate
 from axiom_runtime.errors import AxiomError
 from axiom_runtime.keys import parse_trusted_keys
-
-
-@dataclass(frozen=True)
-class GateResult:
-    outcome: GateOutcome
-    certificate: SourceRef
-    trusted_keys: SourceRef  # what the runtime pods mount
-    certificate_hash: str  # of the certificate bytes, for the pod template ("" if unread)
-    # Pinned trust: the keys read from the pinned namespace, to mirror into the ConfigMap
-    # ``trusted_keys`` names (pods can only mount objects of their own namespace).
-    pinned_keys: dict[str, bytes] | None = None
 
 
 @dataclass

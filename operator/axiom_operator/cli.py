@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 
+SUMMARY = "run the Kubernetes operator"
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     scope = parser.add_mutually_exclusive_group()

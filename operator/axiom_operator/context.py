@@ -1,24 +1,24 @@
-"""Per-operator-run state shared by the handlers (kept in kopf's ``memo``, never global, so
-several operators can run in one process in tests)."""
+"""Per-operator-run state shared by the stages of a pass (kept in kopf's ``memo``, never
+global, so several operators can run in one process in tests).
+
+What lives here is what outlives one pass: the clients, the caches, and the analysis
+baselines (memory only: see ``observe/analysis.py``). The queue of passes is not here: it sits above
+the pass (``queue.py``) and the pass knows nothing of it.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
 
 from axiom_operator.certificates import PackageHashCache
+from axiom_operator.events import EventRecorder
 from axiom_operator.kube import Kube
 from axiom_operator.metrics import OperatorMetrics
 from axiom_operator.settings import OperatorSettings
-
-if TYPE_CHECKING:
-    from axiom_operator.observe import Baseline
-
-ModelKey = tuple[str, str]  # (namespace, name)
+from axiom_operator.values import Baseline, ModelKey
 
 
 @dataclass
@@ -27,20 +27,15 @@ class OperatorContext:
     kube: Kube
     metrics: OperatorMetrics
     package_hashes: PackageHashCache = field(default_factory=PackageHashCache)
-    locks: dict[ModelKey, asyncio.Lock] = field(default_factory=dict)
-    # Coalescing of child-triggered reconciles: a key is here while one is queued/running.
-    pending: dict[ModelKey, bool] = field(default_factory=dict)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
     phases: dict[ModelKey, str] = field(default_factory=dict)
     metrics_runner: web.AppRunner | None = None
-    # Rollouts: analysis baselines (memory only, see observe.py), the client for pod
-    # /ready and /metrics, and one pending timed reconcile per model (RequeueAfter).
+    # Analysis baselines by model, and the client for pods' /ready and /metrics.
     baselines: dict[ModelKey, Baseline] = field(default_factory=dict)
     http: aiohttp.ClientSession | None = None
-    requeues: dict[ModelKey, asyncio.TimerHandle] = field(default_factory=dict)
+    events: EventRecorder = field(init=False)
 
-    def lock(self, key: ModelKey) -> asyncio.Lock:
-        return self.locks.setdefault(key, asyncio.Lock())
+    def __post_init__(self) -> None:
+        self.events = EventRecorder(self.kube)
 
     def record_phase(self, key: ModelKey, phase: str | None) -> None:
         if phase is None:
@@ -51,3 +46,18 @@ class OperatorContext:
         for value in self.phases.values():
             counts[value] = counts.get(value, 0) + 1
         self.metrics.set_models_by_phase(counts)
+
+    def forget(self, key: ModelKey) -> None:
+        """What the operator remembers of a model that is gone."""
+        self.record_phase(key, None)
+        self.baselines.pop(key, None)
+
+    def pod_session(self) -> aiohttp.ClientSession:
+        """The one client for pods' /ready and /metrics (and Prometheus), made on first use."""
+        if self.http is None or self.http.closed:
+            timeout = aiohttp.ClientTimeout(
+                total=self.settings.pod_request_timeout, connect=self.settings.pod_request_timeout
+            )
+            # trust_env False: a proxy variable must never route pod traffic elsewhere.
+            self.http = aiohttp.ClientSession(timeout=timeout, trust_env=False)
+        return self.http

@@ -10,8 +10,6 @@ differs. Force is safe because the operator only sends fields it owns; fields ot
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -22,7 +20,7 @@ from lightkube.core.resource import NamespacedResource
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
-from lightkube.resources.core_v1 import ConfigMap, Pod, Secret, Service
+from lightkube.resources.core_v1 import ConfigMap, Event, Pod, Secret, Service
 from lightkube.types import PatchType
 
 from axiom_operator import api
@@ -109,8 +107,6 @@ class Kube:
     def __init__(self, client: AsyncClient, metrics: OperatorMetrics) -> None:
         self.client = client
         self.metrics = metrics
-        # Events posted lately, for aggregation (see post_event): key -> (name, count, when).
-        self.recent_events: OrderedDict[tuple[str, ...], tuple[str, int, float]] = OrderedDict()
 
     @classmethod
     def from_environment(cls, metrics: OperatorMetrics, timeout: float) -> Kube:
@@ -220,6 +216,24 @@ class Kube:
         self._count("delete", kind)
         return True
 
+    async def create_event(self, event: dict[str, Any]) -> None:
+        meta = event["metadata"]
+        async with translated(f"post Event {event['reason']} in {meta['namespace']}"):
+            await self.client.create(cast(Event, Event.from_dict(event)))
+        self._count("create", "Event")
+
+    async def count_event(self, name: str, namespace: str, count: int, timestamp: str) -> None:
+        """Raise the count of an Event already posted (raises APINotFoundError if it is gone)."""
+        async with translated(f"patch Event {name} in {namespace}"):
+            await self.client.patch(
+                Event,
+                name,
+                {"count": count, "lastTimestamp": timestamp},
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            )
+        self._count("patch", "Event")
+
     async def patch_status(self, name: str, namespace: str, status: dict[str, Any]) -> None:
         """Merge-patch the AxiomModel status subresource (only the fields given)."""
         async with translated(f"patch status of {api.KIND} {namespace}/{name}"):
@@ -236,73 +250,3 @@ class Kube:
 def _as_dict(obj: Any) -> dict[str, Any]:
     result: dict[str, Any] = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
     return result
-
-
-# Like client-go's event correlator: the same Event (object, type, reason, message) again
-# within this window raises the count of the one already posted instead of adding another,
-# so `kubectl describe` shows "x3 over 2m" rather than three lines.
-EVENT_AGGREGATION_SECONDS = 600.0
-EVENT_CACHE_SIZE = 1024
-
-
-async def post_event(
-    kube: Kube, owner: dict[str, Any], event_type: str, reason: str, message: str
-) -> None:
-    """A core/v1 Event about the AxiomModel (what ``kubectl describe axm`` shows); a repeat
-    within EVENT_AGGREGATION_SECONDS updates the count and lastTimestamp of the first one."""
-    from datetime import UTC, datetime
-    from uuid import uuid4
-
-    from lightkube.resources.core_v1 import Event
-
-    meta = owner["metadata"]
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    message = message[:1024]
-    key = (meta["namespace"], meta["name"], str(meta.get("uid")), event_type, reason, message)
-    seen = kube.recent_events.get(key)
-    if seen is not None and time.monotonic() - seen[2] < EVENT_AGGREGATION_SECONDS:
-        name, count, first_seen = seen
-        try:
-            async with translated(f"patch Event {name} in {meta['namespace']}"):
-                await kube.client.patch(
-                    Event,
-                    name,
-                    {"count": count + 1, "lastTimestamp": now},
-                    namespace=meta["namespace"],
-                    patch_type=PatchType.MERGE,
-                )
-        except APINotFoundError:
-            pass  # the apiserver's Event TTL removed it: post a new one
-        else:
-            kube.recent_events[key] = (name, count + 1, first_seen)
-            kube._count("patch", "Event")
-            return
-    name = f"{meta['name']}.{uuid4().hex[:12]}"
-    event = {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": name, "namespace": meta["namespace"]},
-        "involvedObject": {
-            "apiVersion": f"{api.GROUP}/{api.VERSION}",
-            "kind": api.KIND,
-            "name": meta["name"],
-            "namespace": meta["namespace"],
-            "uid": meta.get("uid"),
-        },
-        "type": event_type,
-        "reason": reason,
-        "message": message,
-        "source": {"component": FIELD_MANAGER},
-        "reportingComponent": FIELD_MANAGER,
-        "reportingInstance": FIELD_MANAGER,
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-    }
-    async with translated(f"post Event {reason} for {meta['namespace']}/{meta['name']}"):
-        await kube.client.create(cast(Event, Event.from_dict(event)))
-    kube._count("create", "Event")
-    kube.recent_events[key] = (name, 1, time.monotonic())
-    kube.recent_events.move_to_end(key)
-    while len(kube.recent_events) > EVENT_CACHE_SIZE:
-        kube.recent_events.popitem(last=False)

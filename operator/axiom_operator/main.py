@@ -1,15 +1,13 @@
 """Kopf registrations of the Axiom operator, and nothing else.
 
 Run with ``axiom operator`` or ``kopf run -m axiom_operator.main``. Each function here only
-unpacks what Kopf passes and delegates to ``handlers/``; the translation of failures into
-Kopf's two kinds happens here, at the edge: a bad spec is permanent (reported in status and
-an Event, never retried until the spec changes), a not-yet-ready world or an apiserver hiccup
-is temporary (retried with backoff).
+unpacks what Kopf passes and hands it to ``handlers/``, which ask the reconcile queue for a
+pass (``queue.py``): Kopf's own retries are never used, so a pass is retried, timed and
+coalesced in one place whatever triggered it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -17,13 +15,7 @@ import kopf
 from axiom_operator import api
 from axiom_operator.handlers import handle_startup
 from axiom_operator.handlers.handle_child_event import handle_child_event
-from axiom_operator.handlers.handle_reconcile_model import (
-    InvalidSpecError,
-    WorldNotReadyError,
-    reconcile,
-    retry_delay,
-)
-from axiom_operator.kube import APIError
+from axiom_operator.handlers.handle_model import handle_model_changed, handle_model_deleted
 from axiom_operator.resources.labels import MANAGED_BY, MANAGED_BY_LABEL
 
 MODELS = (api.GROUP, api.VERSION, api.PLURAL)
@@ -34,15 +26,6 @@ CHILD_KINDS = (
     ("autoscaling", "v2", "horizontalpodautoscalers"),
     ("", "v1", "configmaps"),
 )
-
-
-def _plain(value: Any) -> Any:
-    """Kopf's read-only body views as plain dicts/lists (the handlers take JSON-like data)."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 @kopf.on.startup()
@@ -71,36 +54,23 @@ def probe_models(memo: kopf.Memo, **_: Any) -> int:
     return len(memo.ctx.phases)
 
 
-@kopf.on.resume(*MODELS, backoff=5)
-@kopf.on.create(*MODELS, backoff=5)
-@kopf.on.update(*MODELS, backoff=5)
+# async: Kopf runs plain functions in a thread pool, and the queue belongs to the event loop.
+@kopf.on.resume(*MODELS)
+@kopf.on.create(*MODELS)
+@kopf.on.update(*MODELS)
 async def reconcile_model(body: kopf.Body, reason: str, memo: kopf.Memo, **_: Any) -> None:
-    ctx = memo.ctx
-    key = (body["metadata"]["namespace"], body["metadata"]["name"])
-    try:
-        async with ctx.lock(key):
-            fresh = await ctx.kube.get(api.KIND, key[1], key[0]) or _plain(body)
-            await reconcile(ctx, fresh, str(reason))
-    except InvalidSpecError as error:
-        raise kopf.PermanentError(str(error)) from error
-    except (WorldNotReadyError, APIError) as error:
-        raise kopf.TemporaryError(str(error), delay=retry_delay(error)) from error
+    handle_model_changed(memo.queue, body, str(reason))
 
 
 @kopf.on.delete(*MODELS, optional=True)
 async def forget_model(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    key = (body["metadata"]["namespace"], body["metadata"]["name"])
-    memo.ctx.record_phase(key, None)
-    memo.ctx.baselines.pop(key, None)
-    requeue = memo.ctx.requeues.pop(key, None)
-    if requeue is not None:
-        requeue.cancel()
+    handle_model_deleted(memo.queue, body)
 
 
 def _register_child_watch(group: str, version: str, plural: str) -> None:
     @kopf.on.event(group, version, plural, labels=OWNED, id=f"drift-{plural}")
     async def child_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-        handle_child_event(memo.ctx, event.get("type"), dict(event["object"]))
+        handle_child_event(memo.queue, event.get("type"), dict(event["object"]))
 
 
 for _child in CHILD_KINDS:

@@ -1,338 +1,392 @@
-"""The AxiomModel status, as pure functions of what the rollout machine decided.
+"""Plan: the rollout machine's decision and the observed world -> the writes, in order.
 
-The version change itself is the rollout state machine's (``axiom_operator.rollout``); this
-module turns its status, the certificate gate's verdict and the observed Deployments into
-what users read: ``status.phase`` (the machine's phase, or ``Invalid``), the versions and
-weights the printer columns show, the history newest last, the last analysis with the CRD's
-verdict words (Pass/Fail/Inconclusive), the four conditions, and the Events worth posting
-when a condition changes. ``status_patch`` computes the minimal JSON merge patch, so a pass
-that changes nothing writes nothing.
+Pure: no I/O, no clock. Every write that would change nothing is left out here (the live
+object is in the ``World``), so a pass over an unchanged world plans no write at all, and the
+list a unit test sees is exactly what the apiserver will receive.
+
+A pass has two rounds of writes, for one reason: the status users read quotes each
+Deployment as the apiserver answered the write (whether a write bumped its generation, and
+so whether it still counts as available, is the apiserver's to say, not ours).
+
+1. ``plan_changes``: the children, in this order:
+   a. the per-version Service of every version kept (the canary's ClusterIP must exist
+      before a traffic config can name it; a Service created in this pass gets its address
+      from the apiserver, so the split that names it is written in the next pass);
+   b. the runtime ConfigMap, and with pinned trust the trusted-keys mirror: every runtime
+      pod mounts them, and a pod must never start without its volumes;
+   c. the traffic split (the traffic ConfigMap, and the HTTPRoute in GatewayAPI mode),
+      before any Deployment: a new stable pod starts with the split already in place;
+   d. the Deployments (and their HPA), which start pods that mount all of the above;
+   e. the model Service (after the Deployment it selects), scale-downs and deletions of
+      versions nothing refers to any more (last: nothing that still serves loses a volume
+      or a Service before its replacement exists), and the analysis baseline in memory.
+2. ``plan_report``: the status patch, then the Events. The status first: it is the
+   machine's memory, and an Event posted before a failed status patch would be posted again
+   by the retried pass; an Event lost after the patch costs nothing but the Event.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from axiom_operator import status as conditions
+from axiom_operator import api, prometheus, status_view
+from axiom_operator.diff import needs_apply, with_applied_hash
 from axiom_operator.resources import labels as names
-from axiom_operator.rollout import Figures, Phase, RolloutStatus, Verdict
-from axiom_operator.rollout.codec import status_to_dict
-from axiom_operator.status import ConditionValue
-
-
-@dataclass(frozen=True)
-class DeploymentState:
-    """What matters about one version's live Deployment."""
-
-    version: str
-    name: str
-    desired: int
-    replicas: int
-    updated: int
-    available: int
-    up_to_date: bool  # the controller has seen the latest spec
-
-    @property
-    def is_available(self) -> bool:
-        return self.up_to_date and self.updated >= self.desired and self.available >= self.desired
-
-    @classmethod
-    def from_live(cls, live: dict[str, Any]) -> DeploymentState:
-        meta, spec, status = live["metadata"], live.get("spec", {}), live.get("status") or {}
-        return cls(
-            version=meta.get("labels", {}).get(names.VERSION_LABEL, ""),
-            name=meta["name"],
-            desired=int(spec.get("replicas", 1)),
-            replicas=int(status.get("replicas", 0)),
-            updated=int(status.get("updatedReplicas", 0)),
-            available=int(status.get("availableReplicas", 0)),
-            up_to_date=int(status.get("observedGeneration", 0)) >= int(meta.get("generation", 0)),
-        )
-
-
-@dataclass(frozen=True)
-class GateOutcome:
-    """The certificate gate's verdict on the spec's version."""
-
-    valid: bool | None  # None: could not be decided yet (e.g. Secret missing)
-    allowed: bool  # may the operator deploy/change the workload
-    reason: str
-    message: str
-    # When a valid certificate stops being valid (its expires_at); None: never, or unknown.
-    expires_at: datetime | None = None
-
-
-# A certificate that expires within this window is reported (CertificateValid stays True,
-# reason ExpiresSoon, a Warning Event): runtime pods verify it when they start, so a pod
-# that restarts after the expiry would not become ready.
-DEFAULT_EXPIRY_WARNING = timedelta(days=7)
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str  # "Normal" | "Warning"
-    reason: str
-    message: str
-
-
-# Phases in which users are served (by the stable version) and nothing is wrong.
-_PROGRESSING_PHASES = {
-    Phase.DEPLOYING,
-    Phase.CANARY,
-    Phase.EXPERIMENT,
-    Phase.PAUSED,
-    Phase.PROMOTING,
-    Phase.ROLLING_BACK,
-}
-_VERDICT_WORDS = {
-    Verdict.SUCCESS: "Pass",
-    Verdict.FAILURE: "Fail",
-    Verdict.INCONCLUSIVE: "Inconclusive",
-}
-STATUS_FIELDS = (
-    "phase",
-    "message",
-    "observedGeneration",
-    "conditions",
-    "stableVersion",
-    "canaryVersion",
-    "canaryWeight",
-    "effectiveWeight",
-    "step",
-    "history",
-    "lastAnalysis",
-    "blockedVersions",
-    "handledRequests",
-    "replicas",
-    "selector",
-    "rollout",
+from axiom_operator.resources.configmap import (
+    build_runtime_configmap,
+    build_trusted_keys_configmap,
+    config_hash,
+    runtime_settings,
 )
+from axiom_operator.resources.deployment import (
+    VersionInputs,
+    build_deployment,
+    read_deployment_state,
+)
+from axiom_operator.resources.hpa import build_hpa
+from axiom_operator.resources.owner import Owner
+from axiom_operator.resources.service import build_model_service, build_version_service
+from axiom_operator.resources.traffic import (
+    build_httproute,
+    build_traffic_configmap,
+    canary_url,
+    traffic_config_text,
+)
+from axiom_operator.rollout import (
+    DeleteDeployment,
+    EmitEvent,
+    EnsureDeployment,
+    PointServiceAt,
+    RequeueAfter,
+    ScaleDown,
+    SetTrafficWeight,
+    StartAnalysisWindow,
+    TrafficMode,
+)
+from axiom_operator.rollout.machine import Decision
+from axiom_operator.rollout_spec import SourceDecodeError, spec_for_version
+from axiom_operator.values import (
+    ApplyObject,
+    Baseline,
+    DeleteObject,
+    DeploymentState,
+    Event,
+    GateResult,
+    InvalidModel,
+    PatchStatus,
+    PostEvent,
+    RememberBaseline,
+    ScaleDeployment,
+    SetInitialReplicas,
+    World,
+    Write,
+)
+from axiom_runtime.traffic.config import CanaryTarget
+
+logger = logging.getLogger(__name__)
+
+# A split that names a canary Service still without an address is written this much later.
+WAIT_FOR_SERVICE_ADDRESS = 2.0
+# A window that cannot start yet (no scrape of the pods in this pass) is tried this soon.
+WAIT_FOR_BASELINE = 1.0
 
 
-def _available_condition(state: DeploymentState | None, version: str | None) -> ConditionValue:
-    if state is None:
-        return ConditionValue("False", "NoDeployment", "no Deployment serves the model yet")
-    message = f"{state.available}/{state.desired} pods of version {version} available (Deployment {state.name})"
-    if state.is_available:
-        return ConditionValue("True", "MinimumReplicasAvailable", message)
-    return ConditionValue("False", "ReplicasUnavailable", message)
+@dataclass
+class Changes:
+    """Round 1: the writes to the children, and what the report round needs of them."""
+
+    writes: list[Write] = field(default_factory=list)
+    warnings: list[Event] = field(default_factory=list)
+    requeue_seconds: float | None = None
+
+    def requeue(self, seconds: float) -> None:
+        current = self.requeue_seconds
+        self.requeue_seconds = seconds if current is None else min(current, seconds)
 
 
-def _certificate_condition(
-    gate: GateOutcome, now: datetime, expiry_warning: timedelta
-) -> ConditionValue:
-    if gate.valid is True:
-        if gate.expires_at is not None and gate.expires_at - now <= expiry_warning:
-            left = gate.expires_at - now
-            hours = max(0.0, left.total_seconds() / 3600)
-            return ConditionValue(
-                "True",
-                "ExpiresSoon",
-                f"{gate.message}; it expires at {conditions.rfc3339(gate.expires_at)} (in "
-                f"{hours:.1f} h): re-sign the package and update the certificate, or pods "
-                "that restart after that will not become ready",
+def _owner(world: World) -> Owner:
+    return Owner(name=world.model.name, namespace=world.model.namespace, uid=world.model.uid)
+
+
+def _apply_if_changed(changes: Changes, manifest: dict[str, Any], world: World) -> None:
+    live = world.child(manifest["kind"], manifest["metadata"]["name"])
+    if needs_apply(with_applied_hash(manifest), dict(live) if live is not None else None):
+        changes.writes.append(ApplyObject(manifest, live))
+
+
+def _delete_if_present(changes: Changes, kind: str, name: str, world: World) -> None:
+    if world.child(kind, name) is not None:
+        changes.writes.append(DeleteObject(kind, name))
+
+
+def _version_spec(world: World, action: EnsureDeployment) -> api.AxiomModelSpec | None:
+    """The spec ``action.version`` is built from: spec.version's own, or the one recorded."""
+    if action.version == world.spec.version:
+        return world.spec
+    if action.source is None:
+        return None
+    try:
+        return spec_for_version(world.spec, action.version, action.source)
+    except SourceDecodeError as error:
+        logger.warning("cannot rebuild version %s: %s", action.version, error)
+        return None
+
+
+def _is_rebuild(world: World, action: EnsureDeployment) -> bool:
+    """A kept version other than spec.version whose Deployment is gone (a cold rollback)."""
+    return action.version != world.spec.version and action.version not in world.deployments
+
+
+def rebuild_versions(decision: Decision, world: World) -> list[tuple[str, api.AxiomModelSpec]]:
+    """The versions whose certificate must be checked again before they are rebuilt."""
+    found = []
+    for action in decision.actions:
+        if isinstance(action, EnsureDeployment) and _is_rebuild(world, action):
+            spec = _version_spec(world, action)
+            if spec is not None:
+                found.append((action.version, spec))
+    return found
+
+
+def _ensure_deployment(
+    changes: Changes,
+    decision: Decision,
+    world: World,
+    action: EnsureDeployment,
+    default_image: str,
+) -> None:
+    """Which Deployment writes keep ``action.version`` as the machine wants it.
+
+    Only spec.version's Deployment is re-applied, built from the current spec and gated by
+    this pass's certificate check. Any other version the machine keeps (the stable during a
+    canary, a warm previous version) was verified and built when it was spec.version; it is
+    only scaled, so its pods never restart because the spec moved on. A kept version whose
+    Deployment is gone is rebuilt from its recorded source once its certificate verifies.
+    """
+    owner = _owner(world)
+    version = action.version
+    object_name = names.version_object_name(owner.name, version)
+    is_spec_version = version == world.spec.version
+    hpa_owned = world.spec.autoscaling is not None and version == decision.status.stable_version
+    existing = world.deployments.get(version)
+    if existing is not None and not (is_spec_version and world.gate.outcome.allowed):
+        if not hpa_owned and existing.desired != action.replicas:
+            changes.writes.append(ScaleDeployment(object_name, action.replicas))
+        return
+    spec = _version_spec(world, action)
+    if spec is None:
+        changes.warnings.append(
+            Event(
+                "Warning",
+                "VersionNotRebuilt",
+                f"no recorded package source to recreate version {version}",
             )
-        return ConditionValue("True", "Valid", gate.message)
-    if gate.valid is False:
-        return ConditionValue("False", gate.reason, gate.message)
-    return ConditionValue("Unknown", gate.reason, gate.message)
-
-
-def _ready_condition(
-    rollout: RolloutStatus, gate: GateOutcome, version: str, serving: DeploymentState | None
-) -> ConditionValue:
-    stable = rollout.stable_version
-    if rollout.phase is Phase.BLOCKED:
-        return ConditionValue(
-            "False",
-            "CertificateRejected",
-            f"version {version} is refused ({gate.reason}): {gate.message}"
-            + (f"; version {stable} keeps serving" if stable else "; nothing is deployed"),
         )
-    if stable is None or serving is None:
-        return ConditionValue("False", "Deploying", rollout.message or f"deploying {version}")
-    pods = f"{serving.available}/{serving.desired} pods available"
-    if rollout.phase is Phase.DEPLOYING:  # until the machine has seen it available
-        return ConditionValue("False", "Deploying", f"version {stable}: {pods}")
-    if not serving.is_available:
-        return ConditionValue("False", "ReplicasUnavailable", f"version {stable}: {pods}")
-    message = f"version {stable} is serving ({pods}); {rollout.message}"
-    if rollout.phase is Phase.STABLE:
-        return ConditionValue("True", "Serving", message)
-    return ConditionValue("True", rollout.phase.value, message)
-
-
-def _progressing_condition(rollout: RolloutStatus) -> ConditionValue:
-    if rollout.phase in _PROGRESSING_PHASES:
-        return ConditionValue("True", rollout.phase.value, rollout.message)
-    if rollout.phase is Phase.STABLE:
-        return ConditionValue("False", "RolloutComplete", rollout.message)
-    return ConditionValue("False", rollout.phase.value, rollout.message)
-
-
-def _figures(figures: Figures | None) -> dict[str, Any] | None:
-    if figures is None:
-        return None
-    out = {
-        "requests": figures.requests,
-        "errors": figures.errors,
-        "errorRate": figures.error_rate,
-        "p99LatencyMs": figures.p99_ms,
-        "meanConfidence": figures.mean_confidence,
-    }
-    return {k: v for k, v in out.items() if v is not None}
-
-
-def last_analysis(rollout: RolloutStatus) -> dict[str, Any] | None:
-    """``status.lastAnalysis`` in the CRD's words (Pass/Fail/Inconclusive)."""
-    record = rollout.last_analysis
-    if record is None:
-        return None
-    canary = _figures(record.canary) or {}
-    out: dict[str, Any] = {
-        "time": conditions.rfc3339(record.at),
-        # Records written before they carried these fall back to the live canary.
-        "version": record.version or rollout.canary_version,
-        "step": record.step if record.version else rollout.step,
-        "verdict": _VERDICT_WORDS[record.verdict],
-        "reasons": [reason[:1024] for reason in record.reasons[:16]],
-        "message": "; ".join(record.reasons)[:4096],
-        "requests": canary.get("requests"),
-        "errorRate": canary.get("errorRate"),
-        "p99LatencyMs": canary.get("p99LatencyMs"),
-        "meanConfidence": canary.get("meanConfidence"),
-        "failures": rollout.analysis_failures,
-        "canary": _figures(record.canary),
-        "stable": _figures(record.stable),
-    }
-    return {k: v for k, v in out.items() if v is not None}
-
-
-def history(rollout: RolloutStatus) -> list[dict[str, Any]] | None:
-    """The machine keeps newest first; users read newest last (like kubectl rollout history)."""
-    if not rollout.history:
-        return None
-    return [
-        {
-            "version": entry.version,
-            "outcome": entry.outcome.value,
-            "at": conditions.rfc3339(entry.at),
-            "reason": entry.reason[:1024],
-        }
-        for entry in reversed(rollout.history)
-    ]
-
-
-def summarize(
-    *,
-    name: str,
-    generation: int,
-    version: str,
-    old_status: dict[str, Any],
-    gate: GateOutcome,
-    rollout: RolloutStatus,
-    deployments: dict[str, DeploymentState],
-    now: datetime,
-    expiry_warning: timedelta = DEFAULT_EXPIRY_WARNING,
-) -> tuple[dict[str, Any], list[Event]]:
-    """The status fields this operator owns (None: remove), and the Events conditions deserve."""
-    stable = rollout.stable_version
-    serving = deployments.get(stable) if stable else None
-    conds = old_status.get("conditions") or []
-    for kind, value in (
-        (conditions.READY, _ready_condition(rollout, gate, version, serving)),
-        (conditions.CERTIFICATE_VALID, _certificate_condition(gate, now, expiry_warning)),
-        (conditions.AVAILABLE, _available_condition(serving, stable)),
-        (conditions.PROGRESSING, _progressing_condition(rollout)),
-    ):
-        conds = conditions.set_condition(conds, kind, value, now=now, generation=generation)
-    canary = rollout.canary_version
-    status: dict[str, Any] = {
-        "phase": rollout.phase.value,
-        "message": rollout.message[:4096] or None,
-        "observedGeneration": generation,
-        "conditions": conds,
-        "stableVersion": stable,
-        "canaryVersion": canary,
-        "canaryWeight": rollout.canary_weight if canary else None,
-        "effectiveWeight": rollout.effective_weight if canary else None,
-        "step": rollout.step if canary else None,
-        "history": history(rollout),
-        "lastAnalysis": last_analysis(rollout),
-        "blockedVersions": list(rollout.blocked_versions) or None,
-        "handledRequests": list(rollout.handled_requests) or None,
-        "replicas": serving.replicas if serving else 0,
-        "selector": names.selector_string(name, stable) if stable else None,
-        "rollout": prune_none(status_to_dict(rollout)),
-    }
-    events: list[Event] = []
-    for changed in conditions.changed_conditions(old_status.get("conditions"), conds):
-        kind, state, reason = changed["type"], changed["status"], changed["reason"]
-        if kind == conditions.PROGRESSING or (kind == conditions.READY and state == "True"):
-            continue  # the rollout machine's own Events tell these transitions
-        warning = (state == "False" and reason not in ("Deploying",)) or state == "Unknown"
-        if kind == conditions.AVAILABLE and state == "False":
-            # A loss of availability is a warning; not being available yet (first deploy) is
-            # what a deploy looks like, and the rollout's own Events tell it.
-            before = conditions.get_condition(old_status.get("conditions"), kind)
-            warning = before is not None and before.get("status") == "True"
-        if kind == conditions.CERTIFICATE_VALID and reason == "ExpiresSoon":
-            warning, event_reason = True, "CertificateExpiresSoon"
-        elif kind == conditions.CERTIFICATE_VALID:
-            event_reason = "CertificateVerified" if state == "True" else f"Certificate{reason}"
-        else:
-            event_reason = f"{kind}{state}"
-        events.append(Event("Warning" if warning else "Normal", event_reason, changed["message"]))
-    return status, events
-
-
-def prune_none(value: Any) -> Any:
-    """JSON without null members (what the apiserver stores after a merge patch)."""
-    if isinstance(value, dict):
-        return {k: prune_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [prune_none(v) for v in value]
-    return value
-
-
-def _same(old: Any, new: Any) -> bool:
-    return bool(old == new)
-
-
-def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """The smallest JSON merge patch taking ``old`` to ``new`` for the keys of ``new`` (a None
-    value removes the key); keys only in ``old`` are left alone (other writers' fields)."""
-    patch: dict[str, Any] = {}
-    for key, value in new.items():
-        before = old.get(key)
-        if value is None:
-            if key in old:
-                patch[key] = None
-        elif isinstance(value, dict) and isinstance(before, dict):
-            nested = merge_patch(before, value)
-            nested.update({k: None for k in before if k not in value})
-            if nested:
-                patch[key] = nested
-        elif not _same(before, value):
-            patch[key] = value
-    return patch
-
-
-def invalid_spec_status(
-    old_status: dict[str, Any], generation: int, message: str, now: datetime
-) -> tuple[dict[str, Any], list[Event]]:
-    """A spec the operator cannot act on: say why, keep everything else as it is."""
-    conds = conditions.set_condition(
-        old_status.get("conditions") or [],
-        conditions.READY,
-        ConditionValue("False", "InvalidSpec", message),
-        now=now,
-        generation=generation,
+        return
+    gate: GateResult | None = world.gate if is_spec_version else world.rebuild_gates.get(version)
+    if gate is None or not gate.outcome.allowed:
+        if not is_spec_version:
+            why = (
+                "not verified" if gate is None else f"{gate.outcome.reason}: {gate.outcome.message}"
+            )
+            changes.warnings.append(
+                Event(
+                    "Warning",
+                    "VersionNotRebuilt",
+                    f"version {version} is not recreated: certificate {why}",
+                )
+            )
+        return
+    if spec.autoscaling is None:
+        spec = spec.model_copy(update={"replicas": action.replicas})
+    inputs = VersionInputs(
+        owner=owner,
+        spec=spec,
+        image=(spec.runtime.image if spec.runtime and spec.runtime.image else None)
+        or default_image,
+        certificate=gate.certificate,
+        trusted_keys=gate.trusted_keys,
+        config_hash=config_hash(runtime_settings(world.spec)),
+        certificate_hash=gate.certificate_hash,
+        traffic_config_map=names.traffic_config_name(owner.name),
     )
-    events = [
-        Event("Warning", "InvalidSpec", c["message"])
-        for c in conditions.changed_conditions(old_status.get("conditions"), conds)
+    manifest = build_deployment(inputs)
+    live = world.child("Deployment", object_name)
+    applying = needs_apply(with_applied_hash(manifest), dict(live) if live is not None else None)
+    if applying:
+        changes.writes.append(ApplyObject(manifest, live))
+    if spec.autoscaling is not None:
+        # replicas stays out of the main manifest (the HPA owns it once this version is
+        # stable); a canary's size is set under the separate bootstrap field manager so
+        # promotion hands the field to the HPA without a reset to 1. A re-apply may drop a
+        # replicas field the main manager used to own, so a canary's size is set again then.
+        wanted = (spec.replicas or spec.autoscaling.min_replicas) if hpa_owned else action.replicas
+        current = int((live.get("spec") or {}).get("replicas", 1)) if live is not None else 1
+        if live is None or (not hpa_owned and (applying or current != wanted)):
+            changes.writes.append(SetInitialReplicas(object_name, version, wanted))
+    if hpa_owned and spec.autoscaling is not None:
+        _apply_if_changed(changes, build_hpa(owner, version, spec.autoscaling), world)
+    elif spec.autoscaling is not None or existing is not None:
+        _delete_if_present(changes, "HorizontalPodAutoscaler", object_name, world)
+
+
+def _set_traffic(
+    changes: Changes, decision: Decision, world: World, action: SetTrafficWeight
+) -> None:
+    owner = _owner(world)
+    traffic = world.spec.traffic or api.TrafficSpec()
+    canary: CanaryTarget | None = None
+    if action.canary_version is not None and action.mode is TrafficMode.RUNTIME:
+        service = world.child(
+            "Service", names.version_object_name(owner.name, action.canary_version)
+        )
+        cluster_ip = ((service or {}).get("spec") or {}).get("clusterIP")
+        if not cluster_ip or cluster_ip == "None":
+            # Without an address the split cannot be written; pods keep the old one.
+            changes.requeue(WAIT_FOR_SERVICE_ADDRESS)
+            return
+        canary = CanaryTarget(action.canary_version, canary_url(cluster_ip), action.weight)
+    text = traffic_config_text(action.generation, canary, traffic.request_id_header)
+    _apply_if_changed(changes, build_traffic_configmap(owner, text), world)
+    stable = decision.status.stable_version
+    if action.mode is TrafficMode.GATEWAY_API and stable is not None:
+        route = build_httproute(
+            owner,
+            stable_version=stable,
+            canary_version=action.canary_version,
+            weight=action.weight,
+            generation=action.generation,
+            gateway=traffic.gateway_ref,
+        )
+        _apply_if_changed(changes, route, world)
+
+
+def _scale_down(changes: Changes, world: World, action: ScaleDown) -> None:
+    object_name = names.version_object_name(world.model.name, action.version)
+    _delete_if_present(changes, "HorizontalPodAutoscaler", object_name, world)
+    live = world.deployments.get(action.version)
+    if live is not None and live.desired > 0:
+        changes.writes.append(ScaleDeployment(object_name, 0))
+
+
+def _delete_version(changes: Changes, world: World, action: DeleteDeployment) -> None:
+    object_name = names.version_object_name(world.model.name, action.version)
+    for kind in ("HorizontalPodAutoscaler", "Service", "Deployment"):
+        _delete_if_present(changes, kind, object_name, world)
+
+
+def _start_window(
+    changes: Changes, decision: Decision, world: World, action: StartAnalysisWindow
+) -> None:
+    stable = decision.status.stable_version
+    if stable is None:
+        return
+    if prometheus.source_of(world.spec) is not None:
+        # Prometheus keeps the history: the start time is enough.
+        changes.writes.append(RememberBaseline(Baseline(world.now, action.canary_version, {})))
+        return
+    if world.scrapes is None:
+        # This pass did not scrape the pods (the canary is new to it): start from the next.
+        changes.requeue(WAIT_FOR_BASELINE)
+        return
+    scrapes = {v: world.scrapes.get(v, {}) for v in (action.canary_version, stable)}
+    changes.writes.append(RememberBaseline(Baseline(world.now, action.canary_version, scrapes)))
+
+
+def plan_changes(decision: Decision, world: World, *, default_image: str) -> Changes:
+    """Round 1: the writes that bring the children to what the machine decided.
+
+    ``default_image``: the runtime image of a version whose spec names none (a setting)."""
+    changes = Changes()
+    owner = _owner(world)
+    actions = decision.actions
+    ensures = [a for a in actions if isinstance(a, EnsureDeployment)]
+    for ensure in ensures:
+        _apply_if_changed(changes, build_version_service(owner, ensure.version), world)
+    if ensures:
+        _apply_if_changed(changes, build_runtime_configmap(owner, world.spec), world)
+    if ensures and world.gate.pinned_keys is not None:
+        keys = build_trusted_keys_configmap(owner, world.gate.pinned_keys)
+        _apply_if_changed(changes, keys, world)
+    for action in actions:
+        if isinstance(action, SetTrafficWeight):
+            _set_traffic(changes, decision, world, action)
+    for ensure in ensures:
+        _ensure_deployment(changes, decision, world, ensure, default_image)
+    for action in actions:
+        if isinstance(action, PointServiceAt):
+            _apply_if_changed(changes, build_model_service(owner, action.version), world)
+        elif isinstance(action, ScaleDown):
+            _scale_down(changes, world, action)
+        elif isinstance(action, DeleteDeployment):
+            _delete_version(changes, world, action)
+        elif isinstance(action, StartAnalysisWindow):
+            _start_window(changes, decision, world, action)
+        elif isinstance(action, RequeueAfter):
+            changes.requeue(action.seconds)
+    if decision.status.canary_version is None and world.baseline is not None:
+        changes.writes.append(RememberBaseline(None))
+    return changes
+
+
+def deployments_after(
+    world: World, applied: Mapping[str, Mapping[str, Any]]
+) -> dict[str, DeploymentState]:
+    """The model's Deployments as the apiserver answered this pass's writes."""
+    states = dict(world.deployments)
+    for version, live in applied.items():
+        states[version] = read_deployment_state(live)
+    return states
+
+
+def plan_report(
+    decision: Decision,
+    world: World,
+    changes: Changes,
+    *,
+    written: Sequence[str],
+    deployments: Mapping[str, DeploymentState],
+    expiry_warning: timedelta,
+) -> list[Write]:
+    """Round 2: the status patch, then the Events (see the module docstring for why)."""
+    status, condition_events = status_view.summarize(
+        name=world.model.name,
+        generation=world.model.generation,
+        version=world.spec.version,
+        old_status=dict(world.model.status),
+        gate=world.gate.outcome,
+        rollout=decision.status,
+        deployments=dict(deployments),
+        now=world.now,
+        expiry_warning=expiry_warning,
+    )
+    writes: list[Write] = []
+    patch = status_view.merge_patch(dict(world.model.status), status)
+    if patch:
+        writes.append(PatchStatus(patch))
+    events = [*changes.warnings]
+    events += [
+        Event(a.type, a.reason, a.message) for a in decision.actions if isinstance(a, EmitEvent)
     ]
-    return {"phase": "Invalid", "observedGeneration": generation, "conditions": conds}, events
+    if written:
+        events.append(Event("Normal", "Reconciled", "; ".join(written)))
+    events += condition_events
+    writes += [PostEvent(event) for event in events]
+    return writes
+
+
+def plan_invalid(invalid: InvalidModel) -> list[Write]:
+    """A spec the operator cannot act on: say why in status and an Event, touch nothing."""
+    old = dict(invalid.model.status)
+    status, events = status_view.invalid_spec_status(
+        old, invalid.model.generation, invalid.message, invalid.now
+    )
+    writes: list[Write] = []
+    patch = status_view.merge_patch(old, status)
+    if patch:
+        writes.append(PatchStatus(patch))
+    return writes + [PostEvent(event) for event in events]

@@ -1,6 +1,6 @@
 """Analysis figures from a Prometheus server (``spec.rollout.analysis.prometheus``).
 
-The default source needs no extra tier: the operator scrapes the pods itself (``observe.py``).
+The default source needs no extra tier: the operator scrapes the pods itself (``observe/analysis.py``).
 A team that already runs Prometheus can point the analysis at it instead; the figures are
 the same runtime series, asked for with PromQL over the window:
 
@@ -37,6 +37,7 @@ from axiom_operator.rollout.samples import (
     REQUESTS,
     UNANSWERED_REASONS,
 )
+from axiom_operator.rollout_spec import duration_seconds
 from axiom_runtime.metric_names import STATUS_SERVER_ERROR
 
 QUERY_PATH = "/api/v1/query"
@@ -70,8 +71,6 @@ class PrometheusSource:
 
 def source_of(spec: api.AxiomModelSpec) -> PrometheusSource | None:
     """The model's Prometheus source, or None for the default (scrape the pods)."""
-    from axiom_operator.rollout_spec import duration_seconds
-
     analysis = spec.rollout.analysis if spec.rollout is not None else None
     if analysis is None or analysis.prometheus is None:
         return None

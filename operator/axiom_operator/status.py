@@ -20,8 +20,15 @@ class ConditionValue:
     message: str
 
 
-def rfc3339(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def rfc3339(moment: datetime, *, fraction: bool = False) -> str:
+    """The one time format of the status: RFC 3339 in UTC with ``Z``, whole seconds (what
+    Kubernetes writes for conditions); with ``fraction``, microseconds when there are any
+    (the rollout machine's own times, which it compares with each other)."""
+    utc = moment.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if fraction and utc.microsecond:
+        text += f".{utc.microsecond:06d}"
+    return text + "Z"
 
 
 def get_condition(conditions: list[dict[str, Any]] | None, kind: str) -> dict[str, Any] | None:

@@ -1,4 +1,9 @@
-"""``axiom cert``: signing keys, signing a package's certificate, and verifying one."""
+"""``axiom cert``: signing keys, signing a package's certificate, and verifying one.
+
+Only ``sign`` loads a model, so only it imports the package reader and numpy (inside
+:func:`run_sign`): ``verify`` and ``keygen`` start in the time the standard library and
+``cryptography`` take.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,11 @@ from axiom_runtime.certificate import (
     format_time,
     parse_property,
     parse_time,
-    sign_certificate,
     verify_certificate,
 )
 from axiom_runtime.cli import EXIT_FAILURE, EXIT_OK, CommandFailed
-from axiom_runtime.cli_io import read_input, write_atomically
+from axiom_runtime.cli_io import prepare_rows, read_input, write_atomically
+from axiom_runtime.digest import sha256_file
 from axiom_runtime.keys import (
     KEY_ID_PATTERN,
     generate_private_key,
@@ -27,7 +32,6 @@ from axiom_runtime.keys import (
     private_key_pem,
     public_key_pem,
 )
-from axiom_runtime.package import load_package, sha256_file
 
 EPILOG = """\
 examples:
@@ -135,10 +139,17 @@ def run_keygen(options: argparse.Namespace) -> int:
 
 
 def run_sign(options: argparse.Namespace) -> int:
+    from axiom_runtime.certificate.signing import sign_certificate
+    from axiom_runtime.package import load_package
+
     package = load_package(options.package)
     key = load_private_key(options.key)
     properties = [parse_property(text) for text in options.properties]
-    data = read_input(options.data) if options.data else None
+    data = (
+        prepare_rows(package, read_input(options.data), f"--data {options.data}")
+        if options.data
+        else None
+    )
     created = (
         _time(options.created_at, "--created-at")
         if options.created_at

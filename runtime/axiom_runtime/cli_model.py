@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from axiom_runtime.cli import EXIT_OK, CommandFailed
-from axiom_runtime.cli_io import read_input, write_atomically
+from axiom_runtime.cli_io import input_of, prepare_rows, read_input, write_atomically
 from axiom_runtime.convert import from_sequential_descriptor, from_sklearn
 from axiom_runtime.package import ModelPackage, load_package, package_bytes, sha256_bytes
 
@@ -205,13 +205,12 @@ def run_predict(options: argparse.Namespace) -> int:
     package = load_package(options.package)
     if options.data is not None:
         try:
-            raw = json.loads(options.data)
+            raw = input_of(json.loads(options.data), "--data")
         except json.JSONDecodeError as exc:
             raise CommandFailed(f"--data: not JSON ({exc})") from None
-        raw = raw.get("input", raw) if isinstance(raw, dict) else raw
+        batch = prepare_rows(package, raw, "--data")
     else:
-        raw = read_input(options.input)
-    batch, _ = package.prepare_input(raw)
+        batch = prepare_rows(package, read_input(options.input), options.input)
     outputs = package.predict(batch)
     result: dict[str, Any] = {
         "model": {
@@ -221,7 +220,7 @@ def run_predict(options: argparse.Namespace) -> int:
         },
         "outputs": outputs.tolist(),
     }
-    if package.spec.task == "classification":
+    if package.spec.is_classifier:
         probabilities = package.class_probabilities(outputs)
         indices = probabilities.argmax(axis=1)
         result["classes"] = [package.label(int(i)) for i in indices]

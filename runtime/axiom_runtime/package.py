@@ -13,7 +13,6 @@ member order, fixed timestamps and permissions, canonical JSON.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -26,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from axiom_runtime.digest import sha256_bytes, sha256_file
 from axiom_runtime.engine import CompiledModel, class_probabilities, compile_layers
-from axiom_runtime.errors import InvalidInput, PackageError
+from axiom_runtime.errors import PackageError
 from axiom_runtime.layers import FloatArray, as_f32
 from axiom_runtime.spec import (
     LayerSpec,
@@ -37,6 +37,7 @@ from axiom_runtime.spec import (
     spec_to_dict,
     weight_member,
 )
+from axiom_runtime.tensors import decode_batch, decode_rows
 
 __all__ = [
     "DEFAULT_MAX_UNCOMPRESSED_BYTES",
@@ -72,45 +73,16 @@ class ModelPackage:
         return f"ModelPackage({self.spec.name}:{self.spec.version} sha256={self.sha256[:12]})"
 
     def validate_batch(self, batch: Any) -> FloatArray:
-        """``batch`` as float32 (N, *input_shape), or :class:`InvalidInput` naming what is wrong."""
-        try:
-            array = np.asarray(batch, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(
-                "input", f"must be numbers in a regular nested list ({exc})"
-            ) from None
-        expected = self.spec.input_shape
-        if (
-            array.ndim != len(expected) + 1
-            or tuple(array.shape[1:]) != expected
-            or array.shape[0] < 1
-        ):
-            raise InvalidInput(
-                "input",
-                f"expected a batch of shape [N, {', '.join(map(str, expected))}], got {list(array.shape)}",
-            )
-        if not np.isfinite(array).all():
-            raise InvalidInput("input", "contains NaN or infinity")
-        if self.spec.input_range is not None:
-            low, high = self.spec.input_range
-            lo, hi = float(array.min()), float(array.max())
-            if lo < low or hi > high:
-                raise InvalidInput(
-                    "input",
-                    f"values must lie in [{low:g}, {high:g}], got min {lo:g} and max {hi:g}",
-                )
-        return array
+        """``batch`` as float32 (N, *input_shape), or :class:`InvalidInput` naming what is wrong.
+
+        The server's rules (:mod:`axiom_runtime.tensors`): numbers only, no strings or
+        booleans, finite, inside the declared input range.
+        """
+        return decode_batch(batch, self.spec.input_shape, self.spec.input_range)
 
     def prepare_input(self, data: Any) -> tuple[FloatArray, bool]:
-        """Accept one row or a batch (as nested lists); return the batch and whether it was one row."""
-        try:
-            array = np.asarray(data, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(
-                "input", f"must be numbers in a regular nested list ({exc})"
-            ) from None
-        single = tuple(array.shape) == self.spec.input_shape
-        return self.validate_batch(array[np.newaxis] if single else array), single
+        """One row or a batch, as ``POST /predict`` takes it; the batch and whether it was one row."""
+        return decode_rows(data, self.spec.input_shape, self.spec.input_range)
 
     def predict(self, batch: Any) -> FloatArray:
         """float32 (N, *input_shape) -> float32 (N, *output_shape), vectorised over the batch."""
@@ -123,18 +95,6 @@ class ModelPackage:
 
     def label(self, class_index: int) -> str:
         return self.spec.labels[class_index] if self.spec.labels else str(class_index)
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_READ_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_member_name(info: zipfile.ZipInfo) -> None:

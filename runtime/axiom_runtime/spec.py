@@ -52,6 +52,18 @@ class ModelSpec:
     layers: tuple[LayerSpec, ...]
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def is_classifier(self) -> bool:
+        """Whether answers carry a class and its probability: what ``task`` declares.
+
+        Declared, never guessed from the layers: a regression model may end in ``sigmoid``
+        (a bounded score) and a classifier may end in a plain ``dense`` (logits), so no final
+        layer decides it. The final layer decides only how scores become probabilities
+        (:func:`axiom_runtime.engine.class_probabilities`). A ``model.json`` without ``task``
+        is a classifier, as it always was.
+        """
+        return self.task == "classification"
+
 
 def weight_member(name: str) -> str:
     """The zip member that holds the weight called ``name``."""

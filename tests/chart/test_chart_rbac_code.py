@@ -20,7 +20,7 @@ from helmchart import Helm
 OPERATOR_ROOT = Path(__file__).resolve().parents[2] / "operator" / "axiom_operator"
 
 # Kopf's own needs, independent of the handlers: discovery of CRDs and namespaces, and
-# posting Events (the operator posts its own Events through kube.post_event as well).
+# posting Events (the operator posts its own Events through events.EventRecorder as well).
 FRAMEWORK_RESOURCES = {
     ("apiextensions.k8s.io", "customresourcedefinitions"),
     ("", "namespaces"),

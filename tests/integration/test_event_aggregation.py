@@ -5,20 +5,27 @@ the apiserver already removed is posted again."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Event
 
-from axiom_operator.kube import Kube, post_event
+from axiom_operator.events import EventRecorder
+from axiom_operator.kube import Kube
 from axiom_operator.metrics import OperatorMetrics
+from axiom_operator.values import Event as AxiomEvent
+from axiom_operator.values import ModelIdentity
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(60)]
 
 
-def owner(namespace: str) -> dict[str, Any]:
-    return {"metadata": {"name": "digits", "namespace": namespace, "uid": "u-1"}}
+def owner(namespace: str) -> ModelIdentity:
+    return ModelIdentity.from_body(
+        {"metadata": {"name": "digits", "namespace": namespace, "uid": "u-1"}}
+    )
+
+
+def recorder(client: AsyncClient) -> EventRecorder:
+    return EventRecorder(Kube(client, OperatorMetrics()))
 
 
 async def events(client: AsyncClient, namespace: str) -> list[Event]:
@@ -28,10 +35,14 @@ async def events(client: AsyncClient, namespace: str) -> list[Event]:
 async def test_a_repeated_event_is_counted_not_duplicated(
     kube_client: AsyncClient, namespace: str
 ) -> None:
-    kube = Kube(kube_client, OperatorMetrics())
+    events_out = recorder(kube_client)
     for _ in range(3):
-        await post_event(kube, owner(namespace), "Warning", "AnalysisFailed", "confidence 0.1")
-    await post_event(kube, owner(namespace), "Warning", "AnalysisFailed", "confidence 0.2")
+        await events_out.post(
+            owner(namespace), AxiomEvent("Warning", "AnalysisFailed", "confidence 0.1")
+        )
+    await events_out.post(
+        owner(namespace), AxiomEvent("Warning", "AnalysisFailed", "confidence 0.2")
+    )
 
     posted = await events(kube_client, namespace)
     by_message = {e.message: e for e in posted}
@@ -44,10 +55,14 @@ async def test_a_repeated_event_is_counted_not_duplicated(
 async def test_an_event_removed_meanwhile_is_posted_again(
     kube_client: AsyncClient, namespace: str
 ) -> None:
-    kube = Kube(kube_client, OperatorMetrics())
-    await post_event(kube, owner(namespace), "Normal", "Stable", "1.0.0 serves all traffic")
+    events_out = recorder(kube_client)
+    await events_out.post(
+        owner(namespace), AxiomEvent("Normal", "Stable", "1.0.0 serves all traffic")
+    )
     (first,) = await events(kube_client, namespace)
     await kube_client.delete(Event, first.metadata.name, namespace=namespace)
-    await post_event(kube, owner(namespace), "Normal", "Stable", "1.0.0 serves all traffic")
+    await events_out.post(
+        owner(namespace), AxiomEvent("Normal", "Stable", "1.0.0 serves all traffic")
+    )
     (again,) = await events(kube_client, namespace)
     assert again.metadata.name != first.metadata.name and again.count == 1

@@ -1,6 +1,6 @@
 """The split with real `axiom serve` processes of two versions (digits 1.0.0 and 2.0.0).
 
-What issue 7 asks of the split, measured on loopback against the actual runtime: within
+What the split promises, measured on loopback against the actual runtime: within
 2 points of the weight over 10,000 requests, sticky ids, zero failed requests while the
 weight changes under load and while the canary process is killed.
 """

@@ -385,7 +385,8 @@ def test_signing_refuses_data_that_does_not_fit(
 ) -> None:
     with pytest.raises(
         CertificateError,
-        match=r"property data does not fit the model: input: values must lie in \[0, 1\]",
+        match=r"property data does not fit the model: input\[0\]\[0\]: value 5.1\d* is outside "
+        r"the model's input range \[0, 1\]",
     ):
         sign(package, signing_key, data=DATA + 5)
 
@@ -468,3 +469,10 @@ def test_default_key_id_is_the_public_key_fingerprint(
     document = sign(package, signing_key, key_id=None)
     assert document["signature"]["key_id"] == key_id_for(signing_key.public_key())
     assert document["signature"]["key_id"].startswith("ed25519-")
+
+
+def test_every_named_property_has_a_checker() -> None:
+    from axiom_runtime.certificate.properties import PARAMETERS
+    from axiom_runtime.certificate.signing import CHECKERS
+
+    assert sorted(PARAMETERS) == sorted(CHECKERS)

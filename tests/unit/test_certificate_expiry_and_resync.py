@@ -9,11 +9,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from test_operator_plan import NOW, VALID, conditions, run, state, stored
+from test_status_view import NOW, VALID, conditions, run, state, stored
 
-from axiom_operator.handlers.handle_reconcile_model import next_look
-from axiom_operator.plan import DEFAULT_EXPIRY_WARNING, GateOutcome
+from axiom_operator.pipeline import next_look
 from axiom_operator.settings import OperatorSettings
+from axiom_operator.status_view import DEFAULT_EXPIRY_WARNING
+from axiom_operator.values import GateOutcome
 
 WEEK = DEFAULT_EXPIRY_WARNING
 

@@ -155,7 +155,10 @@ def test_predict_json_output(capsys: pytest.CaptureFixture[str]) -> None:
 def test_predict_with_inline_data_of_the_wrong_width(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "model", "predict", DIGITS_V1, "--data", "[[0.1, 0.2]]")
     assert code == 1
-    assert one_line(err) and "input: expected a batch of shape [N, 64], got [1, 2]" in err
+    assert one_line(err)
+    assert (
+        "--data: input: expected one row of shape [64] or rows of shape [N, 64], got [1, 2]" in err
+    )
 
 
 def test_convert_descriptor(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

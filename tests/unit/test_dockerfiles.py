@@ -3,13 +3,16 @@
 The images cannot be built here (no Docker daemon); these tests pin what a reviewer would
 check by eye: each Dockerfile parses, builds in a builder stage and ships only a virtualenv
 on a slim base, runs as the fixed non-root UID the chart expects, has no HEALTHCHECK, and its
-ENTRYPOINT/CMD name a console script and subcommands that really exist in the package.
+ENTRYPOINT/CMD name a console script and subcommands that really exist in the package. The
+runtime image builds only the runtime distribution (runtime/pyproject.toml), so no operator
+code or dependency can reach it; the operator image builds both.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +29,14 @@ DOCKERFILES = {
     "runtime": REPO_ROOT / "docker" / "runtime.Dockerfile",
 }
 EXPECTED_CMD_SUBCOMMAND = {"operator": "operator", "runtime": "serve"}
+# What each image's builder stage copies and the distributions (project dirs) it builds.
+EXPECTED_SOURCES = {
+    "operator": {"pyproject.toml", "README.md", "runtime/", "operator/", "devcluster/"},
+    "runtime": {"runtime/"},
+}
+EXPECTED_BUILDS = {"operator": ["runtime", "."], "runtime": ["runtime"]}
+RUNTIME_PROJECT = REPO_ROOT / "runtime" / "pyproject.toml"
+OPERATOR_ONLY_DEPENDENCIES = {"kopf", "lightkube", "pydantic"}
 IMAGE_UID = 10001
 KNOWN_INSTRUCTIONS = {
     "FROM", "RUN", "CMD", "LABEL", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT", "VOLUME",
@@ -165,9 +176,30 @@ def test_has_oci_labels(dockerfile: Dockerfile, image: str) -> None:
 
 def test_entrypoint_is_the_packages_console_script(dockerfile: Dockerfile) -> None:
     (entrypoint,) = dockerfile.final.args_of("ENTRYPOINT")
-    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    scripts = tomllib.loads(RUNTIME_PROJECT.read_text())["project"]["scripts"]
     assert json.loads(entrypoint) == ["axiom"]
     assert scripts["axiom"] == "axiom_runtime.cli:main"
+
+
+def test_builder_copies_and_builds_only_its_distributions(
+    dockerfile: Dockerfile, image: str
+) -> None:
+    builder = dockerfile.stages[0]
+    copied = {source for args in builder.args_of("COPY") for source in args.split()[:-1]}
+    assert copied == EXPECTED_SOURCES[image]
+    built = [
+        part.split("--outdir /wheels ")[1].split()[0]
+        for command in builder.args_of("RUN")
+        for part in command.split("&&")
+        if "python -m build" in part
+    ]
+    assert built == EXPECTED_BUILDS[image]
+
+
+def test_the_runtime_distribution_needs_nothing_of_the_operator() -> None:
+    requirements = tomllib.loads(RUNTIME_PROJECT.read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~\[; ]", requirement)[0].lower() for requirement in requirements}
+    assert names.isdisjoint(OPERATOR_ONLY_DEPENDENCIES | {"axiom-operator"})
 
 
 def test_cmd_is_a_subcommand_the_cli_accepts(dockerfile: Dockerfile, image: str) -> None:

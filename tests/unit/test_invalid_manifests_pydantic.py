@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from axiom_operator.handlers.handle_reconcile_model import InvalidSpecError, parse_spec
+from axiom_operator.observe import parse_spec
+from axiom_operator.values import InvalidSpecError
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "integration" / "invalid_manifests"
 

@@ -140,21 +140,35 @@ def test_prepare_input_accepts_a_batch(package_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "message"),
+    ("data", "field", "message"),
     [
-        ([[1.0, 2.0, 3.0]], r"expected a batch of shape \[N, 4\], got \[1, 3\]"),
-        ([[1.0, 2.0], [3.0]], r"regular nested list"),
-        ([["a", "b", "c", "d"]], r"regular nested list"),
-        ([[float("nan"), 0.0, 0.0, 0.0]], r"NaN or infinity"),
-        ([[11.0, 0.0, 0.0, 0.0]], r"values must lie in \[-10, 10\]"),
+        ([[1.0, 2.0, 3.0]], "input", r"expected a batch of shape \[N, 4\], got \[1, 3\]"),
+        ([[1.0, 2.0], [3.0]], "input", r"nested lists of equal length"),
+        ([["a", "b", "c", "d"]], "input", r"only numbers, found a string"),
+        ([["1.5", 0.0, 0.0, 0.0]], "input", r"only numbers, found a string"),
+        ([[True, 0.0, 0.0, 0.0]], "input", r"only numbers, found a boolean"),
+        (np.ones((1, 4), dtype=bool), "input", r"only numbers, found a boolean"),
+        (np.array([["1.5"] * 4]), "input", r"only numbers, found a string"),
+        ([[0.0, 0.0, float("nan"), 0.0]], "input[0][2]", r"not a finite float32 number"),
+        ([[0.0, 0.0, 0.0, 0.0], [0.0, 11.0, 0.0, 0.0]], "input[1][1]", r"value 11 is outside"),
     ],
 )
 def test_bad_input_raises_invalid_input_naming_the_field(
-    package_path: Path, data: Any, message: str
+    package_path: Path, data: Any, field: str, message: str
 ) -> None:
     with pytest.raises(InvalidInput, match=message) as caught:
         load_package(package_path).predict(data)
-    assert caught.value.field == "input"
+    assert caught.value.field == field
+
+
+def test_one_row_is_not_a_batch_for_predict(package_path: Path) -> None:
+    with pytest.raises(InvalidInput, match=r"expected a batch of shape \[N, 4\], got \[4\]"):
+        load_package(package_path).predict([0.1, 0.2, 0.3, 0.4])
+
+
+def test_prepare_input_refuses_what_the_server_refuses(package_path: Path) -> None:
+    with pytest.raises(InvalidInput, match=r"^input: must contain only numbers, found a string$"):
+        load_package(package_path).prepare_input(["1.5", 0.2, 0.3, 0.4])
 
 
 # --- hostile or broken archives -----------------------------------------------------------------

@@ -18,8 +18,6 @@ import pytest
 from lightkube import AsyncClient, KubeConfig
 
 from axiom_operator.context import OperatorContext
-from axiom_operator.handlers.handle_child_event import request_reconcile
-from axiom_operator.handlers.handle_reconcile_model import WorldNotReadyError, retry_delay
 from axiom_operator.kube import (
     APIConflictError,
     APIForbiddenError,
@@ -27,7 +25,9 @@ from axiom_operator.kube import (
     Kube,
 )
 from axiom_operator.metrics import OperatorMetrics
+from axiom_operator.queue import ReconcileQueue, retry_delay
 from axiom_operator.settings import OperatorSettings
+from axiom_operator.values import WorldNotReadyError
 
 KEY = ("models", "digits")
 
@@ -39,7 +39,7 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-async def ctx() -> AsyncIterator[OperatorContext]:
+async def queue() -> AsyncIterator[ReconcileQueue]:
     config = KubeConfig.from_dict(
         {
             "clusters": [
@@ -55,41 +55,36 @@ async def ctx() -> AsyncIterator[OperatorContext]:
     context = OperatorContext(
         settings=OperatorSettings.from_env({}), kube=Kube(client, metrics), metrics=metrics
     )
-    yield context
-    for handle in context.requeues.values():
-        handle.cancel()
+    reconciles = ReconcileQueue(context)
+    yield reconciles
+    await reconciles.close()
     await context.kube.close()
 
 
-async def settled(ctx: OperatorContext) -> None:
-    while ctx.tasks:
-        await asyncio.gather(*ctx.tasks)
-
-
-async def test_a_requeue_that_finds_the_apiserver_down_is_retried(ctx: OperatorContext) -> None:
+async def test_a_requeue_that_finds_the_apiserver_down_is_retried(queue: ReconcileQueue) -> None:
     loop = asyncio.get_running_loop()
-    request_reconcile(ctx, KEY, "requeue")
-    await settled(ctx)
+    queue.request(KEY, "requeue")
+    await queue.settled()
 
-    assert KEY in ctx.requeues, "the failed pass left no timer: the model would stall"
-    due_in = ctx.requeues[KEY].when() - loop.time()
+    assert KEY in queue.timers, "the failed pass left no timer: the model would stall"
+    due_in = queue.timers[KEY].when() - loop.time()
     assert 4.0 < due_in <= 5.0, due_in
-    assert KEY not in ctx.pending, "the pass must not stay marked as queued"
+    assert KEY not in queue.pending, "the pass must not stay marked as queued"
 
 
 @pytest.mark.timeout(20)
 async def test_the_retry_timer_runs_another_pass(
-    ctx: OperatorContext, caplog: pytest.LogCaptureFixture
+    queue: ReconcileQueue, caplog: pytest.LogCaptureFixture
 ) -> None:
-    request_reconcile(ctx, KEY, "requeue")
-    await settled(ctx)
-    first = ctx.requeues[KEY]
+    queue.request(KEY, "requeue")
+    await queue.settled()
+    first = queue.timers[KEY]
     await asyncio.sleep(first.when() - asyncio.get_running_loop().time() + 0.05)  # the real 5 s
-    await settled(ctx)
-    assert ctx.requeues[KEY] is not first, "the retry timer did not run another pass"
+    await queue.settled()
+    assert queue.timers[KEY] is not first, "the retry timer did not run another pass"
     failures = [r for r in caplog.records if "retrying in 5 s" in r.getMessage()]
     assert len(failures) == 2, [r.getMessage() for r in caplog.records]
-    assert not ctx.requeues[KEY].cancelled(), "the second failure did not schedule its own retry"
+    assert not queue.timers[KEY].cancelled(), "the second failure did not schedule its own retry"
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from axiom_operator import api
-from axiom_operator.resources.deployment import SourceRef, VersionInputs, build_deployment
+from axiom_operator.resources.deployment import VersionInputs, build_deployment
 from axiom_operator.resources.owner import Owner
+from axiom_operator.values import SourceRef
 
 SHA = "ab" * 32
 OWNER = Owner(name="mnist", namespace="ml", uid="uid-1")

@@ -1,4 +1,6 @@
-"""The rollout state machine, transition by transition and on the hard cases of issue 7."""
+"""The rollout state machine, transition by transition and on its hard cases (spec changed
+mid-canary, a third version, a revoked certificate, an operator restart, unreachable metrics,
+rollback during promotion)."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from axiom_operator.rollout import (
     canary_replicas,
     decide,
 )
-from axiom_operator.rollout.codec import status_from_dict, status_to_dict
+from axiom_operator.status_model import read_rollout_status, write_rollout_status
 
 
 def canary_world(**changes: Any) -> World:
@@ -202,7 +204,7 @@ def test_failures_past_the_failure_limit_roll_the_canary_back() -> None:
 def test_the_last_analysis_still_names_its_canary_after_the_rollback() -> None:
     """status.lastAnalysis is what a user reads to learn why a canary was rolled back; it
     must say which version and step were judged after canaryVersion is gone."""
-    from axiom_operator.plan import last_analysis
+    from axiom_operator.status_view import last_analysis
 
     world = canary_world()
     world.canary_metrics = BAD
@@ -540,7 +542,7 @@ def _restarted(world: World) -> None:
     """Re-run the last decision's inputs from the persisted (round-tripped) status."""
     assert world.last is not None and world.last_inputs is not None
     spec, _, observations, now = world.last_inputs
-    persisted = status_from_dict(status_to_dict(world.status))
+    persisted = read_rollout_status(write_rollout_status(world.status))
     again = decide(spec, persisted, observations, now)
     assert again.status == world.status
     assert [a for a in again.actions if isinstance(a, EmitEvent)] == []
@@ -601,7 +603,7 @@ def test_a_handled_annotation_is_not_applied_again_after_a_restart() -> None:
     world.annotate(rollback="previous")
     assert world.last_inputs is not None
     spec, _, observations, now = world.last_inputs
-    persisted = status_from_dict(status_to_dict(world.status))
+    persisted = read_rollout_status(write_rollout_status(world.status))
     again = decide(spec, persisted, observations, now)
     assert again.status.stable_version == "1.0.0"
     assert again.status.history == world.status.history

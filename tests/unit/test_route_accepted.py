@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from axiom_operator import api
-from axiom_operator.observe import route_accepted
+from axiom_operator.observe.routes import route_accepted
 
 PUBLIC = api.GatewayRef(name="public")
 

@@ -15,8 +15,8 @@ import pytest
 from axiom_runtime.errors import InvalidInput
 from axiom_runtime.histogram import HistogramChild
 from axiom_runtime.server import v2
-from axiom_runtime.server.tensors import check_values
 from axiom_runtime.spec import ModelSpec
+from axiom_runtime.tensors import check_values
 
 BOUNDS = (0.1, 0.5, 0.9, 1.0)
 

@@ -28,8 +28,8 @@ ROLLOUT_TIMEOUT = 150.0
 GITOPS_HOLD_SECONDS = 4.0  # how long the demo watches a re-applied manifest change nothing
 UNWIRED_HINT = (
     "This is the operator's documented rollout (DESIGN.md 'Traffic split', docs/annotations.md); "
-    "if the operator's handlers do not call the rollout state machine (axiom_operator.rollout, "
-    "issue 7) yet, this is where the demo stops."
+    "if the operator's handlers do not call the rollout state machine (axiom_operator.rollout), "
+    "this is where the demo stops."
 )
 
 

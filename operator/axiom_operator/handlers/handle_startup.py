@@ -1,5 +1,5 @@
-"""Operator start and stop: every Kopf setting in one place (STYLE habit 5), the shared
-context in ``memo``, the metrics server.
+"""Operator start and stop: every Kopf setting in one place, the shared context and the
+reconcile queue in ``memo``, the metrics server.
 
 Settings chosen deliberately:
 - peering: on by default under the name ``axiom-operator``, with a random priority unless one
@@ -26,6 +26,7 @@ import kopf
 from axiom_operator.context import OperatorContext
 from axiom_operator.kube import Kube
 from axiom_operator.metrics import OperatorMetrics, start_metrics_server
+from axiom_operator.queue import ReconcileQueue
 from axiom_operator.settings import OperatorSettings
 
 PEERING_NAME = "axiom-operator"
@@ -68,18 +69,17 @@ async def start(settings: kopf.OperatorSettings, memo: Any) -> OperatorContext:
             metrics, ours.metrics_host, ours.metrics_port
         )
     memo.ctx = ctx
+    memo.queue = ReconcileQueue(ctx)
     return ctx
 
 
 async def stop(memo: Any) -> None:
+    queue: ReconcileQueue | None = getattr(memo, "queue", None)
+    if queue is not None:
+        await queue.close()
     ctx: OperatorContext | None = getattr(memo, "ctx", None)
     if ctx is None:
         return
-    for task in list(ctx.tasks):
-        task.cancel()
-    for handle in ctx.requeues.values():
-        handle.cancel()
-    ctx.requeues.clear()
     if ctx.http is not None:
         await ctx.http.close()
     if ctx.metrics_runner is not None:

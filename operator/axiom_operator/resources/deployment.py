@@ -15,12 +15,14 @@ Choices that matter:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from axiom_operator import api
 from axiom_operator.resources import labels as names
 from axiom_operator.resources.owner import Owner, object_meta
+from axiom_operator.values import DeploymentState, SourceRef
 
 CERTIFICATE_DIR = "/etc/axiom/certificate"
 TRUSTED_KEYS_DIR = "/etc/axiom/trusted-keys"
@@ -34,15 +36,6 @@ CERTIFICATE_HASH_ANNOTATION = "axiom.dev/certificate-hash"
 
 
 @dataclass(frozen=True)
-class SourceRef:
-    """A key of a Secret or ConfigMap."""
-
-    kind: str  # "Secret" | "ConfigMap"
-    name: str
-    key: str | None = None
-
-
-@dataclass(frozen=True)
 class VersionInputs:
     """Everything the Deployment of one version depends on, resolved by the handler."""
 
@@ -53,7 +46,9 @@ class VersionInputs:
     trusted_keys: SourceRef
     config_hash: str
     certificate_hash: str
-    traffic_config_map: str | None = None  # mounted into stable pods by the rollout (issue 7)
+    # The traffic-split ConfigMap, mounted at TRAFFIC_DIR: a pod serving as stable forwards
+    # the canary's share by it. None: nothing mounted.
+    traffic_config_map: str | None = None
 
     @property
     def version(self) -> str:
@@ -254,3 +249,17 @@ def build_deployment(inputs: VersionInputs) -> dict[str, Any]:
         ),
         "spec": deployment_spec,
     }
+
+
+def read_deployment_state(live: Mapping[str, Any]) -> DeploymentState:
+    """What matters about a live Deployment of one version (as the apiserver returned it)."""
+    meta, spec, status = live["metadata"], live.get("spec", {}), live.get("status") or {}
+    return DeploymentState(
+        version=meta.get("labels", {}).get(names.VERSION_LABEL, ""),
+        name=meta["name"],
+        desired=int(spec.get("replicas", 1)),
+        replicas=int(status.get("replicas", 0)),
+        updated=int(status.get("updatedReplicas", 0)),
+        available=int(status.get("availableReplicas", 0)),
+        up_to_date=int(status.get("observedGeneration", 0)) >= int(meta.get("generation", 0)),
+    )

@@ -2,7 +2,7 @@
 
 No Kopf, no Kubernetes client, no clock and no I/O in this package (a test keeps it so): the
 handler gathers observations, calls :func:`decide`, executes the actions in order and
-persists the status (see :mod:`.codec`). docs/rollout.md explains the states and decisions.
+persists the status (``axiom_operator.status_model``). docs/rollout.md explains the states and decisions.
 """
 
 from axiom_operator.rollout.actions import (

@@ -13,7 +13,6 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
-from importlib import metadata
 from typing import Any
 
 from aiohttp import web
@@ -34,11 +33,6 @@ from axiom_runtime.server.runtime_metrics import RuntimeMetrics
 from axiom_runtime.server.state import ServerState
 
 log = logging.getLogger(LOGGER_NAME)
-
-try:
-    SERVER_VERSION = metadata.version("axiom-operator")
-except metadata.PackageNotFoundError:  # running from a source tree
-    SERVER_VERSION = "0.0.0"
 
 
 def init_app(config: ServerConfig) -> web.Application:

@@ -20,7 +20,7 @@ from axiom_runtime.server import v2
 from axiom_runtime.server.batcher import MicroBatcher, Outputs
 from axiom_runtime.server.errors import ModelNotFound
 from axiom_runtime.server.runtime_metrics import RuntimeMetrics
-from axiom_runtime.server.tensors import FloatArray, check_values, numeric_array, shape_text
+from axiom_runtime.tensors import FloatArray, decode_rows
 
 SHA256_PREFIX_LENGTH = 12
 
@@ -44,7 +44,7 @@ def make_forward(package: ModelPackage) -> Callable[[FloatArray], Outputs]:
     # queued, so the batch goes straight to the engine, not through package.predict's
     # second validation.
     run = package.model.run
-    if package.spec.task != "classification":
+    if not package.spec.is_classifier:
         return lambda batch: (run(batch),)
 
     def forward(batch: FloatArray) -> Outputs:
@@ -74,7 +74,7 @@ class DataPlane:
         self.metrics = metrics
         self.served_name = served_name or package.spec.name
         self.version = package.spec.version
-        self.is_classifier = self.spec.task == "classification"
+        self.is_classifier = self.spec.is_classifier
         self.identity: dict[str, str] = {
             "name": self.served_name,
             "version": self.version,
@@ -109,19 +109,13 @@ class DataPlane:
             raise InvalidInput("body", "must be a JSON object with an 'input' field")
         if "input" not in payload:
             raise InvalidInput("input", "is required: one row or a list of rows of numbers")
-        array = numeric_array(payload["input"], "input", may_contain_bool=may_contain_bool)
-        per_row = self.spec.input_shape
-        single = array.shape == per_row
-        if single:
-            array = array.reshape((1, *per_row))
-        elif array.ndim != len(per_row) + 1 or array.shape[1:] != per_row or array.shape[0] < 1:
-            raise InvalidInput(
-                "input",
-                f"expected one row of shape {shape_text(per_row)} or rows of shape "
-                f"[N, {', '.join(map(str, per_row))}], got {shape_text(array.shape)}",
-            )
-        rows = check_values(array, "input", self.spec.input_range, single_row=single)
-        return rows, single
+        return decode_rows(
+            payload["input"],
+            self.spec.input_shape,
+            self.spec.input_range,
+            "input",
+            may_contain_bool=may_contain_bool,
+        )
 
     async def predict(self, payload: Any, *, may_contain_bool: bool = True) -> dict[str, Any]:
         rows, single = self.decode_predict(payload, may_contain_bool=may_contain_bool)
@@ -157,7 +151,7 @@ class DataPlane:
         request = v2.decode_infer_request(payload, self.spec, may_contain_bool=may_contain_bool)
         # Awaits the batcher directly: each coroutine layer here is resumed per request.
         outputs = await self.batcher.submit(request.rows)
-        classified = len(outputs) == 3
+        classified = self.is_classifier
         return v2.encode_infer_response(
             model_name=self.served_name,
             model_version=self.version,
@@ -172,12 +166,12 @@ class DataPlane:
 
     async def run(self, rows: FloatArray) -> Classified:
         outputs = await self.batcher.submit(rows)
-        if len(outputs) == 3:
+        if self.is_classifier:
             return Classified(outputs[0], outputs[1], outputs[2])
         return Classified(outputs[0], None, None)
 
     def observe_batch(self, outputs: Outputs) -> None:
         """Batch metrics: rows per forward pass and, for classifiers, each row's confidence."""
         self.metrics.batch_size.observe(outputs[0].shape[0])
-        if len(outputs) == 3:
+        if self.is_classifier:
             self.metrics.confidence.observe_many(outputs[2])

@@ -23,6 +23,7 @@ from aiohttp import web
 from axiom_runtime.errors import InvalidInput
 from axiom_runtime.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from axiom_runtime.metrics import render as render_metrics
+from axiom_runtime.server import v2
 from axiom_runtime.server.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -32,6 +33,7 @@ from axiom_runtime.server.errors import (
 )
 from axiom_runtime.server.logging import LOGGER_NAME, log_event
 from axiom_runtime.server.state import ServerState
+from axiom_runtime.server.version import SERVER_VERSION
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -224,9 +226,6 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def v2_server_metadata(request: web.Request) -> web.Response:
-    from axiom_runtime.server import v2
-    from axiom_runtime.server.app import SERVER_VERSION
-
     return json_response(v2.server_metadata(SERVER_VERSION))
 
 

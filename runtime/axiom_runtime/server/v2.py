@@ -18,7 +18,7 @@ import numpy as np
 
 from axiom_runtime.errors import InvalidInput
 from axiom_runtime.package import ModelSpec
-from axiom_runtime.server.tensors import FloatArray, check_values, numeric_array, shape_text
+from axiom_runtime.tensors import FloatArray, check_values, numeric_array, shape_text
 
 PLATFORM = "axiom-numpy"
 OUTPUT_SCORES = "output"
@@ -51,7 +51,7 @@ class InferRequest:
 
 
 def output_names(spec: ModelSpec) -> tuple[str, ...]:
-    if spec.task == "classification":
+    if spec.is_classifier:
         return (OUTPUT_SCORES, OUTPUT_CLASS, OUTPUT_CONFIDENCE)
     return (OUTPUT_SCORES,)
 
@@ -207,7 +207,7 @@ def model_metadata(served_name: str, spec: ModelSpec) -> dict[str, Any]:
     outputs: list[dict[str, Any]] = [
         {"name": OUTPUT_SCORES, "datatype": "FP32", "shape": [-1, *spec.output_shape]}
     ]
-    if spec.task == "classification":
+    if spec.is_classifier:
         outputs.append({"name": OUTPUT_CLASS, "datatype": "INT64", "shape": [-1]})
         outputs.append({"name": OUTPUT_CONFIDENCE, "datatype": "FP32", "shape": [-1]})
     return {

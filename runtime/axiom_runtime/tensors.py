@@ -1,9 +1,11 @@
 """Turn decoded JSON (nested lists) into a validated float32 batch, or say exactly what is wrong.
 
-Both protocols (``/predict`` and V2) end here. Strictness is the point: numpy would happily
-turn ``"1.5"`` or ``true`` into a number, and a model must not silently answer a request
-its caller got wrong. Every error is :class:`InvalidInput` whose ``field`` is a JSON path
-(``input[3][17]``) when one element is at fault.
+Every way rows reach a model ends here: both server protocols (``/predict`` and V2), and the
+CLI (``axiom model predict``, and ``axiom cert sign`` through :meth:`ModelPackage.predict`),
+so a certificate is never signed on data the server would refuse. Strictness is the point:
+numpy would happily turn ``"1.5"`` or ``true`` into a number, and a model must not silently
+answer a request its caller got wrong. Every error is :class:`InvalidInput` whose ``field``
+is a JSON path (``input[3][17]``) when one element is at fault.
 
 Cost matters (this runs per request): the checks are whole-array numpy operations; the one
 Python-level walk (looking for booleans) runs only when the transport saw ``true``/``false``
@@ -37,17 +39,24 @@ def contains_bool(value: Any) -> bool:
 
 
 def numeric_array(data: Any, field: str, *, may_contain_bool: bool = True) -> npt.NDArray[Any]:
-    """``data`` as a regular numeric numpy array (int or float kind), or InvalidInput."""
-    if not isinstance(data, list):
+    """``data`` as a regular numeric numpy array (int or float kind), or InvalidInput.
+
+    ``data`` is decoded JSON (nested lists) or an array read from a ``.npy`` file; an array
+    is held to the same rules, so a boolean or string ``.npy`` is refused like its JSON twin.
+    """
+    if isinstance(data, np.ndarray):
+        array = data
+    elif not isinstance(data, list):
         raise InvalidInput(field, f"must be a list of numbers, got {_json_type(data)}")
-    if may_contain_bool and contains_bool(data):
-        raise InvalidInput(field, "must contain only numbers, found a boolean")
-    try:
-        array = np.array(data)
-    except (ValueError, TypeError):
-        raise InvalidInput(
-            field, "rows must be nested lists of equal length (ragged or mixed nesting)"
-        ) from None
+    else:
+        if may_contain_bool and contains_bool(data):
+            raise InvalidInput(field, "must contain only numbers, found a boolean")
+        try:
+            array = np.array(data)
+        except (ValueError, TypeError):
+            raise InvalidInput(
+                field, "rows must be nested lists of equal length (ragged or mixed nesting)"
+            ) from None
     kind = array.dtype.kind
     if kind in "fiu":
         return array
@@ -64,6 +73,45 @@ def numeric_array(data: Any, field: str, *, may_contain_bool: bool = True) -> np
         return array.astype(np.float64)
     except OverflowError:
         raise InvalidInput(field, "has an integer too large for a float") from None
+
+
+def decode_rows(
+    data: Any,
+    input_shape: tuple[int, ...],
+    input_range: tuple[float, float] | None,
+    field: str = "input",
+    *,
+    may_contain_bool: bool = True,
+) -> tuple[FloatArray, bool]:
+    """One row or a batch of rows -> (float32 batch of shape (N, *input_shape), one row sent)."""
+    array = numeric_array(data, field, may_contain_bool=may_contain_bool)
+    single = array.shape == input_shape
+    if single:
+        array = array.reshape((1, *input_shape))
+    elif array.ndim != len(input_shape) + 1 or array.shape[1:] != input_shape or array.shape[0] < 1:
+        raise InvalidInput(
+            field,
+            f"expected one row of shape {shape_text(input_shape)} or rows of shape "
+            f"[N, {', '.join(map(str, input_shape))}], got {shape_text(array.shape)}",
+        )
+    return check_values(array, field, input_range, single_row=single), single
+
+
+def decode_batch(
+    data: Any,
+    input_shape: tuple[int, ...],
+    input_range: tuple[float, float] | None,
+    field: str = "input",
+) -> FloatArray:
+    """A batch of rows (never one bare row) -> float32 (N, *input_shape), by the same rules."""
+    array = numeric_array(data, field)
+    if array.ndim != len(input_shape) + 1 or array.shape[1:] != input_shape or array.shape[0] < 1:
+        raise InvalidInput(
+            field,
+            f"expected a batch of shape [N, {', '.join(map(str, input_shape))}], "
+            f"got {shape_text(array.shape)}",
+        )
+    return check_values(array, field, input_range, single_row=False)
 
 
 def element_path(field: str, index: Sequence[int]) -> str:

@@ -1,5 +1,5 @@
 """One reconcile's pure path, end to end without a cluster: spec -> RolloutSpec -> the rollout
-machine -> status, conditions and Events (plan.summarize). Replaces the old switch-over plan:
+machine -> status, conditions and Events (status_view.summarize). Replaces the old switch-over plan:
 a first deploy still goes straight to Stable; a version change on a Stable model now starts a
 canary (without steps: a blue-green switch once the new version is fully available)."""
 
@@ -10,13 +10,7 @@ from typing import Any
 
 from axiom_operator import api
 from axiom_operator.observe import deployment_observations
-from axiom_operator.plan import (
-    DeploymentState,
-    GateOutcome,
-    invalid_spec_status,
-    merge_patch,
-    summarize,
-)
+from axiom_operator.resources.deployment import read_deployment_state
 from axiom_operator.rollout import (
     DeleteDeployment,
     EnsureDeployment,
@@ -24,8 +18,14 @@ from axiom_operator.rollout import (
     PointServiceAt,
     decide,
 )
-from axiom_operator.rollout.codec import status_from_dict
 from axiom_operator.rollout_spec import to_rollout_spec
+from axiom_operator.status_model import read_rollout_status
+from axiom_operator.status_view import (
+    invalid_spec_status,
+    merge_patch,
+    summarize,
+)
+from axiom_operator.values import DeploymentState, GateOutcome
 
 SHA = "cd" * 32
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -66,7 +66,7 @@ def run(
     rollout_spec = to_rollout_spec(
         model_spec, {}, certificate_ok=gate.allowed, certificate_reason=gate.reason
     )
-    memory = status_from_dict(old_status.get("rollout"))
+    memory = read_rollout_status(old_status.get("rollout"))
     decision = decide(
         rollout_spec, memory, Observations(deployments=deployment_observations(deployments)), now
     )
@@ -216,4 +216,4 @@ def test_deployment_state_from_live_requires_the_controller_to_catch_up() -> Non
             "availableReplicas": 2,
         },
     }
-    assert not DeploymentState.from_live(live).is_available
+    assert not read_deployment_state(live).is_available

@@ -1,0 +1,146 @@
+"""One reconcile pass, as a straight pipeline: observe -> decide -> plan -> apply.
+
+Every trigger (create/update/resume of the model, an event on a child, the machine's own
+requeue, the resync, a retry) runs this same pass through ``queue.py``, so there is one code
+path to get right:
+
+1. ``observe`` (``observe/``): every read, into one ``World``. A model that is gone ends the
+   pass; a bad spec is reported (``plan_invalid``) and ends it with ``InvalidSpecError``.
+2. ``decide`` (``rollout/``): the pure rollout machine; its status is the machine's memory.
+3. ``observe_rebuilds``: the one read that depends on the decision (the certificates of
+   kept versions to rebuild).
+4. ``plan_changes`` (``plan.py``): the writes to the children, in a safe order; ``apply``
+   (``apply.py``) sends them.
+5. ``plan_report``: the status users read (``status_view.py``) as a merge patch of what
+   changed, and the Events; ``apply`` sends them.
+6. The next look: the soonest of the machine's requeue, the resync, the moment the
+   certificate's standing changes by time, and a retry while the world is not ready.
+
+It is idempotent: a pass over an unchanged world reads, plans nothing and writes nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from axiom_operator.apply import apply
+from axiom_operator.context import OperatorContext
+from axiom_operator.observe import observe, observe_rebuilds
+from axiom_operator.plan import (
+    deployments_after,
+    plan_changes,
+    plan_invalid,
+    plan_report,
+    rebuild_versions,
+)
+from axiom_operator.rollout import decide
+from axiom_operator.values import InvalidModel, InvalidSpecError, ModelKey
+
+# A model whose certificate or trusted keys do not exist yet is looked at again this soon.
+WORLD_NOT_READY_RETRY = 10.0
+
+
+@dataclass(frozen=True)
+class PassResult:
+    phase: str
+    writes: int  # API writes this pass sent
+    requeue_seconds: float | None  # when to look again with nothing else happening
+    waiting_for: str | None = None  # the world is not ready: what is missing
+
+
+def next_look(
+    machine_seconds: float | None,
+    expires_at: datetime | None,
+    now: datetime,
+    *,
+    resync_seconds: float,
+    expiry_warning: timedelta,
+    jitter: float | None = None,
+) -> float | None:
+    """Seconds until this model is reconciled again with nothing else happening (None: not
+    by time): the soonest of the machine's own requeue, the resync period (with +-10 % jitter
+    so models do not all resync at once), and the next moment its certificate's standing
+    changes by time alone (the start of the expiry warning, then the expiry itself)."""
+    candidates = [] if machine_seconds is None else [machine_seconds]
+    if resync_seconds > 0:
+        spread = random.uniform(0.9, 1.1) if jitter is None else jitter
+        candidates.append(resync_seconds * spread)
+    if expires_at is not None:
+        for moment in (expires_at - expiry_warning, expires_at):
+            if moment > now:
+                candidates.append((moment - now).total_seconds() + 1.0)
+                break
+    return min(candidates) if candidates else None
+
+
+async def run_pass(ctx: OperatorContext, key: ModelKey, trigger: str) -> PassResult | None:
+    """One pass of ``key`` (None: the model is gone). Counted in the operator's metrics by
+    trigger and result; raises InvalidSpecError or the APIError tree."""
+    started = time.perf_counter()
+    try:
+        result = await _run_pass(ctx, key)
+    except InvalidSpecError:
+        ctx.metrics.reconciles.labels(trigger, "invalid").inc()
+        ctx.metrics.errors.labels("permanent").inc()
+        raise
+    except Exception:
+        ctx.metrics.reconciles.labels(trigger, "error").inc()
+        ctx.metrics.errors.labels("unexpected").inc()
+        raise
+    finally:
+        ctx.metrics.duration.observe(time.perf_counter() - started)
+    if result is not None and result.waiting_for is not None:
+        ctx.metrics.reconciles.labels(trigger, "waiting").inc()
+        ctx.metrics.errors.labels("temporary").inc()
+    else:
+        ctx.metrics.reconciles.labels(trigger, "ok").inc()
+    return result
+
+
+async def _run_pass(ctx: OperatorContext, key: ModelKey) -> PassResult | None:
+    now = datetime.now(UTC)
+    world = await observe(ctx, key, now)
+    if world is None:
+        return None
+    if isinstance(world, InvalidModel):
+        await apply(ctx, world.model, plan_invalid(world))
+        ctx.record_phase(key, "Invalid")
+        raise InvalidSpecError(world.message)
+
+    decision = decide(world.rollout_spec, world.memory, world.observations, now)
+    world = await observe_rebuilds(ctx, world, rebuild_versions(decision, world))
+
+    changes = plan_changes(decision, world, default_image=ctx.settings.runtime_image)
+    applied = await apply(ctx, world.model, changes.writes)
+    expiry_warning = timedelta(seconds=ctx.settings.certificate_expiry_warning_seconds)
+    report = plan_report(
+        decision,
+        world,
+        changes,
+        written=applied.changed,
+        deployments=deployments_after(world, applied.deployments),
+        expiry_warning=expiry_warning,
+    )
+    reported = await apply(ctx, world.model, report)
+    ctx.record_phase(key, decision.status.phase.value)
+
+    gate = world.gate.outcome
+    waiting = gate.message if gate.valid is None else None
+    requeue = next_look(
+        changes.requeue_seconds,
+        gate.expires_at,
+        now,
+        resync_seconds=ctx.settings.resync_seconds,
+        expiry_warning=expiry_warning,
+    )
+    if waiting is not None:
+        requeue = WORLD_NOT_READY_RETRY if requeue is None else min(requeue, WORLD_NOT_READY_RETRY)
+    return PassResult(
+        phase=decision.status.phase.value,
+        writes=applied.api_writes + reported.api_writes,
+        requeue_seconds=requeue,
+        waiting_for=waiting,
+    )

@@ -1,0 +1,161 @@
+"""The one way in: every reconcile pass runs through this queue, whatever asked for it.
+
+Kopf's create/update/resume handlers, any event on a child (a Deployment whose pods became
+ready, a Service someone edited), the rollout machine's own "look again in N s", the resync
+and the retry of a failed pass all call :meth:`ReconcileQueue.request`. The queue owns:
+
+- **coalescing**: while a pass for a model is queued or running, further requests only mark
+  it dirty, and exactly one more pass runs after it (child events come in bursts: every pod
+  that becomes ready updates its Deployment's status);
+- **the per-model lock**: two passes of one model never overlap;
+- **timers**: at most one pending timed pass per model (:meth:`schedule`), in memory;
+- **the retry policy** (:func:`retry_delay`): a pass that fails on the apiserver is tried
+  again on a timer. Nothing else is guaranteed to come: a canary whose next-step timer fired
+  while the apiserver restarted would otherwise wait for an unrelated child event.
+
+Why in-memory timers and not a Kopf timer or ``TemporaryError(delay=...)``: both cost API
+writes (Kopf's progress annotations, a Warning Event per retry) on every tick, and a Kopf
+timer also ticks for models at rest. An asyncio timer costs nothing while idle; a restarted
+operator loses it, and Kopf's resume handler requests a pass of every model at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from axiom_operator.context import OperatorContext
+from axiom_operator.kube import APIConflictError, APIError, APIUnavailableError
+from axiom_operator.pipeline import run_pass
+from axiom_operator.values import InvalidSpecError, ModelKey, WorldNotReadyError
+
+logger = logging.getLogger(__name__)
+
+# A pass that failed for a reason nobody anticipated (a bug) is tried again this much later:
+# slowly, so a persistent bug does not become a hot loop, but the model is not abandoned.
+UNEXPECTED_ERROR_DELAY = 30.0
+MIN_DELAY = 0.2
+
+
+def retry_delay(error: Exception) -> float:
+    """Seconds before a failed pass is tried again, by what failed.
+
+    A lost write race is retried at once, an apiserver that is restarting soon, a world that
+    is not ready yet (a Secret still to be created) a little later, and any other refusal
+    (RBAC, validation) slowly, since it needs a person.
+    """
+    if isinstance(error, APIConflictError):
+        return 1.0
+    if isinstance(error, APIUnavailableError):
+        return 5.0
+    if isinstance(error, WorldNotReadyError):
+        return 10.0
+    if isinstance(error, APIError):
+        return 30.0
+    raise TypeError(f"no retry policy for {type(error).__name__}")
+
+
+class ReconcileQueue:
+    def __init__(self, ctx: OperatorContext) -> None:
+        self.ctx = ctx
+        self.locks: dict[ModelKey, asyncio.Lock] = {}
+        # A key is here while a pass is queued or running; True: run (another) one.
+        self.pending: dict[ModelKey, bool] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.timers: dict[ModelKey, asyncio.TimerHandle] = {}
+
+    def request(self, key: ModelKey, trigger: str) -> None:
+        """Reconcile ``key`` soon; at most one queued pass per model."""
+        if key in self.pending:
+            self.pending[key] = True
+            return
+        self.pending[key] = True
+        task = asyncio.create_task(self._drain(key, trigger))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def schedule(self, key: ModelKey, seconds: float | None) -> None:
+        """Reconcile ``key`` again after ``seconds`` (None: cancel the pending timer)."""
+        previous = self.timers.pop(key, None)
+        if previous is not None:
+            previous.cancel()
+        if seconds is None:
+            return
+        loop = asyncio.get_running_loop()
+        self.timers[key] = loop.call_later(max(MIN_DELAY, seconds), self._timer_fired, key)
+
+    def forget(self, key: ModelKey) -> None:
+        """The model is gone: drop its timer and what the operator remembers of it."""
+        self.schedule(key, None)
+        if key not in self.pending:
+            self.locks.pop(key, None)
+        self.ctx.forget(key)
+
+    async def close(self) -> None:
+        for handle in self.timers.values():
+            handle.cancel()
+        self.timers.clear()
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def settled(self) -> None:
+        """Wait until no pass is queued or running (tests)."""
+        while self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def _timer_fired(self, key: ModelKey) -> None:
+        self.timers.pop(key, None)
+        self.request(key, "requeue")
+
+    def _lock(self, key: ModelKey) -> asyncio.Lock:
+        return self.locks.setdefault(key, asyncio.Lock())
+
+    async def _drain(self, key: ModelKey, trigger: str) -> None:
+        """Passes for ``key`` until no further request came in while one ran."""
+        try:
+            while self.pending.get(key):
+                self.pending[key] = False
+                async with self._lock(key):
+                    await self._pass(key, trigger)
+        finally:
+            self.pending.pop(key, None)
+
+    async def _pass(self, key: ModelKey, trigger: str) -> None:
+        namespace, name = key
+        try:
+            result = await run_pass(self.ctx, key, trigger)
+        except InvalidSpecError as error:
+            # In status and Events already; nothing to do until the spec changes.
+            logger.info("reconcile of %s/%s after %s: %s", namespace, name, trigger, error)
+            return
+        except APIError as error:
+            delay = retry_delay(error)
+            logger.warning(
+                "reconcile of %s/%s after %s failed, retrying in %.0f s: %s",
+                namespace,
+                name,
+                trigger,
+                delay,
+                error,
+            )
+            self.schedule(key, delay)
+            return
+        except Exception:
+            logger.exception(
+                "reconcile of %s/%s after %s failed unexpectedly, retrying in %.0f s",
+                namespace,
+                name,
+                trigger,
+                UNEXPECTED_ERROR_DELAY,
+            )
+            self.schedule(key, UNEXPECTED_ERROR_DELAY)
+            return
+        if result is None:  # the model is gone or being deleted
+            self.forget(key)
+            return
+        if result.waiting_for:
+            logger.info(
+                "reconcile of %s/%s after %s: %s", namespace, name, trigger, result.waiting_for
+            )
+        self.schedule(key, result.requeue_seconds)

@@ -1,0 +1,73 @@
+"""Traffic: the canary's size for a weight, the split to write, and whether it is live.
+
+The split written to the traffic ConfigMap (or HTTPRoute) is ``status.traffic``; its
+generation bumps whenever the split changes, and a weight counts as live only once every
+stable pod (or the route) reports that generation. In Replicas mode there is no split to
+write: the weight is the ratio of ready pods behind one Service.
+"""
+
+from __future__ import annotations
+
+import math
+
+from axiom_operator.rollout.model import TrafficMode, TrafficState
+from axiom_operator.rollout.run import Run
+
+
+def canary_replicas(mode: TrafficMode, weight: float, replicas: int) -> int:
+    """Canary size for ``weight``. Runtime/GatewayAPI: enough for its share, at least one so
+    it is ready before traffic moves. Replicas: the count whose ratio to the (untouched)
+    stable replicas is closest to the weight, at least one while the weight is above 0."""
+    if mode is not TrafficMode.REPLICAS:
+        return max(1, math.ceil(replicas * weight / 100.0))
+    if weight <= 0:
+        return 0
+    if weight >= 100:
+        return replicas
+    return max(1, round(replicas * weight / (100.0 - weight)))
+
+
+def sync_traffic(run: Run) -> None:
+    """Bump the traffic generation when the split to write differs from the one written."""
+    s = run.status
+    wanted: tuple[str | None, float, TrafficMode]
+    if s.canary_version is not None and run.spec.mode is not TrafficMode.REPLICAS:
+        wanted = (s.canary_version, s.canary_weight, run.spec.mode)
+    else:
+        wanted = (None, 0.0, run.spec.mode)
+    written = s.traffic
+    if (written.canary_version, written.weight, written.mode) != wanted:
+        run.set(
+            traffic=TrafficState(
+                generation=written.generation + 1,
+                canary_version=wanted[0],
+                weight=wanted[1],
+                mode=wanted[2],
+            )
+        )
+
+
+def traffic_live(run: Run) -> bool:
+    """Is the written weight what users get now?"""
+    s = run.status
+    sync_traffic(run)
+    if run.spec.mode is TrafficMode.REPLICAS:
+        assert s.canary_version is not None
+        wanted = canary_replicas(run.spec.mode, s.canary_weight, run.spec.replicas)
+        return run.available(s.canary_version) >= wanted
+    reports = run.obs.applied_traffic_generations
+    return bool(reports) and min(reports) >= run.status.traffic.generation
+
+
+def effective_weight(run: Run) -> float | None:
+    s = run.status
+    if s.canary_version is None or s.stable_version is None:
+        return None
+    if run.spec.mode is TrafficMode.REPLICAS:
+        canary = run.available(s.canary_version)
+        total = canary + run.available(s.stable_version)
+        return round(100.0 * canary / total, 2) if total else None
+    reports = run.obs.applied_traffic_generations
+    if reports and min(reports) >= s.traffic.generation:
+        return s.traffic.weight
+    return s.effective_weight

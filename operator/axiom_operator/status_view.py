@@ -1,0 +1,265 @@
+"""The status view: the AxiomModel status users read, as pure functions of a pass.
+
+The version change itself is the rollout state machine's (``axiom_operator.rollout``); this
+module turns its status, the certificate gate's verdict and the observed Deployments into
+what users read: ``status.phase`` (the machine's phase, or ``Invalid``), the versions and
+weights the printer columns show, the history newest last, the last analysis with the CRD's
+verdict words (Pass/Fail/Inconclusive), the four conditions, and the Events worth posting
+when a condition changes. ``merge_patch`` computes the minimal JSON merge patch, so a pass
+that changes nothing writes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from axiom_operator import api
+from axiom_operator import status as conditions
+from axiom_operator.resources import labels as names
+from axiom_operator.rollout import Figures, Phase, RolloutStatus
+from axiom_operator.status import ConditionValue
+from axiom_operator.status_model import VERDICT_WORDS, figures_model, write_rollout_status
+from axiom_operator.values import DeploymentState, Event, GateOutcome
+
+# A certificate that expires within this window is reported (CertificateValid stays True,
+# reason ExpiresSoon, a Warning Event): runtime pods verify it when they start, so a pod
+# that restarts after the expiry would not become ready.
+DEFAULT_EXPIRY_WARNING = timedelta(days=7)
+
+
+# Phases in which users are served (by the stable version) and nothing is wrong.
+_PROGRESSING_PHASES = {
+    Phase.DEPLOYING,
+    Phase.CANARY,
+    Phase.EXPERIMENT,
+    Phase.PAUSED,
+    Phase.PROMOTING,
+    Phase.ROLLING_BACK,
+}
+
+
+def _available_condition(state: DeploymentState | None, version: str | None) -> ConditionValue:
+    if state is None:
+        return ConditionValue("False", "NoDeployment", "no Deployment serves the model yet")
+    message = f"{state.available}/{state.desired} pods of version {version} available (Deployment {state.name})"
+    if state.is_available:
+        return ConditionValue("True", "MinimumReplicasAvailable", message)
+    return ConditionValue("False", "ReplicasUnavailable", message)
+
+
+def _certificate_condition(
+    gate: GateOutcome, now: datetime, expiry_warning: timedelta
+) -> ConditionValue:
+    if gate.valid is True:
+        if gate.expires_at is not None and gate.expires_at - now <= expiry_warning:
+            left = gate.expires_at - now
+            hours = max(0.0, left.total_seconds() / 3600)
+            return ConditionValue(
+                "True",
+                "ExpiresSoon",
+                f"{gate.message}; it expires at {conditions.rfc3339(gate.expires_at)} (in "
+                f"{hours:.1f} h): re-sign the package and update the certificate, or pods "
+                "that restart after that will not become ready",
+            )
+        return ConditionValue("True", "Valid", gate.message)
+    if gate.valid is False:
+        return ConditionValue("False", gate.reason, gate.message)
+    return ConditionValue("Unknown", gate.reason, gate.message)
+
+
+def _ready_condition(
+    rollout: RolloutStatus, gate: GateOutcome, version: str, serving: DeploymentState | None
+) -> ConditionValue:
+    stable = rollout.stable_version
+    if rollout.phase is Phase.BLOCKED:
+        return ConditionValue(
+            "False",
+            "CertificateRejected",
+            f"version {version} is refused ({gate.reason}): {gate.message}"
+            + (f"; version {stable} keeps serving" if stable else "; nothing is deployed"),
+        )
+    if stable is None or serving is None:
+        return ConditionValue("False", "Deploying", rollout.message or f"deploying {version}")
+    pods = f"{serving.available}/{serving.desired} pods available"
+    if rollout.phase is Phase.DEPLOYING:  # until the machine has seen it available
+        return ConditionValue("False", "Deploying", f"version {stable}: {pods}")
+    if not serving.is_available:
+        return ConditionValue("False", "ReplicasUnavailable", f"version {stable}: {pods}")
+    message = f"version {stable} is serving ({pods}); {rollout.message}"
+    if rollout.phase is Phase.STABLE:
+        return ConditionValue("True", "Serving", message)
+    return ConditionValue("True", rollout.phase.value, message)
+
+
+def _progressing_condition(rollout: RolloutStatus) -> ConditionValue:
+    if rollout.phase in _PROGRESSING_PHASES:
+        return ConditionValue("True", rollout.phase.value, rollout.message)
+    if rollout.phase is Phase.STABLE:
+        return ConditionValue("False", "RolloutComplete", rollout.message)
+    return ConditionValue("False", rollout.phase.value, rollout.message)
+
+
+def _figures(figures: Figures | None) -> api.AnalysisFigures | None:
+    return figures_model(figures)
+
+
+def _last_analysis_model(rollout: RolloutStatus) -> api.AnalysisResult | None:
+    record = rollout.last_analysis
+    if record is None:
+        return None
+    canary = record.canary
+    return api.AnalysisResult(
+        time=conditions.rfc3339(record.at),
+        # Records written before they carried these fall back to the live canary.
+        version=record.version or rollout.canary_version,
+        step=record.step if record.version else rollout.step,
+        verdict=VERDICT_WORDS[record.verdict],  # type: ignore[arg-type]
+        reasons=[reason[:1024] for reason in record.reasons[:16]],
+        message="; ".join(record.reasons)[:4096],
+        requests=canary.requests if canary else None,
+        error_rate=canary.error_rate if canary else None,
+        p99_latency_ms=canary.p99_ms if canary else None,
+        mean_confidence=canary.mean_confidence if canary else None,
+        failures=rollout.analysis_failures,
+        canary=_figures(record.canary),
+        stable=_figures(record.stable),
+    )
+
+
+def last_analysis(rollout: RolloutStatus) -> dict[str, Any] | None:
+    """``status.lastAnalysis`` in the CRD's words (Pass/Fail/Inconclusive)."""
+    model = _last_analysis_model(rollout)
+    return None if model is None else model.to_wire()
+
+
+def _history_models(rollout: RolloutStatus) -> list[api.HistoryEntry] | None:
+    """The machine keeps newest first; users read newest last (like kubectl rollout history)."""
+    if not rollout.history:
+        return None
+    return [
+        api.HistoryEntry(
+            version=entry.version,
+            outcome=entry.outcome.value,
+            at=conditions.rfc3339(entry.at),
+            reason=entry.reason[:1024],
+        )
+        for entry in reversed(rollout.history)
+    ]
+
+
+def history(rollout: RolloutStatus) -> list[dict[str, Any]] | None:
+    models = _history_models(rollout)
+    return None if models is None else [m.to_wire() for m in models]
+
+
+def _wire(status: api.AxiomModelStatus) -> dict[str, Any]:
+    """Every field of the status, a None for each one to remove (merge patch semantics)."""
+    present = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    names_on_wire = [f.alias or name for name, f in api.AxiomModelStatus.model_fields.items()]
+    return {name: present.get(name) for name in names_on_wire}
+
+
+def summarize(
+    *,
+    name: str,
+    generation: int,
+    version: str,
+    old_status: dict[str, Any],
+    gate: GateOutcome,
+    rollout: RolloutStatus,
+    deployments: dict[str, DeploymentState],
+    now: datetime,
+    expiry_warning: timedelta = DEFAULT_EXPIRY_WARNING,
+) -> tuple[dict[str, Any], list[Event]]:
+    """The status fields this operator owns (None: remove), and the Events conditions deserve."""
+    stable = rollout.stable_version
+    serving = deployments.get(stable) if stable else None
+    conds = old_status.get("conditions") or []
+    for kind, value in (
+        (conditions.READY, _ready_condition(rollout, gate, version, serving)),
+        (conditions.CERTIFICATE_VALID, _certificate_condition(gate, now, expiry_warning)),
+        (conditions.AVAILABLE, _available_condition(serving, stable)),
+        (conditions.PROGRESSING, _progressing_condition(rollout)),
+    ):
+        conds = conditions.set_condition(conds, kind, value, now=now, generation=generation)
+    canary = rollout.canary_version
+    typed = api.AxiomModelStatus(
+        phase=rollout.phase.value,
+        message=rollout.message[:4096] or None,
+        observed_generation=generation,
+        conditions=[api.Condition.model_validate(c) for c in conds],
+        stable_version=stable,
+        canary_version=canary,
+        canary_weight=rollout.canary_weight if canary else None,
+        effective_weight=rollout.effective_weight if canary else None,
+        step=rollout.step if canary else None,
+        history=_history_models(rollout),
+        last_analysis=_last_analysis_model(rollout),
+        blocked_versions=list(rollout.blocked_versions) or None,
+        handled_requests=list(rollout.handled_requests) or None,
+        replicas=serving.replicas if serving else 0,
+        selector=names.selector_string(name, stable) if stable else None,
+        rollout=write_rollout_status(rollout),
+    )
+    status = _wire(typed)
+    events: list[Event] = []
+    for changed in conditions.changed_conditions(old_status.get("conditions"), conds):
+        kind, state, reason = changed["type"], changed["status"], changed["reason"]
+        if kind == conditions.PROGRESSING or (kind == conditions.READY and state == "True"):
+            continue  # the rollout machine's own Events tell these transitions
+        warning = (state == "False" and reason not in ("Deploying",)) or state == "Unknown"
+        if kind == conditions.AVAILABLE and state == "False":
+            # A loss of availability is a warning; not being available yet (first deploy) is
+            # what a deploy looks like, and the rollout's own Events tell it.
+            before = conditions.get_condition(old_status.get("conditions"), kind)
+            warning = before is not None and before.get("status") == "True"
+        if kind == conditions.CERTIFICATE_VALID and reason == "ExpiresSoon":
+            warning, event_reason = True, "CertificateExpiresSoon"
+        elif kind == conditions.CERTIFICATE_VALID:
+            event_reason = "CertificateVerified" if state == "True" else f"Certificate{reason}"
+        else:
+            event_reason = f"{kind}{state}"
+        events.append(Event("Warning" if warning else "Normal", event_reason, changed["message"]))
+    return status, events
+
+
+def _same(old: Any, new: Any) -> bool:
+    return bool(old == new)
+
+
+def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The smallest JSON merge patch taking ``old`` to ``new`` for the keys of ``new`` (a None
+    value removes the key); keys only in ``old`` are left alone (other writers' fields)."""
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if value is None:
+            if key in old:
+                patch[key] = None
+        elif isinstance(value, dict) and isinstance(before, dict):
+            nested = merge_patch(before, value)
+            nested.update({k: None for k in before if k not in value})
+            if nested:
+                patch[key] = nested
+        elif not _same(before, value):
+            patch[key] = value
+    return patch
+
+
+def invalid_spec_status(
+    old_status: dict[str, Any], generation: int, message: str, now: datetime
+) -> tuple[dict[str, Any], list[Event]]:
+    """A spec the operator cannot act on: say why, keep everything else as it is."""
+    conds = conditions.set_condition(
+        old_status.get("conditions") or [],
+        conditions.READY,
+        ConditionValue("False", "InvalidSpec", message),
+        now=now,
+        generation=generation,
+    )
+    events = [
+        Event("Warning", "InvalidSpec", c["message"])
+        for c in conditions.changed_conditions(old_status.get("conditions"), conds)
+    ]
+    return {"phase": "Invalid", "observedGeneration": generation, "conditions": conds}, events

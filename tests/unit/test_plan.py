@@ -1,0 +1,148 @@
+"""The writes a pass plans, in the order they are sent, scenario by scenario (the pure stages
+of the pipeline on a stand-in for the apiserver's storage: tests/unit/plan_world.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plan_world import REFUSED, PlanWorld, model_spec
+
+STEPS: dict[str, Any] = {
+    "steps": [{"weight": 20, "pause": "5s"}, {"weight": 50, "pause": "5s"}],
+    "scaleDownDelay": "0s",
+    "rollbackWindow": "60s",
+}
+
+
+def stable_on_v1(**extra: Any) -> PlanWorld:
+    world = PlanWorld(model_spec("1.0.0", **extra))
+    world.until("Stable")
+    return world
+
+
+def change_version(world: PlanWorld, version: str, **extra: Any) -> None:
+    world.spec = model_spec(version, **extra)
+    world.generation += 1
+
+
+def first_manifest(world: PlanWorld) -> dict[str, Any]:
+    """The spec of the Deployment of 1.0.0 as the operator's main field manager sends it."""
+    from axiom_operator.diff import APPLIED_HASH_ANNOTATION
+
+    live = world.children[("Deployment", "m-v1-0-0")]
+    assert APPLIED_HASH_ANNOTATION in live["metadata"]["annotations"]
+    return dict(world.applied_specs[("Deployment", "m-v1-0-0")])
+
+
+def test_a_first_deploy_writes_what_pods_mount_before_the_deployment_and_the_service_after() -> (
+    None
+):
+    first = PlanWorld(model_spec("1.0.0")).tick()
+    assert first.changes == [
+        "apply Service m-v1-0-0",
+        "apply ConfigMap m-runtime",
+        "apply ConfigMap m-traffic",
+        "apply Deployment m-v1-0-0",
+        "apply Service m",
+    ]
+    assert first.report[0] == "patch status", "the status is written before any Event"
+    assert "event Reconciled" in first.report
+
+
+def test_an_unchanged_world_plans_no_write_at_all() -> None:
+    world = stable_on_v1()
+    for _ in range(3):
+        again = world.tick(30)
+        assert again.changes == [] and again.report == []
+
+
+def test_a_canary_starts_with_its_service_and_deployment_and_its_split_follows_its_address() -> (
+    None
+):
+    world = stable_on_v1()
+    change_version(world, "2.0.0", rollout=STEPS)
+    start = world.tick()
+    assert start.changes == ["apply Service m-v2-0-0", "apply Deployment m-v2-0-0"]
+    assert start.requeue == 2.0, "the split waits for the canary Service's address"
+    assert "event CanaryStarted" in start.report
+    split = world.tick()
+    assert split.changes == ["apply ConfigMap m-traffic"]
+    config = world.children[("ConfigMap", "m-traffic")]["data"]["traffic.json"]
+    assert '"weight":20' in config.replace(" ", "") and "127.100.0." in config
+
+
+def test_a_canary_step_rewrites_only_the_split() -> None:
+    world = stable_on_v1()
+    change_version(world, "2.0.0", rollout=STEPS)
+    passes = [world.tick(3) for _ in range(8)]
+    stepped = [p for p in passes if "event StepAdvanced" in p.report]
+    assert stepped, [p.report for p in passes]
+    assert stepped[0].changes == ["apply ConfigMap m-traffic"]
+    config = world.children[("ConfigMap", "m-traffic")]["data"]["traffic.json"]
+    assert '"weight":50' in config.replace(" ", "")
+
+
+def test_promotion_sizes_the_canary_before_the_service_moves_and_keeps_the_old_version_warm() -> (
+    None
+):
+    world = stable_on_v1()
+    change_version(world, "2.0.0", rollout=STEPS)
+    passes = world.until("Stable", seconds=3)
+    promoting = next(p for p in passes if p.phase == "Promoting")
+    assert "apply Deployment m-v2-0-0" in promoting.changes
+    assert "apply Service m" not in promoting.changes, "users move only once it is full size"
+    promoted = passes[-1]
+    assert promoted.changes == ["apply ConfigMap m-traffic", "apply Service m"]
+    assert "event Promoted" in promoted.report
+    assert ("Deployment", "m-v1-0-0") in world.children, "1.0.0 stays warm for rollbackWindow"
+    assert world.children[("Service", "m")]["spec"]["selector"]["axiom.dev/version"] == "2.0.0"
+
+
+def test_a_rollback_moves_the_service_first_and_scales_the_rolled_back_version_after() -> None:
+    world = stable_on_v1()
+    change_version(world, "2.0.0", rollout=STEPS)
+    world.until("Stable", seconds=3)
+    world.annotations = {"axiom.dev/rollback": "previous"}
+    rolled = world.tick()
+    assert rolled.phase == "RolledBack"
+    assert rolled.changes == ["apply Service m"], "the warm 1.0.0 needs no Deployment write"
+    assert world.children[("Service", "m")]["spec"]["selector"]["axiom.dev/version"] == "1.0.0"
+    after = world.tick(rolled.requeue or 1.0)
+    assert after.changes == ["scale m-v2-0-0 0"]
+
+
+def test_a_refused_certificate_writes_no_child_only_the_status_and_warnings() -> None:
+    world = stable_on_v1()
+    change_version(world, "3.0.0")
+    world.outcome = REFUSED
+    blocked = world.tick()
+    assert blocked.phase == "Blocked"
+    assert blocked.changes == []
+    assert blocked.report[0] == "patch status"
+    assert "event CertificateRefused" in blocked.report
+    assert ("Deployment", "m-v3-0-0") not in world.children
+    assert world.tick().report == [], "the refusal is said once"
+
+
+def test_a_version_nothing_refers_to_is_deleted_service_before_deployment() -> None:
+    world = stable_on_v1()
+    change_version(world, "2.0.0")
+    world.until("Stable")
+    expired = world.tick(61)
+    assert expired.changes == ["delete Service m-v1-0-0", "delete Deployment m-v1-0-0"]
+
+
+def test_with_autoscaling_the_replicas_are_set_once_and_the_hpa_follows_the_deployment() -> None:
+    world = PlanWorld(
+        model_spec("1.0.0", replicas=None, autoscaling={"minReplicas": 2, "maxReplicas": 5})
+    )
+    first = world.tick()
+    deployment = first.changes.index("apply Deployment m-v1-0-0")
+    assert first.changes[deployment : deployment + 3] == [
+        "apply Deployment m-v1-0-0",
+        "initial-replicas m-v1-0-0 2",
+        "apply HorizontalPodAutoscaler m-v1-0-0",
+    ]
+    assert "replicas" not in first_manifest(world), "the main manifest leaves replicas to the HPA"
+    world.until("Stable")
+    assert world.tick().changes == [], "the HPA owns replicas now: nothing is set again"
