@@ -2,9 +2,9 @@
 
 Why not ``prometheus_client.Histogram`` for the confidence histogram: the runtime observes
 one confidence per predicted row, and the library takes one value per ``observe`` (two
-locks and a scan of the bounds each time). At 64 rows per request that cost 10-13 % more
-CPU per request than the hand-written registry did; this child, which buckets a batch with
-``bisect`` (small batches) or numpy (large ones) under one lock, cost 0-1 %
+locks and a scan of the bounds each time). At 64 rows per request that cost 17 % more CPU
+per request than the hand-written registry did; this child, which buckets a batch with
+``bisect`` (small batches) or numpy (large ones) under one lock, 1.6 %
 (``docs/runtime-bench.md``). One value per request (latency, batch size) goes to the
 library's own Histogram: there the difference was within the bench's noise. Registry,
 exposition and parsing stay prometheus_client's: :meth:`BatchHistogram.collect` hands the

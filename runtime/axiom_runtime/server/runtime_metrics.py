@@ -40,7 +40,7 @@ class RuntimeMetrics:
             registry=registry,
         )
         # One value per row of each batch: prometheus_client observes one value per call,
-        # which cost 64-row requests 10-13 % more CPU (docs/runtime-bench.md).
+        # which cost 64-row requests 17 % more CPU (docs/runtime-bench.md).
         confidence = BatchHistogram(
             names.MODEL_CONFIDENCE,
             "Top-class probability of each predicted row (classifiers only).",
