@@ -95,7 +95,7 @@ async def run_pass(ctx: OperatorContext, key: ModelKey, trigger: str) -> PassRes
         ctx.metrics.errors.labels("unexpected").inc()
         raise
     finally:
-        ctx.metrics.duration.labels().observe(time.perf_counter() - started)
+        ctx.metrics.duration.observe(time.perf_counter() - started)
     if result is not None and result.waiting_for is not None:
         ctx.metrics.reconciles.labels(trigger, "waiting").inc()
         ctx.metrics.errors.labels("temporary").inc()

@@ -89,7 +89,11 @@ async def _load(state: ServerState, source: ModelSource) -> None:
             from axiom_runtime.traffic import TrafficSplitter
 
             splitter = TrafficSplitter(
-                config.traffic_config, state.registry, model_name=served_name, local_version=version
+                config.traffic_config,
+                state.registry,
+                model_name=served_name,
+                local_version=version,
+                generation_gauge=metrics.traffic_generation,
             )
             await splitter.start()
             state.splitter = splitter
