@@ -165,8 +165,8 @@ def _stalled_condition(
         return ConditionValue(
             "True",
             "CanaryFailed",
-            f"{rollout.message}; autoRollback is off: annotate axiom.dev/promote=true, "
-            "axiom.dev/resume=true or axiom.dev/rollback=previous, or change spec.version",
+            f"{rollout.message}; annotate axiom.dev/rollback=previous, axiom.dev/resume=true "
+            "or axiom.dev/promote=true, or change spec.version",
         )
     if rollout.phase is Phase.ROLLED_BACK:
         return ConditionValue(
