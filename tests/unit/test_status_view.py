@@ -15,7 +15,9 @@ from axiom_operator.rollout import (
     DeleteDeployment,
     EnsureDeployment,
     Observations,
+    Phase,
     PointServiceAt,
+    RolloutStatus,
     decide,
 )
 from axiom_operator.rollout_spec import to_rollout_spec
@@ -320,3 +322,37 @@ def test_an_invalid_spec_is_stalled_not_reconciling() -> None:
     kinds = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
     assert kinds == {"Ready": ("False", "InvalidSpec"), "Stalled": ("True", "InvalidSpec")}
     assert [(e.type, e.reason) for e in events] == [("Warning", "InvalidSpec")]
+
+
+def experiment_view(effective_weight: float | None) -> dict[str, Any]:
+    rollout = RolloutStatus(
+        phase=Phase.EXPERIMENT,
+        message="A/B experiment: 2.0.0 held at 30%",
+        stable_version="1.0.0",
+        canary_version="2.0.0",
+        canary_weight=30.0,
+        effective_weight=effective_weight,
+    )
+    status, _ = summarize(
+        name="mnist",
+        generation=4,
+        version="2.0.0",
+        old_status={},
+        gate=VALID,
+        rollout=rollout,
+        deployments={"1.0.0": state("1.0.0"), "2.0.0": state("2.0.0")},
+        now=NOW,
+    )
+    return status
+
+
+def test_a_live_experiment_is_ready_and_done() -> None:
+    status = experiment_view(30.0)
+    assert conditions(status)["Ready"] == ("True", "Experiment")
+    assert "Reconciling" not in conditions(status)
+
+
+def test_an_experiment_whose_split_is_not_live_yet_is_reconciling() -> None:
+    status = experiment_view(None)
+    assert conditions(status)["Ready"] == ("False", "Experiment")
+    assert conditions(status)["Reconciling"] == ("True", "Experiment")
