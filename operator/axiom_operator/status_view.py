@@ -318,10 +318,10 @@ def summarize(
         selector=names.selector_string(name, stable) if stable else None,
         rollout=write_rollout_status(rollout),
     )
-    return _wire(typed), condition_events(old_status.get("conditions"), conds)
+    return _wire(typed), _condition_events(old_status.get("conditions"), conds)
 
 
-def condition_events(old: list[dict[str, Any]] | None, new: list[dict[str, Any]]) -> list[Event]:
+def _condition_events(old: list[dict[str, Any]] | None, new: list[dict[str, Any]]) -> list[Event]:
     """The Events the conditions' transitions deserve (none for a pass that changed none).
 
     A Stalled transition is the one Warning of its pass (Ready's matching False would repeat
