@@ -96,10 +96,8 @@ _RECONCILING_PHASES = {
 }
 
 
-def _keeps_serving(stable: str | None, serving: DeploymentState | None) -> str:
-    if stable is None or serving is None:
-        return "; nothing is deployed"
-    return f"; version {stable} keeps serving"
+def _keeps_serving(stable: str | None) -> str:
+    return f"; version {stable} keeps serving" if stable else "; nothing is deployed"
 
 
 def _ready_condition(
@@ -114,15 +112,13 @@ def _ready_condition(
     That the previous version keeps users served meanwhile is ``Available``'s to say."""
     stable = rollout.stable_version
     if conflict is not None:
-        return ConditionValue(
-            "False", "ResourceConflict", conflict + _keeps_serving(stable, serving)
-        )
+        return ConditionValue("False", "ResourceConflict", conflict + _keeps_serving(stable))
     if rollout.phase is Phase.BLOCKED:
         return ConditionValue(
             "False",
             "CertificateRejected",
             f"version {version} is refused ({gate.reason}): {gate.message}"
-            + _keeps_serving(stable, serving),
+            + _keeps_serving(stable),
         )
     if stable is None or serving is None:
         return ConditionValue("False", "Deploying", rollout.message or f"deploying {version}")
