@@ -277,3 +277,46 @@ async def test_every_phase_reads_right_to_kstatus_and_kubectl_wait(
         for name, model in seen.items():
             text = json.dumps(model, indent=2, sort_keys=True) + "\n"
             (FIXTURES / f"{name}.json").write_text(text)
+
+
+REPO = Path(__file__).resolve().parents[2]
+ARGOCD_CM_FILE = Path("deploy/gitops/argocd/argocd-cm.yaml")  # as docs/gitops.md types it
+HEALTH_LUA = REPO / "deploy" / "gitops" / "argocd" / "health.lua"
+
+
+def test_the_argocd_cm_patch_installs_the_health_check(kubeconfig: Path) -> None:
+    """The install command of docs/gitops.md, verbatim, with the real kubectl, on an
+    argocd-cm that already holds other settings (no Argo CD runs here: only the ConfigMap)."""
+    kubectl = [str(binaries.binary("kubectl")), f"--kubeconfig={kubeconfig}"]
+    subprocess.run([*kubectl, "create", "namespace", "argocd"], check=True)
+    try:
+        existing = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+            "data": {"url": "https://argocd.example"},
+        }
+        subprocess.run(
+            [*kubectl, "create", "-f", "-"], input=json.dumps(existing), text=True, check=True
+        )
+        install = ["patch", "configmap", "argocd-cm", "--patch-file", str(ARGOCD_CM_FILE)]
+        result = subprocess.run(
+            [*kubectl, "-n", "argocd", *install],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
+        assert result.returncode == 0, result.stderr
+        live = json.loads(
+            subprocess.run(
+                [*kubectl, "-n", "argocd", "get", "configmap", "argocd-cm", "-o", "json"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+    finally:
+        subprocess.run([*kubectl, "delete", "namespace", "argocd", "--wait=false"], check=True)
+    assert live["data"]["url"] == "https://argocd.example"
+    script = live["data"]["resource.customizations.health.axiom.dev_AxiomModel"]
+    assert script == HEALTH_LUA.read_text()
