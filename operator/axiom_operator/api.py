@@ -628,7 +628,8 @@ class Condition(ApiModel):
 
     type: str = Field(
         max_length=64,
-        description="Ready, CertificateValid, Available or Progressing (more may be added).",
+        description="Ready, CertificateValid, Available, Progressing, or kstatus' Reconciling "
+        "and Stalled (present only while True); more may be added.",
     )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(max_length=128, description="CamelCase reason a program can match on.")
@@ -768,7 +769,8 @@ class AxiomModelStatus(ApiModel):
     conditions: list[Condition] | None = Field(
         default=None,
         max_length=16,
-        description="Ready, CertificateValid, Available, Progressing.",
+        description="Ready, CertificateValid, Available, Progressing; Reconciling and Stalled "
+        "(kstatus) while True.",
     )
     blocked_versions: (
         list[Annotated[str, Field(max_length=64, description="A version kept off (rolled back).")]]
