@@ -189,7 +189,9 @@ def test_cel_go_errors_where_there_is_no_status_yet(go_check: Path, tmp_path: Pa
 
 def test_argo_cd_message_says_why_it_is_degraded() -> None:
     _, message = argo_health(fixture("conflict"))
-    assert message.startswith("ResourceConflict: Service digits-v2-0-0 exists and is not this model's")
+    assert message.startswith(
+        "ResourceConflict: Service digits-v2-0-0 exists and is not this model's"
+    )
 
 
 def test_argo_cd_waits_on_a_stale_generation() -> None:
