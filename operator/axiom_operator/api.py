@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic.config import JsonDict
+from pydantic.config import JsonDict, JsonValue
 
 GROUP = "axiom.dev"
 VERSION = "v1alpha1"
@@ -113,7 +113,9 @@ PositiveDuration = Annotated[
     ),
     AfterValidator(_longer_than_zero),
 ]
-NO_CREDENTIALS_CEL = [cel(f"!self.matches('{_URL_WITH_CREDENTIALS}')", NO_CREDENTIALS_MESSAGE)]
+NO_CREDENTIALS_CEL: list[JsonValue] = [
+    cel(f"!self.matches('{_URL_WITH_CREDENTIALS}')", NO_CREDENTIALS_MESSAGE)
+]
 
 
 class ApiModel(BaseModel):
