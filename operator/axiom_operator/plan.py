@@ -418,7 +418,7 @@ def plan_report(
         held=changes.held,
     )
     writes: list[Write] = []
-    patch = status_view.merge_patch(dict(world.model.status), status)
+    patch = merge_patch(dict(world.model.status), status)
     if patch:
         writes.append(PatchStatus(patch))
     events = [*changes.warnings]
@@ -440,7 +440,7 @@ def plan_invalid(invalid: InvalidModel) -> list[Write]:
         old, invalid.model.generation, invalid.message, invalid.now
     )
     writes: list[Write] = []
-    patch = status_view.merge_patch(old, status)
+    patch = merge_patch(old, status)
     if patch:
         writes.append(PatchStatus(patch))
     return writes + [PostEvent(event) for event in events]

@@ -1,5 +1,6 @@
 """Condition helpers: set a condition without touching its transition time when nothing
-changed, so a reconcile that observes the same world produces the same status (no write)."""
+changed, so a reconcile that observes the same world produces the same status (no write);
+and the minimal merge patch from the stored status to the new one."""
 
 from __future__ import annotations
 
@@ -90,3 +91,26 @@ def changed_conditions(
         ):
             changed.append(condition)
     return changed
+
+
+def _same(old: Any, new: Any) -> bool:
+    return bool(old == new)
+
+
+def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The smallest JSON merge patch taking ``old`` to ``new`` for the keys of ``new`` (a None
+    value removes the key); keys only in ``old`` are left alone (other writers' fields)."""
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if value is None:
+            if key in old:
+                patch[key] = None
+        elif isinstance(value, dict) and isinstance(before, dict):
+            nested = merge_patch(before, value)
+            nested.update({k: None for k in before if k not in value})
+            if nested:
+                patch[key] = nested
+        elif not _same(before, value):
+            patch[key] = value
+    return patch

@@ -5,7 +5,7 @@ module turns its status, the certificate gate's verdict and the observed Deploym
 what users read: ``status.phase`` (the machine's phase, or ``Invalid``), the versions and
 weights the printer columns show, the history newest last, the last analysis with the CRD's
 verdict words (Pass/Fail/Inconclusive), the conditions (kstatus' Reconciling and Stalled among them), and the Events worth posting
-when a condition changes. ``merge_patch`` computes the minimal JSON merge patch, so a pass
+when a condition changes. ``status.merge_patch`` computes the minimal JSON merge patch, so a pass
 that changes nothing writes nothing.
 """
 
@@ -356,29 +356,6 @@ def _condition_events(old: list[dict[str, Any]] | None, new: list[dict[str, Any]
             Event("Normal", "StallCleared", f"no longer stalled ({was_stalled.get('reason')})")
         )
     return events
-
-
-def _same(old: Any, new: Any) -> bool:
-    return bool(old == new)
-
-
-def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """The smallest JSON merge patch taking ``old`` to ``new`` for the keys of ``new`` (a None
-    value removes the key); keys only in ``old`` are left alone (other writers' fields)."""
-    patch: dict[str, Any] = {}
-    for key, value in new.items():
-        before = old.get(key)
-        if value is None:
-            if key in old:
-                patch[key] = None
-        elif isinstance(value, dict) and isinstance(before, dict):
-            nested = merge_patch(before, value)
-            nested.update({k: None for k in before if k not in value})
-            if nested:
-                patch[key] = nested
-        elif not _same(before, value):
-            patch[key] = value
-    return patch
 
 
 def invalid_spec_status(

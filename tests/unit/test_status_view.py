@@ -21,10 +21,10 @@ from axiom_operator.rollout import (
     decide,
 )
 from axiom_operator.rollout_spec import to_rollout_spec
+from axiom_operator.status import merge_patch
 from axiom_operator.status_model import read_rollout_status
 from axiom_operator.status_view import (
     invalid_spec_status,
-    merge_patch,
     summarize,
 )
 from axiom_operator.values import DeploymentState, GateOutcome
