@@ -69,6 +69,7 @@ from axiom_operator.rollout import (
 )
 from axiom_operator.rollout.machine import Decision
 from axiom_operator.rollout_spec import SourceDecodeError, spec_for_version
+from axiom_operator.status import merge_patch
 from axiom_operator.values import (
     ApplyObject,
     Baseline,
