@@ -129,11 +129,39 @@ class RunningServer:
             return response.status, await _body(response)
 
     async def post_raw(
-        self, path: str, data: bytes, content_type: str | None = "application/json"
+        self,
+        path: str,
+        data: bytes,
+        content_type: str | None = "application/json",
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        headers = {} if content_type is None else {"Content-Type": content_type}
-        async with self.session.post(self.base_url + path, data=data, headers=headers) as response:
+        """POST bytes; ``content_type=None`` sends no Content-Type at all."""
+        all_headers = dict(headers or {})
+        if content_type is not None:
+            all_headers["Content-Type"] = content_type
+        # Without skipping it, aiohttp adds application/octet-stream to a bytes body.
+        skip = () if content_type is not None else ("Content-Type",)
+        async with self.session.post(
+            self.base_url + path, data=data, headers=all_headers, skip_auto_headers=skip
+        ) as response:
             return response.status, await _body(response)
+
+    async def post_binary(
+        self, path: str, header: dict[str, Any], tensors: bytes = b""
+    ) -> tuple[int, dict[str, Any], bytes]:
+        """A binary tensor data request: (status, JSON header of the answer, binary part)."""
+        head = json.dumps(header).encode()
+        async with self.session.post(
+            self.base_url + path,
+            data=head + tensors,
+            headers={
+                "Inference-Header-Content-Length": str(len(head)),
+                "Content-Type": "application/octet-stream",
+            },
+        ) as response:
+            body = await response.read()
+            length = int(response.headers.get("Inference-Header-Content-Length", len(body)))
+            return response.status, json.loads(body[:length]), body[length:]
 
     async def wait_loaded(self, limit_s: float = 10.0) -> dict[str, Any]:
         """Wait until loading has finished (ready or definitively not); return /ready's JSON."""
