@@ -104,7 +104,13 @@ def test_signing_names_still_import_from_the_certificate_package() -> None:
 
 
 # Import name -> the distribution that provides it, where the two differ.
-DISTRIBUTION_OF = {"yaml": "pyyaml", "sklearn": "scikit-learn", "joblib": "scikit-learn"}
+DISTRIBUTION_OF = {
+    "yaml": "pyyaml",
+    "sklearn": "scikit-learn",
+    "joblib": "scikit-learn",
+    "grpc": "grpcio",
+    "google": "protobuf",  # google.protobuf, imported by the generated stubs
+}
 
 
 def requirement_names(requirements: list[str]) -> set[str]:

@@ -26,8 +26,8 @@ from axiom_runtime.server import v2
 from axiom_runtime.server.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
+    details_of,
     field_of,
-    reason_of,
     status_for,
 )
 from axiom_runtime.server.logging import LOGGER_NAME, log_event
@@ -85,7 +85,7 @@ def error_response(error: Exception, headers: dict[str, str] | None = None) -> w
     if status >= 500 and status != 503:
         log_event(log, logging.ERROR, "unexpected error", error=repr(error))
         return json_response({"error": "internal error", "field": None}, status, headers)
-    return json_response({"error": reason_of(error), "field": field_of(error)}, status, headers)
+    return json_response({"error": details_of(error), "field": field_of(error)}, status, headers)
 
 
 # -- request decoding -------------------------------------------------------------------
