@@ -101,7 +101,8 @@ def _grpc_target(value: Any) -> str | None:
     host, _, port = value.rpartition(":")
     if not host or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
         raise TrafficConfigError(field, f"must be host:port, got {value!r}")
-    if host.startswith("[") != host.endswith("]"):
+    bracketed = host.startswith("[") and host.endswith("]")
+    if (":" in host and not bracketed) or host.startswith("[") != host.endswith("]"):
         raise TrafficConfigError(field, f"an IPv6 host needs brackets, got {value!r}")
     return value
 
