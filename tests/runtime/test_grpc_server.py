@@ -9,6 +9,7 @@ match the inputs, a message over the size cap, a server that is not ready.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,3 +230,54 @@ def _serve_not_ready(model: SignedModel, keys: Path, log: Path) -> ServedBoth:
         time.sleep(0.05)
     served.process.stop()
     raise AssertionError(log.read_text())
+
+
+def _metric(served: ServedBoth, name: str) -> float:
+    for line in served.metrics_text().splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def _concurrent(target: str, count: int) -> list[grpc.StatusCode]:
+    request = _request()
+    request.raw_input_contents.append(np.asarray(ROW, dtype="<f4").tobytes())
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        await stub.ServerReady(pb.ServerReadyRequest(), timeout=10)
+
+        async def one() -> grpc.StatusCode:
+            try:
+                await stub.ModelInfer(request, timeout=10)
+                return grpc.StatusCode.OK
+            except grpc.aio.AioRpcError as error:
+                assert error.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED or (
+                    (error.details() or "").startswith("input: ")
+                )
+                return error.code()
+
+        return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def test_concurrent_grpc_calls_share_forward_passes(served_both: ServedBoth) -> None:
+    batches = _metric(served_both, "axiom_batch_size_count")
+    codes = await _concurrent(served_both.grpc_address, 64)
+    assert set(codes) == {grpc.StatusCode.OK}
+    assert _metric(served_both, "axiom_batch_size_count") - batches < 64
+
+
+async def test_an_overloaded_server_answers_resource_exhausted(
+    signed_model: SignedModel, tmp_path: Path
+) -> None:
+    served = serve_both(
+        signed_model,
+        tmp_path / "serve.log",
+        AXIOM_MAX_BATCH_SIZE="1",
+        AXIOM_MAX_PENDING_ROWS="1",
+    )
+    try:
+        codes = await _concurrent(served.grpc_address, 64)
+        assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes and grpc.StatusCode.OK in codes
+        assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
+    finally:
+        served.process.stop()
