@@ -45,8 +45,7 @@ class OperatorContext:
         counts: dict[str, int] = {}
         for value in self.phases.values():
             counts[value] = counts.get(value, 0) + 1
-        for known in {*counts, *(labels[0] for labels, _ in self.metrics.models.children())}:
-            self.metrics.models.labels(known).set(counts.get(known, 0))
+        self.metrics.set_models_by_phase(counts)
 
     def forget(self, key: ModelKey) -> None:
         """What the operator remembers of a model that is gone."""

@@ -97,6 +97,12 @@ async def translated(what: str) -> AsyncIterator[None]:
         code = int(error.status.code or 0)
         kind = _BY_STATUS.get(code, APIUnavailableError if code >= 500 else APIError)
         raise kind(f"{what}: {code} {error.status.message}", code) from error
+    except httpx.HTTPStatusError as error:
+        # lightkube lets an answer that is not a Status object through as httpx's error (a
+        # list of a resource type the cluster does not serve answers a bare 404).
+        code = error.response.status_code
+        kind = _BY_STATUS.get(code, APIUnavailableError if code >= 500 else APIError)
+        raise kind(f"{what}: {code} {error.response.reason_phrase}", code) from error
     except (httpx.TransportError, TimeoutError) as error:
         raise APIUnavailableError(f"{what}: apiserver unreachable ({error!r})") from error
 

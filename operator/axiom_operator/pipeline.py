@@ -7,10 +7,12 @@ path to get right:
 1. ``observe`` (``observe/``): every read, into one ``World``. A model that is gone ends the
    pass; a bad spec is reported (``plan_invalid``) and ends it with ``InvalidSpecError``.
 2. ``decide`` (``rollout/``): the pure rollout machine; its status is the machine's memory.
-3. ``observe_rebuilds``: the one read that depends on the decision (the certificates of
-   kept versions to rebuild).
-4. ``plan_changes`` (``plan.py``): the writes to the children, in a safe order; ``apply``
-   (``apply.py``) sends them.
+3. ``observe_rebuilds``: a read that depends on the decision (the certificates of kept
+   versions to rebuild).
+4. ``plan_changes`` (``plan.py``): the writes to the children, in a safe order. Before
+   anything is created, ``observe_creations`` reads what holds its name: a name taken by
+   someone else holds the whole pass (nothing is written; the status says why). ``apply``
+   (``apply.py``) sends the writes.
 5. ``plan_report``: the status users read (``status_view.py``) as a merge patch of what
    changed, and the Events; ``apply`` sends them.
 6. The next look: the soonest of the machine's requeue, the resync, the moment the
@@ -26,15 +28,17 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from axiom_operator.apply import apply
+from axiom_operator.apply import Applied, apply
 from axiom_operator.context import OperatorContext
-from axiom_operator.observe import observe, observe_rebuilds
+from axiom_operator.kube import APIForbiddenError, APIInvalidError
+from axiom_operator.observe import observe, observe_creations, observe_rebuilds
 from axiom_operator.plan import (
     deployments_after,
     plan_changes,
     plan_invalid,
     plan_report,
     rebuild_versions,
+    refused,
 )
 from axiom_operator.rollout import decide
 from axiom_operator.values import InvalidModel, InvalidSpecError, ModelKey
@@ -91,7 +95,7 @@ async def run_pass(ctx: OperatorContext, key: ModelKey, trigger: str) -> PassRes
         ctx.metrics.errors.labels("unexpected").inc()
         raise
     finally:
-        ctx.metrics.duration.labels().observe(time.perf_counter() - started)
+        ctx.metrics.duration.observe(time.perf_counter() - started)
     if result is not None and result.waiting_for is not None:
         ctx.metrics.reconciles.labels(trigger, "waiting").inc()
         ctx.metrics.errors.labels("temporary").inc()
@@ -114,7 +118,16 @@ async def _run_pass(ctx: OperatorContext, key: ModelKey) -> PassResult | None:
     world = await observe_rebuilds(ctx, world, rebuild_versions(decision, world))
 
     changes = plan_changes(decision, world, default_image=ctx.settings.runtime_image)
-    applied = await apply(ctx, world.model, changes.writes)
+    if changes.creations():
+        world = await observe_creations(ctx, world, changes.creations())
+        changes = plan_changes(decision, world, default_image=ctx.settings.runtime_image)
+    try:
+        applied = await apply(ctx, world.model, changes.writes)
+    except (APIInvalidError, APIForbiddenError) as error:
+        # Retrying at once will not help: a person must change the spec, the RBAC or the
+        # object in the way, so the model says so instead of failing silently every 30 s.
+        changes = refused(changes, str(error))
+        applied = Applied()
     expiry_warning = timedelta(seconds=ctx.settings.certificate_expiry_warning_seconds)
     report = plan_report(
         decision,
@@ -138,6 +151,8 @@ async def _run_pass(ctx: OperatorContext, key: ModelKey) -> PassResult | None:
     )
     if waiting is not None:
         requeue = WORLD_NOT_READY_RETRY if requeue is None else min(requeue, WORLD_NOT_READY_RETRY)
+    if changes.held is not None:
+        waiting = changes.held[1]
     return PassResult(
         phase=decision.status.phase.value,
         writes=applied.api_writes + reported.api_writes,

@@ -76,6 +76,7 @@ from axiom_operator.values import (
     DeleteObject,
     DeploymentState,
     Event,
+    ForeignObject,
     GateResult,
     InvalidModel,
     PatchStatus,
@@ -94,6 +95,12 @@ logger = logging.getLogger(__name__)
 WAIT_FOR_SERVICE_ADDRESS = 2.0
 # A window that cannot start yet (no scrape of the pods in this pass) is tried this soon.
 WAIT_FOR_BASELINE = 1.0
+# A model held by a name conflict or a missing cluster API looks again this much later: it
+# needs a person (or an install), and the operator must not hammer the apiserver meanwhile.
+HOLD_RETRY = 30.0
+CONFLICT_REASON = "ResourceConflict"
+MISSING_API_REASON = "APIUnavailable"
+REFUSED_REASON = "WriteRefused"
 
 
 @dataclass
@@ -103,6 +110,13 @@ class Changes:
     writes: list[Write] = field(default_factory=list)
     warnings: list[Event] = field(default_factory=list)
     requeue_seconds: float | None = None
+    conflicts: list[ForeignObject] = field(default_factory=list)
+    # Why nothing is written this pass (a conflict, a missing API): (reason, message).
+    held: tuple[str, str] | None = None
+
+    def creations(self) -> list[tuple[str, str]]:
+        """(kind, name) of the objects these writes would create."""
+        return [(w.kind, w.name) for w in self.writes if isinstance(w, ApplyObject) and not w.live]
 
     def requeue(self, seconds: float) -> None:
         current = self.requeue_seconds
@@ -114,7 +128,11 @@ def _owner(world: World) -> Owner:
 
 
 def _apply_if_changed(changes: Changes, manifest: dict[str, Any], world: World) -> None:
-    live = world.child(manifest["kind"], manifest["metadata"]["name"])
+    key = (manifest["kind"], manifest["metadata"]["name"])
+    live = world.child(*key)
+    if live is None and key in world.foreign:
+        changes.conflicts.append(world.foreign[key])
+        return
     if needs_apply(with_applied_hash(manifest), dict(live) if live is not None else None):
         changes.writes.append(ApplyObject(manifest, live))
 
@@ -217,6 +235,9 @@ def _ensure_deployment(
     )
     manifest = build_deployment(inputs)
     live = world.child("Deployment", object_name)
+    if live is None and ("Deployment", object_name) in world.foreign:
+        changes.conflicts.append(world.foreign[("Deployment", object_name)])
+        return
     applying = needs_apply(with_applied_hash(manifest), dict(live) if live is not None else None)
     if applying:
         changes.writes.append(ApplyObject(manifest, live))
@@ -336,6 +357,35 @@ def plan_changes(decision: Decision, world: World, *, default_image: str) -> Cha
             changes.requeue(action.seconds)
     if decision.status.canary_version is None and world.baseline is not None:
         changes.writes.append(RememberBaseline(None))
+    return _hold_if_blocked(changes, world)
+
+
+def _hold_if_blocked(changes: Changes, world: World) -> Changes:
+    """A name taken by someone else, or an API the cluster lacks: write nothing at all.
+
+    Not only the one object: a rollout that went on without its Service or its HTTPRoute
+    would measure and decide on a split nobody applied. Held, the version that serves keeps
+    serving exactly as it is, the model says why, and the first pass after the object (or
+    the API) appears proceeds from where the machine stood."""
+    reasons = [f.describe() for f in changes.conflicts]
+    if reasons:
+        changes.held = (CONFLICT_REASON, "; ".join(reasons))
+    elif world.missing_apis:
+        changes.held = (MISSING_API_REASON, "; ".join(world.missing_apis))
+    if changes.held is not None:
+        changes.writes = []
+        changes.warnings = []
+        changes.requeue_seconds = HOLD_RETRY
+    return changes
+
+
+def refused(changes: Changes, message: str) -> Changes:
+    """The apiserver refused one of the writes (validation, RBAC, an admission webhook):
+    the pass is held from there on, and the status says what was refused and why."""
+    changes.held = (REFUSED_REASON, message)
+    changes.writes = []
+    changes.warnings = []
+    changes.requeue_seconds = HOLD_RETRY
     return changes
 
 
@@ -358,26 +408,30 @@ def plan_report(
     deployments: Mapping[str, DeploymentState],
     expiry_warning: timedelta,
 ) -> list[Write]:
-    """Round 2: the status patch, then the Events (see the module docstring for why)."""
+    """Round 2: the status patch, then the Events (see the module docstring for why).
+
+    A held pass reports the machine as it stood (its decision was not carried out) and why."""
     status, condition_events = status_view.summarize(
         name=world.model.name,
         generation=world.model.generation,
         version=world.spec.version,
         old_status=dict(world.model.status),
         gate=world.gate.outcome,
-        rollout=decision.status,
+        rollout=world.memory if changes.held else decision.status,
         deployments=dict(deployments),
         now=world.now,
         expiry_warning=expiry_warning,
+        held=changes.held,
     )
     writes: list[Write] = []
     patch = status_view.merge_patch(dict(world.model.status), status)
     if patch:
         writes.append(PatchStatus(patch))
     events = [*changes.warnings]
-    events += [
-        Event(a.type, a.reason, a.message) for a in decision.actions if isinstance(a, EmitEvent)
-    ]
+    if changes.held is None:
+        events += [
+            Event(a.type, a.reason, a.message) for a in decision.actions if isinstance(a, EmitEvent)
+        ]
     if written:
         events.append(Event("Normal", "Reconciled", "; ".join(written)))
     events += condition_events

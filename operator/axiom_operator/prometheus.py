@@ -38,6 +38,7 @@ from axiom_operator.rollout.samples import (
     UNANSWERED_REASONS,
 )
 from axiom_operator.rollout_spec import duration_seconds
+from axiom_runtime.metric_names import STATUS_SERVER_ERROR
 
 QUERY_PATH = "/api/v1/query"
 # Prometheus' own lower bound for a range is one scrape interval; a shorter window than this
@@ -153,7 +154,7 @@ def window_queries(
     unanswered = "~" + "|".join(sorted(UNANSWERED_REASONS))
     return {
         "requests": increase(REQUESTS),
-        "errors": increase(REQUESTS, status="server_error"),
+        "errors": increase(REQUESTS, status=STATUS_SERVER_ERROR),
         "p99_seconds": (
             f"histogram_quantile(0.99, sum by (le) (increase({LATENCY}_bucket{select()}{window})))"
         ),

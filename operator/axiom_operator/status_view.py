@@ -69,9 +69,21 @@ def _certificate_condition(
 
 
 def _ready_condition(
-    rollout: RolloutStatus, gate: GateOutcome, version: str, serving: DeploymentState | None
+    rollout: RolloutStatus,
+    gate: GateOutcome,
+    version: str,
+    serving: DeploymentState | None,
+    held: tuple[str, str] | None = None,
 ) -> ConditionValue:
     stable = rollout.stable_version
+    if held is not None:
+        reason, message = held
+        return ConditionValue(
+            "False",
+            reason,
+            f"{message}; nothing is written until that changes"
+            + (f"; version {stable} keeps serving" if stable else ""),
+        )
     if rollout.phase is Phase.BLOCKED:
         return ConditionValue(
             "False",
@@ -171,13 +183,16 @@ def summarize(
     deployments: dict[str, DeploymentState],
     now: datetime,
     expiry_warning: timedelta = DEFAULT_EXPIRY_WARNING,
+    held: tuple[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[Event]]:
-    """The status fields this operator owns (None: remove), and the Events conditions deserve."""
+    """The status fields this operator owns (None: remove), and the Events conditions deserve.
+
+    ``held``: (reason, message) when the pass wrote nothing (a name conflict, a missing API)."""
     stable = rollout.stable_version
     serving = deployments.get(stable) if stable else None
     conds = old_status.get("conditions") or []
     for kind, value in (
-        (conditions.READY, _ready_condition(rollout, gate, version, serving)),
+        (conditions.READY, _ready_condition(rollout, gate, version, serving, held)),
         (conditions.CERTIFICATE_VALID, _certificate_condition(gate, now, expiry_warning)),
         (conditions.AVAILABLE, _available_condition(serving, stable)),
         (conditions.PROGRESSING, _progressing_condition(rollout)),
@@ -214,7 +229,9 @@ def summarize(
             # what a deploy looks like, and the rollout's own Events tell it.
             before = conditions.get_condition(old_status.get("conditions"), kind)
             warning = before is not None and before.get("status") == "True"
-        if kind == conditions.CERTIFICATE_VALID and reason == "ExpiresSoon":
+        if held is not None and kind == conditions.READY and reason == held[0]:
+            warning, event_reason = True, reason
+        elif kind == conditions.CERTIFICATE_VALID and reason == "ExpiresSoon":
             warning, event_reason = True, "CertificateExpiresSoon"
         elif kind == conditions.CERTIFICATE_VALID:
             event_reason = "CertificateVerified" if state == "True" else f"Certificate{reason}"

@@ -130,6 +130,18 @@ class ModelIdentity:
 
 
 @dataclass(frozen=True)
+class ForeignObject:
+    """An object with a name the model needs that is not the model's: never written."""
+
+    kind: str
+    name: str
+    holder: str  # who owns or manages it, for people: "Helm release web/web", ...
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.name} exists and is not this model's ({self.holder})"
+
+
+@dataclass(frozen=True)
 class InvalidModel:
     """A model whose spec cannot be acted on: what was read, and why."""
 
@@ -147,7 +159,8 @@ class World:
     ``scrapes``: while a canary is analysed from its pods, each version's pods' ``/metrics``
     now (the window's end, and the next window's baseline). ``rebuild_gates``: the
     certificate verdicts of kept versions whose Deployment is gone (a cold rollback), read
-    after the decision named them (``observe.observe_rebuilds``).
+    after the decision named them (``observe.observe_rebuilds``). ``foreign``: objects with a
+    name the plan would create that are someone else's (``observe.observe_creations``).
     """
 
     model: ModelIdentity
@@ -162,12 +175,28 @@ class World:
     scrapes: Mapping[str, Mapping[str, Scrape]] | None = None
     baseline: Baseline | None = None  # the open window's start, from operator memory
     rebuild_gates: Mapping[str, GateResult] = field(default_factory=dict)
+    # Objects the plan would create whose name is taken by something not this model's.
+    foreign: Mapping[ChildKey, ForeignObject] = field(default_factory=dict)
+    # Cluster APIs the spec needs that the cluster does not serve, for people.
+    missing_apis: tuple[str, ...] = ()
 
     def child(self, kind: str, name: str) -> Mapping[str, Any] | None:
         return self.children.get((kind, name))
 
     def with_rebuild_gates(self, gates: Mapping[str, GateResult]) -> World:
         return replace(self, rebuild_gates=dict(gates))
+
+    def with_found(
+        self,
+        found: Mapping[ChildKey, Mapping[str, Any]],
+        foreign: Mapping[ChildKey, ForeignObject],
+    ) -> World:
+        """This world with objects found by name: the model's own (or adopted), and not."""
+        return replace(
+            self,
+            children={**self.children, **found},
+            foreign={**self.foreign, **foreign},
+        )
 
 
 # -- writes: what ``plan`` asks ``apply`` to do, in order ------------------------------------

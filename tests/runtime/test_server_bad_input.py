@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 import pytest
 
+from axiom_runtime.metrics import parse_prometheus_text, sample_value
 from axiom_runtime.server import ServerConfig
 from axiom_runtime.server.testing import RunningServer, SignedModel, server_config
 
@@ -169,7 +170,9 @@ async def test_bad_requests_count_as_client_errors(server: RunningServer) -> Non
     await server.post_raw("/predict", b"{}", "text/plain")
     async with server.session.get(server.base_url + "/metrics") as response:
         text = await response.text()
-    assert 'axiom_inference_total{model="tiny",version="1.0.0",status="client_error"} 2' in text
+    samples = parse_prometheus_text(text)
+    labels = {"model": "tiny", "version": "1.0.0", "status": "client_error"}
+    assert sample_value(samples, "axiom_inference_total", **labels) == 2
 
 
 def test_aiohttp_client_is_available() -> None:

@@ -21,8 +21,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
-from axiom_runtime.metrics import Registry, parse_prometheus_text, sample_value
+from axiom_runtime.metrics import new_registry, parse_prometheus_text, render, sample_value
+from axiom_runtime.server.runtime_metrics import RuntimeMetrics
 from axiom_runtime.traffic import TrafficSplitter
 from axiom_runtime.traffic.config import CanaryTarget, TrafficConfig, render_traffic_config
 from axiom_runtime.traffic.split import goes_to_canary
@@ -70,7 +72,7 @@ def start_canary() -> Iterator[Callable[[str], Canary]]:
 class Stable:
     url: str
     splitter: TrafficSplitter
-    registry: Registry
+    registry: CollectorRegistry
     config_path: Path
 
     async def configure(
@@ -97,15 +99,22 @@ class Stable:
         raise AssertionError(f"generation {generation} never applied")
 
     def metric(self, name: str, **labels: str) -> float:
-        return sample_value(parse_prometheus_text(self.registry.render()), name, 0.0, **labels)
+        return sample_value(
+            parse_prometheus_text(render(self.registry).decode()), name, 0.0, **labels
+        )
 
 
 @pytest.fixture
 async def stable(tmp_path: Path) -> AsyncIterator[Stable]:
-    registry = Registry()
+    registry = new_registry()
     config_path = tmp_path / "traffic.json"
     splitter = TrafficSplitter(
-        config_path, registry, model_name="digits", local_version=STABLE_VERSION, poll_interval=0.02
+        config_path,
+        registry,
+        model_name="digits",
+        local_version=STABLE_VERSION,
+        generation_gauge=RuntimeMetrics(registry, "digits", STABLE_VERSION).traffic_generation,
+        poll_interval=0.02,
     )
 
     async def predict(request: web.Request) -> web.StreamResponse:
@@ -298,9 +307,13 @@ async def test_a_pod_of_the_canary_version_serves_its_own_requests(
     tmp_path: Path, start_canary: Callable[[str], Canary]
 ) -> None:
     # After promotion the new stable pods mount the same ConfigMap: they must not forward.
-    registry = Registry()
+    registry = new_registry()
     splitter = TrafficSplitter(
-        tmp_path / "t.json", registry, model_name="digits", local_version=CANARY_VERSION
+        tmp_path / "t.json",
+        registry,
+        model_name="digits",
+        local_version=CANARY_VERSION,
+        generation_gauge=RuntimeMetrics(registry, "digits", CANARY_VERSION).traffic_generation,
     )
     canary = start_canary("ok")
     splitter.apply(TrafficConfig(1, CanaryTarget(CANARY_VERSION, canary.url, 100.0)))

@@ -17,7 +17,7 @@ from typing import Any
 
 from axiom_operator import api
 from axiom_operator.diff import with_applied_hash
-from axiom_operator.observe import deployment_observations, deployment_states
+from axiom_operator.observe import deployment_observations, deployment_states, with_existing
 from axiom_operator.plan import (
     Changes,
     deployments_after,
@@ -108,6 +108,7 @@ class Pass:
     report: list[str]
     phase: str
     requeue: float | None
+    held: tuple[str, str] | None = None
 
 
 @dataclass
@@ -120,6 +121,9 @@ class PlanWorld:
     children: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     generation: int = 1
     next_ip: int = 10
+    missing_apis: tuple[str, ...] = ()
+    # Objects in the namespace that are not the model's (a user's, another model's), by key.
+    others: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # The spec of each object as last sent by an apply (before the apiserver's defaults).
     applied_specs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
@@ -153,6 +157,7 @@ class PlanWorld:
                 deployments=deployment_observations(deployments),
                 applied_traffic_generations=self.applied_generations(),
             ),
+            missing_apis=self.missing_apis,
         )
 
     def applied_generations(self) -> tuple[int, ...]:
@@ -169,6 +174,7 @@ class PlanWorld:
             obj = with_applied_hash(copy.deepcopy(dict(write.manifest)))
             key = (write.kind, write.name)
             self.applied_specs[key] = copy.deepcopy(obj.get("spec", {}))
+            self.others.pop(key, None)  # adopted
             old = self.children.get(key)
             meta = obj["metadata"]
             meta["generation"] = (old["metadata"]["generation"] + 1) if old else 1
@@ -215,6 +221,10 @@ class PlanWorld:
         if rebuild_versions(decision, world):
             raise AssertionError("a rebuild needs observe_rebuilds; not simulated here")
         changes: Changes = plan_changes(decision, world, default_image="axiom-runtime:test")
+        taken = {key: self.others[key] for key in changes.creations() if key in self.others}
+        if taken:
+            world = with_existing(world, taken)
+            changes = plan_changes(decision, world, default_image="axiom-runtime:test")
         answered: dict[str, dict[str, Any]] = {}
         written = []
         for write in changes.writes:
@@ -240,6 +250,7 @@ class PlanWorld:
             report=[label(w) for w in report],
             phase=decision.status.phase.value,
             requeue=changes.requeue_seconds,
+            held=changes.held,
         )
 
     def until(self, phase: str, *, limit: int = 30, seconds: float = 1.0) -> list[Pass]:

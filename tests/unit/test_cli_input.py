@@ -16,7 +16,7 @@ import pytest
 
 from axiom_runtime.cli import main
 from axiom_runtime.errors import InvalidInput
-from axiom_runtime.metrics import Registry
+from axiom_runtime.metrics import new_registry
 from axiom_runtime.package import ModelPackage, load_package
 from axiom_runtime.server.batcher import MicroBatcher
 from axiom_runtime.server.dataplane import DataPlane, make_forward
@@ -56,7 +56,7 @@ def keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
 
 
 def server_error(package: ModelPackage, rows: Any) -> str:
-    metrics = RuntimeMetrics(Registry(), package.spec.name, package.spec.version)
+    metrics = RuntimeMetrics(new_registry(), package.spec.name, package.spec.version)
     plane = DataPlane(package, MicroBatcher(make_forward(package), max_batch_size=4), metrics)
     with pytest.raises(InvalidInput) as caught:
         plane.decode_predict({"input": rows})

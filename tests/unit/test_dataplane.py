@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from axiom_runtime.errors import InvalidInput
-from axiom_runtime.metrics import Registry
+from axiom_runtime.metrics import new_registry, parse_prometheus_text, render, sample_value
 from axiom_runtime.package import ModelPackage, load_package
 from axiom_runtime.server.batcher import MicroBatcher
 from axiom_runtime.server.dataplane import DataPlane, make_forward
@@ -35,7 +35,7 @@ def labelled_package(tmp_path_factory: pytest.TempPathFactory) -> ModelPackage:
 
 
 async def _dataplane(package: ModelPackage) -> DataPlane:
-    metrics = RuntimeMetrics(Registry(), package.spec.name, package.spec.version)
+    metrics = RuntimeMetrics(new_registry(), package.spec.name, package.spec.version)
     batcher = MicroBatcher(make_forward(package), max_batch_size=16)
     plane = DataPlane(package, batcher, metrics)
     batcher.on_batch = plane.observe_batch
@@ -132,7 +132,8 @@ async def test_predict_matches_the_package(dataplane: DataPlane, package: ModelP
 
 async def test_confidence_metric_counts_rows(dataplane: DataPlane) -> None:
     await dataplane.predict({"input": [ROW, ROW, ROW]})
-    assert dataplane.metrics.confidence.count == 3
+    samples = parse_prometheus_text(render(dataplane.metrics.registry).decode())
+    assert sample_value(samples, "axiom_model_confidence_count") == 3
 
 
 # -- V2 -------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCS = REPO_ROOT / "docs"
 CODE_ROOTS = (REPO_ROOT / "runtime" / "axiom_runtime", REPO_ROOT / "operator" / "axiom_operator")
-METRIC_FACTORIES = {"counter", "gauge", "histogram"}
+METRIC_FACTORIES = {"Counter", "Gauge", "Histogram", "BatchHistogram"}
 AXIOM_KEY = re.compile(r"\baxiom\.dev/[a-z][-a-z0-9]*[a-z0-9]")
 API_VERSIONS = {"axiom.dev/v1alpha1"}
 REASON = re.compile(r"^[A-Z][A-Za-z0-9]+$")
@@ -41,17 +41,26 @@ def _call_name(node: ast.Call) -> str:
     return name.lstrip("_")
 
 
+def _metric_name(arg: ast.expr) -> str | None:
+    """A metric name given as a literal or as a constant of axiom_runtime.metric_names."""
+    from axiom_runtime import metric_names
+
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return arg.value
+    constant = arg.attr if isinstance(arg, ast.Attribute) else getattr(arg, "id", None)
+    value = getattr(metric_names, constant, None) if constant else None
+    return value if isinstance(value, str) else None
+
+
 def registered_metrics() -> set[str]:
-    """First `axiom_*` string argument of every counter/gauge/histogram(...) call."""
+    """The `axiom_*` name (first argument) of every Counter/Gauge/(Batch)Histogram(...) call."""
     names = set()
     for _, tree in trees():
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and _call_name(node) in METRIC_FACTORIES:
-                for arg in node.args:
-                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                        if arg.value.startswith("axiom_"):
-                            names.add(arg.value)
-                        break
+            if isinstance(node, ast.Call) and _call_name(node) in METRIC_FACTORIES and node.args:
+                name = _metric_name(node.args[0])
+                if name is not None and name.startswith("axiom_"):
+                    names.add(name)
     return names
 
 

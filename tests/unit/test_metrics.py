@@ -1,54 +1,58 @@
-"""The metrics registry renders valid Prometheus text and its parser reads it back."""
+"""Per-app registries render Prometheus text that prometheus_client's parser reads back."""
 
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.parser import text_string_to_metric_families
 
+from axiom_runtime.histogram import BatchHistogram
 from axiom_runtime.metrics import (
+    CONTENT_TYPE,
     MetricsParseError,
-    Registry,
+    new_registry,
     parse_prometheus_text,
+    render,
     sample_value,
 )
+from axiom_runtime.server.runtime_metrics import RuntimeMetrics
 
 
 @pytest.fixture
-def registry() -> Registry:
-    return Registry()
+def registry() -> CollectorRegistry:
+    return new_registry()
 
 
-def test_counter_increments_per_label_set(registry: Registry) -> None:
-    total = registry.counter("requests_total", "Requests.", ["status"])
+def _text(registry: CollectorRegistry) -> str:
+    return render(registry).decode()
+
+
+def test_counter_increments_per_label_set(registry: CollectorRegistry) -> None:
+    total = Counter("requests_total", "Requests.", ["status"], registry=registry)
     total.labels("ok").inc()
     total.labels("ok").inc(2)
     total.labels(status="client_error").inc()
-    samples = parse_prometheus_text(registry.render())
+    samples = parse_prometheus_text(_text(registry))
     assert sample_value(samples, "requests_total", status="ok") == 3
     assert sample_value(samples, "requests_total", status="client_error") == 1
 
 
-def test_counter_refuses_negative_increment(registry: Registry) -> None:
-    with pytest.raises(ValueError, match=">= 0"):
-        registry.counter("c_total", "C.").labels().inc(-1)
-
-
-def test_gauge_sets_and_moves(registry: Registry) -> None:
-    ready = registry.gauge("ready", "Ready.", ["model"])
+def test_gauge_sets_and_moves(registry: CollectorRegistry) -> None:
+    ready = Gauge("ready", "Ready.", ["model"], registry=registry)
     ready.labels("m").set(1)
     ready.labels("m").inc(2)
     ready.labels("m").dec()
-    assert sample_value(parse_prometheus_text(registry.render()), "ready", model="m") == 2
+    assert sample_value(parse_prometheus_text(_text(registry)), "ready", model="m") == 2
 
 
-def test_histogram_buckets_are_cumulative_with_le_semantics(registry: Registry) -> None:
-    latency = registry.histogram("lat_seconds", "Latency.", buckets=(0.1, 1.0))
+def test_histogram_buckets_are_cumulative_with_le_semantics(registry: CollectorRegistry) -> None:
+    latency = Histogram("lat_seconds", "Latency.", registry=registry, buckets=(0.1, 1.0))
     for value in (0.05, 0.1, 0.5, 5.0):
-        latency.labels().observe(value)
-    samples = parse_prometheus_text(registry.render())
+        latency.observe(value)
+    samples = parse_prometheus_text(_text(registry))
     buckets = {s.labels["le"]: s.value for s in samples["lat_seconds_bucket"]}
     # 0.1 is counted in le="0.1": buckets are upper-inclusive.
     assert buckets == {"0.1": 2, "1.0": 3, "+Inf": 4}
@@ -56,45 +60,43 @@ def test_histogram_buckets_are_cumulative_with_le_semantics(registry: Registry) 
     assert sample_value(samples, "lat_seconds_sum") == pytest.approx(5.65)
 
 
-def test_observe_many_equals_repeated_observe(registry: Registry) -> None:
-    values = np.array([0.0, 0.1, 0.2, 0.55, 0.9, 1.0, 3.0])
-    one_by_one = registry.histogram("a", "A.", buckets=(0.1, 0.5, 1.0)).labels()
-    batched = registry.histogram("b", "B.", buckets=(0.1, 0.5, 1.0)).labels()
-    for value in values:
-        one_by_one.observe(float(value))
-    batched.observe_many(values)
-    assert batched.snapshot() == one_by_one.snapshot()
-
-
-def test_label_values_are_escaped_and_parsed_back(registry: Registry) -> None:
+def test_label_values_are_escaped_and_parsed_back(registry: CollectorRegistry) -> None:
     odd = 'a "quoted"\\ value\nnext'
-    registry.counter("odd_total", "Odd.", ["v"]).labels(odd).inc()
-    [sample] = parse_prometheus_text(registry.render())["odd_total"]
+    Counter("odd_total", "Odd.", ["v"], registry=registry).labels(odd).inc()
+    [sample] = parse_prometheus_text(_text(registry))["odd_total"]
     assert sample.labels == {"v": odd}
 
 
-def test_render_has_help_and_type_lines(registry: Registry) -> None:
-    registry.histogram("h", "Help text.", ["model"]).labels("m").observe(1)
-    text = registry.render()
-    assert "# HELP h Help text.\n# TYPE h histogram\n" in text
-    assert text.endswith("\n")
+def test_no_created_series_are_exposed(registry: CollectorRegistry) -> None:
+    Counter("c_total", "C.", registry=registry).inc()
+    Histogram("h", "H.", registry=registry).observe(1)
+    assert "_created" not in _text(registry)
 
 
-def test_wrong_label_count_names_the_metric(registry: Registry) -> None:
-    metric = registry.counter("x_total", "X.", ["model", "version"])
-    with pytest.raises(ValueError, match="x_total"):
-        metric.labels("only-one")
+def test_registries_are_independent() -> None:
+    # Two servers in one process (the tests run several) each own the same metric names.
+    first, second = new_registry(), new_registry()
+    RuntimeMetrics(first, "m", "1").ok.inc()
+    RuntimeMetrics(second, "m", "1")
+    assert sample_value(parse_prometheus_text(_text(first)), "axiom_inference_total") == 1
+    assert sample_value(parse_prometheus_text(_text(second)), "axiom_inference_total") == 0
 
 
-def test_duplicate_registration_is_refused(registry: Registry) -> None:
-    registry.counter("dup_total", "D.")
-    with pytest.raises(ValueError, match="already registered"):
-        registry.gauge("dup_total", "D.")
+def test_duplicate_registration_is_refused(registry: CollectorRegistry) -> None:
+    RuntimeMetrics(registry, "m", "1")
+    with pytest.raises(ValueError, match="Duplicated"):
+        RuntimeMetrics(registry, "m", "2")
 
 
-def test_invalid_metric_name_is_refused(registry: Registry) -> None:
-    with pytest.raises(ValueError, match="not a valid"):
-        registry.counter("bad-name", "B.")
+def test_runtime_exposition_is_valid_for_prometheus_client(registry: CollectorRegistry) -> None:
+    metrics = RuntimeMetrics(registry, "digits", "1.0.0")
+    metrics.ok.inc()
+    metrics.latency.observe(0.003)
+    families = {family.name: family for family in text_string_to_metric_families(_text(registry))}
+    assert families["axiom_inference"].type == "counter"
+    assert families["axiom_inference_latency_seconds"].type == "histogram"
+    assert families["axiom_traffic_config_generation"].samples[0].value == -1
+    assert CONTENT_TYPE == "text/plain; version=0.0.4; charset=utf-8"
 
 
 def test_parser_reads_special_values_and_timestamps() -> None:
@@ -106,21 +108,34 @@ def test_parser_reads_special_values_and_timestamps() -> None:
     assert samples["w"][0].value == pytest.approx(0.0025)
 
 
-def test_parser_names_the_bad_line() -> None:
-    with pytest.raises(MetricsParseError, match="line 2"):
+def test_parser_error_names_what_it_refused() -> None:
+    with pytest.raises(MetricsParseError, match="a=1"):
         parse_prometheus_text("ok 1\nbroken{a=1} 2\n")
 
 
-def test_concurrent_increments_are_not_lost(registry: Registry) -> None:
-    child = registry.counter("t_total", "T.").labels()
+def test_parser_error_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="abc"):
+        parse_prometheus_text("x abc\n")
 
-    def work() -> None:
-        for _ in range(10_000):
-            child.inc()
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert child.value == 40_000
+def test_batch_histogram_exposes_what_the_library_histogram_would() -> None:
+    values = [0.05, 0.1, 0.35, 0.9, 0.99, 1.0, 1.5]
+    ours, theirs = new_registry(), new_registry()
+    batched = BatchHistogram("c", "C.", ["model"], buckets=(0.1, 0.5, 1.0), registry=ours)
+    library = Histogram("c", "C.", ["model"], buckets=(0.1, 0.5, 1.0), registry=theirs)
+    batched.labels("m").observe_many(np.array(values))
+    for value in values:
+        library.labels("m").observe(value)
+    assert _text(ours) == _text(theirs)
+
+
+def test_batch_histogram_name_is_registered_once(registry: CollectorRegistry) -> None:
+    BatchHistogram("c", "C.", [], buckets=(1.0,), registry=registry)
+    with pytest.raises(ValueError, match="Duplicated"):
+        Histogram("c", "C.", registry=registry)
+
+
+def test_batch_histogram_wrong_label_count_names_the_metric(registry: CollectorRegistry) -> None:
+    histogram = BatchHistogram("c", "C.", ["model", "version"], buckets=(1.0,), registry=registry)
+    with pytest.raises(ValueError, match="c: expected label values"):
+        histogram.labels("only-one")

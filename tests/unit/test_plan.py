@@ -150,3 +150,69 @@ def test_with_autoscaling_the_replicas_are_set_once_and_the_hpa_follows_the_depl
     assert "replicas" not in first_manifest(world), "the main manifest leaves replicas to the HPA"
     world.until("Stable")
     assert world.tick().changes == [], "the HPA owns replicas now: nothing is set again"
+
+
+def users_service(name: str = "m", **annotations: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "annotations": dict(annotations),
+            "managedFields": [{"manager": "kubectl-client-side-apply"}],
+        },
+        "spec": {"selector": {"app": "users-own"}},
+    }
+
+
+def test_a_name_taken_by_someone_else_holds_the_whole_pass() -> None:
+    world = PlanWorld(model_spec("1.0.0"))
+    world.others[("Service", "m")] = users_service()
+    held = world.tick()
+    assert held.changes == [], "nothing at all is written, not only the object in conflict"
+    assert held.held is not None and held.held[0] == "ResourceConflict"
+    assert (
+        "Service m exists and is not this model's (managed by kubectl-client-side-apply)"
+        in (held.held[1])
+    )
+    assert held.requeue == 30.0
+    assert held.report[0] == "patch status" and "event ResourceConflict" in held.report
+    ready = next(c for c in world.status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "ResourceConflict")
+    assert world.tick(30).report == [], "the conflict is said once, not every pass"
+    assert ("Deployment", "m-v1-0-0") not in world.children
+
+
+def test_the_model_proceeds_by_itself_once_the_name_is_free() -> None:
+    world = PlanWorld(model_spec("1.0.0"))
+    world.others[("Service", "m")] = users_service()
+    world.tick()
+    del world.others[("Service", "m")]
+    free = world.tick(30)
+    assert "apply Service m" in free.changes and free.held is None
+    world.until("Stable")
+
+
+def test_an_object_annotated_for_adoption_is_taken_over() -> None:
+    world = PlanWorld(model_spec("1.0.0"))
+    world.others[("Service", "m")] = users_service(**{"axiom.dev/adopt": "m"})
+    first = world.tick()
+    assert first.held is None and "apply Service m" in first.changes
+    refs = world.children[("Service", "m")]["metadata"]["ownerReferences"]
+    assert refs[0]["uid"] == "uid-1" and refs[0]["controller"] is True
+
+
+def test_adoption_for_another_model_is_no_adoption() -> None:
+    world = PlanWorld(model_spec("1.0.0"))
+    world.others[("Service", "m")] = users_service(**{"axiom.dev/adopt": "someone-else"})
+    assert world.tick().held is not None
+
+
+def test_a_missing_cluster_api_holds_the_pass_and_says_which() -> None:
+    world = PlanWorld(model_spec("1.0.0", traffic={"mode": "GatewayAPI"}))
+    world.missing_apis = ("this cluster does not serve gateway.networking.k8s.io/v1 HTTPRoute",)
+    held = world.tick()
+    assert held.changes == [] and held.held is not None
+    assert held.held[0] == "APIUnavailable"
+    assert "gateway.networking.k8s.io/v1 HTTPRoute" in held.held[1]

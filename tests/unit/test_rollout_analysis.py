@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from prometheus_client import Counter, Histogram
 
 from axiom_operator.rollout import (
     AnalysisSample,
@@ -15,7 +16,8 @@ from axiom_operator.rollout import (
     histogram_quantile,
     window_sample,
 )
-from axiom_runtime.metrics import Registry, parse_prometheus_text
+from axiom_runtime import metric_names as names
+from axiom_runtime.metrics import new_registry, parse_prometheus_text, render
 
 LIMITS = AnalysisThresholds(min_requests=50, max_error_rate=0.01, max_p99_latency_ms=250)
 HEALTHY = AnalysisSample(requests=1000, errors=2, p99_ms=40.0, mean_confidence=0.9)
@@ -122,18 +124,20 @@ class FakePod:
     """A pod's metrics as the runtime registers them (contract names and labels)."""
 
     def __init__(self, version: str) -> None:
-        self.registry = Registry()
+        self.registry = registry = new_registry()
         self.version = version
-        labels = ("model", "version")
-        self.total = self.registry.counter("axiom_inference_total", "h", (*labels, "status"))
-        self.latency = self.registry.histogram(
-            "axiom_inference_latency_seconds", "h", labels, buckets=(0.01, 0.05, 0.1, 0.5)
+        labels = names.MODEL_LABELS
+        self.total = Counter(
+            names.INFERENCE_TOTAL, "h", (*labels, names.STATUS_LABEL), registry=registry
         )
-        self.confidence = self.registry.histogram(
-            "axiom_model_confidence", "h", labels, buckets=(0.5, 0.9, 1.0)
+        self.latency = Histogram(
+            names.INFERENCE_LATENCY, "h", labels, registry=registry, buckets=(0.01, 0.05, 0.1, 0.5)
         )
-        self.failures = self.registry.counter(
-            "axiom_canary_forward_failures_total", "h", (*labels, "reason")
+        self.confidence = Histogram(
+            names.MODEL_CONFIDENCE, "h", labels, registry=registry, buckets=(0.5, 0.9, 1.0)
+        )
+        self.failures = Counter(
+            names.CANARY_FORWARD_FAILURES, "h", (*labels, names.REASON_LABEL), registry=registry
         )
 
     def serve(self, count: int, latency: float, confidence: float, status: str = "ok") -> None:
@@ -143,7 +147,7 @@ class FakePod:
             self.confidence.labels("digits", self.version).observe(confidence)
 
     def scrape(self) -> dict:  # type: ignore[type-arg]
-        return parse_prometheus_text(self.registry.render())
+        return parse_prometheus_text(render(self.registry).decode())
 
 
 def test_a_window_counts_only_what_happened_since_the_baseline() -> None:

@@ -110,6 +110,7 @@ DISTRIBUTION_OF = {
     "joblib": "scikit-learn",
     "grpc": "grpcio",
     "google": "protobuf",  # google.protobuf, imported by the generated stubs
+    "prometheus_client": "prometheus-client",
 }
 
 

@@ -1,7 +1,7 @@
 """The runtime's per-request fast paths answer exactly what the slow paths they skip would.
 
 Each fast path (range check without errstate, V2 tensor checks without generators, small
-batches bisected value by value in the histogram) is pinned here at its edges: the cases
+a batch of confidences bisected value by value when small) is pinned here at its edges: the cases
 where it must hand over to the slow path, or where a shortcut could change an answer.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from axiom_runtime.errors import InvalidInput
-from axiom_runtime.metrics import HistogramChild
+from axiom_runtime.histogram import HistogramChild
 from axiom_runtime.server import v2
 from axiom_runtime.spec import ModelSpec
 from axiom_runtime.tensors import check_values
@@ -113,11 +113,23 @@ def test_small_batches_count_like_the_numpy_path(chunk: int) -> None:
     small_counts, small_sum = _observed(values, chunk)
     large_counts, large_sum = _observed(values, len(values))  # 40 values: the numpy path
     assert small_counts == large_counts
-    assert np.isnan(small_sum) and np.isnan(large_sum)
+    assert small_sum == pytest.approx(large_sum)
 
 
-def test_nan_lands_in_the_inf_bucket_on_the_small_path() -> None:
+def test_observe_many_counts_like_one_observe_per_value() -> None:
+    values = [0.05, 0.1, 0.1000001, 0.5, 0.7, 0.9, 0.95, 1.0, 1.5] * 4
+    one_by_one, batched = HistogramChild(BOUNDS), HistogramChild(BOUNDS)
+    for value in values:
+        one_by_one.observe(value)
+    batched.observe_many(np.array(values))
+    assert batched.snapshot() == one_by_one.snapshot()
+
+
+@pytest.mark.parametrize("size", [1, 40])
+def test_nan_is_not_observed_so_the_sum_stays_a_number(size: int) -> None:
+    # One NaN in the sum would make every later mean confidence NaN.
     histogram = HistogramChild(BOUNDS)
-    histogram.observe_many(np.array([float("nan")]))
-    counts, _ = histogram.snapshot()
-    assert counts == [0, 0, 0, 0, 1]
+    histogram.observe_many(np.array([0.5] * size + [float("nan")]))
+    counts, total = histogram.snapshot()
+    assert counts[-1] == size
+    assert total == pytest.approx(0.5 * size)

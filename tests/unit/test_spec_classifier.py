@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from axiom_runtime.metrics import Registry
+from axiom_runtime.metrics import new_registry
 from axiom_runtime.package import load_package, package_bytes
 from axiom_runtime.server import v2
 from axiom_runtime.server.batcher import MicroBatcher
@@ -51,7 +51,7 @@ def test_a_model_json_without_a_task_is_a_classifier() -> None:
 
 async def test_a_regression_with_three_outputs_answers_without_a_class() -> None:
     package = load_package(package_bytes(doc("softmax", task="regression"), WEIGHTS))
-    metrics = RuntimeMetrics(Registry(), package.spec.name, package.spec.version)
+    metrics = RuntimeMetrics(new_registry(), package.spec.name, package.spec.version)
     batcher = MicroBatcher(make_forward(package), max_batch_size=4)
     plane = DataPlane(package, batcher, metrics)
     batcher.on_batch = plane.observe_batch
@@ -71,7 +71,7 @@ async def test_a_regression_with_three_outputs_answers_without_a_class() -> None
 
 async def test_a_classifier_answers_with_a_class_and_its_probability() -> None:
     package = load_package(package_bytes(doc("softmax", task="classification"), WEIGHTS))
-    metrics = RuntimeMetrics(Registry(), package.spec.name, package.spec.version)
+    metrics = RuntimeMetrics(new_registry(), package.spec.name, package.spec.version)
     batcher = MicroBatcher(make_forward(package), max_batch_size=4)
     plane = DataPlane(package, batcher, metrics)
     batcher.start()

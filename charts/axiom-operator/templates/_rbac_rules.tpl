@@ -47,12 +47,13 @@ operator/axiom_operator, and tests/integration/test_helm_install.py runs the ope
 - apiGroups: [""]
   resources: [pods]
   verbs: [list]
-# GatewayAPI traffic mode: the operator's own HTTPRoute carries the canary weights.
+# GatewayAPI traffic mode: the operator's own HTTPRoute carries the canary weights; listed by
+# the model label like the other children (a 404 on the list: the cluster lacks the API).
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
-  verbs: [get, create, patch]
+  verbs: [get, list, create, patch]
 # Events on AxiomModels (the operator's decisions and Kopf's warnings); patch: a repeated
-# Event raises the count of the first one (kube.post_event).
+# Event raises the count of the first one (events.EventRecorder).
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]

@@ -3,14 +3,17 @@
 In order: the AxiomModel itself (gone or being deleted: nothing to do), its spec (a bad one
 ends the pass with ``Invalid``), the certificate gate of ``spec.version``, the machine's
 memory (``status.rollout``), the children the model owns (Deployments, Services, ConfigMaps,
-HPAs, and the HTTPRoute in GatewayAPI mode: one list per kind), and while a canary exists
+HPAs, and the HTTPRoute in GatewayAPI mode: one list per kind, kept only when their
+controller reference names this model by uid), and while a canary exists
 what the machine measures: whether its weight is live (the traffic generation the stable
 pods applied, or the HTTPRoute's once its Gateway accepted it) and the analysis window's
 figures (``analysis.py``).
 
-One read depends on the decision: a kept version whose Deployment is gone (a cold rollback)
+Two reads depend on the decision. A kept version whose Deployment is gone (a cold rollback)
 is rebuilt only after its certificate verifies again, and which versions those are is the
-machine's to say; ``observe_rebuilds`` reads those verdicts after ``decide``.
+machine's to say: ``observe_rebuilds`` reads those verdicts after ``decide``. And before an
+object is created, whatever already holds its name is read (``observe_creations``): the
+operator writes only what its model controls.
 
 Nothing here writes, to the apiserver or to the operator's memory.
 """
@@ -27,13 +30,14 @@ import pydantic
 from axiom_operator import api
 from axiom_operator.certificates import check_certificate
 from axiom_operator.context import OperatorContext
+from axiom_operator.kube import APINotFoundError
 from axiom_operator.observe.analysis import pods_window, prometheus_window, scrape_versions
 from axiom_operator.observe.pods import applied_generations
 from axiom_operator.observe.routes import route_generation
 from axiom_operator.prometheus import source_of as prometheus_source_of
 from axiom_operator.resources import labels as names
 from axiom_operator.resources.deployment import read_deployment_state
-from axiom_operator.resources.owner import owner_of
+from axiom_operator.resources.owner import adoption_requested, holder_of, is_controlled_by
 from axiom_operator.rollout import (
     AnalysisWindow,
     DeploymentObservation,
@@ -46,6 +50,7 @@ from axiom_operator.status_model import StatusDecodeError, read_rollout_status
 from axiom_operator.values import (
     ChildKey,
     DeploymentState,
+    ForeignObject,
     GateResult,
     InvalidModel,
     InvalidSpecError,
@@ -56,8 +61,8 @@ from axiom_operator.values import (
 
 logger = logging.getLogger(__name__)
 
-# The kinds a model owns that are listed each pass (by the model label); the HTTPRoute is
-# read by name, and only in GatewayAPI mode (its CRD may not be installed).
+# The kinds a model owns, listed each pass by the model label (the HTTPRoute too, in
+# GatewayAPI mode: its CRD may not be installed).
 LISTED_CHILD_KINDS = ("Deployment", "Service", "ConfigMap", "HorizontalPodAutoscaler")
 
 
@@ -111,20 +116,33 @@ def read_memory(model: ModelIdentity) -> RolloutStatus:
         return RolloutStatus()
 
 
+GATEWAY_API_MISSING = (
+    "this cluster does not serve gateway.networking.k8s.io/v1 HTTPRoute: install the Gateway "
+    "API CRDs, or set spec.traffic.mode to Runtime"
+)
+
+
 async def read_children(
-    ctx: OperatorContext, model: str, namespace: str, spec: api.AxiomModelSpec
-) -> dict[ChildKey, dict[str, Any]]:
-    """The live objects ``model`` controls, by (kind, name)."""
-    children: dict[ChildKey, dict[str, Any]] = {}
-    for kind in LISTED_CHILD_KINDS:
-        for obj in await ctx.kube.list(kind, namespace, {names.MODEL_LABEL: model}):
-            if owner_of(obj) == model:
-                children[(kind, obj["metadata"]["name"])] = obj
+    ctx: OperatorContext, model: ModelIdentity, spec: api.AxiomModelSpec
+) -> tuple[dict[ChildKey, dict[str, Any]], tuple[str, ...]]:
+    """The live objects this model controls, by (kind, name), and the cluster APIs the spec
+    needs that the cluster does not serve."""
+    kinds = list(LISTED_CHILD_KINDS)
     if spec.traffic is not None and spec.traffic.mode == TrafficMode.GATEWAY_API.value:
-        route = await ctx.kube.get("HTTPRoute", names.route_name(model), namespace)
-        if route is not None and owner_of(route) == model:
-            children[("HTTPRoute", names.route_name(model))] = route
-    return children
+        kinds.append("HTTPRoute")
+    children: dict[ChildKey, dict[str, Any]] = {}
+    missing: list[str] = []
+    for kind in kinds:
+        try:
+            found = await ctx.kube.list(kind, model.namespace, {names.MODEL_LABEL: model.name})
+        except APINotFoundError:
+            # A list answers 404 only when the resource type itself is not served.
+            missing.append(GATEWAY_API_MISSING if kind == "HTTPRoute" else f"no API for {kind}")
+            continue
+        for obj in found:
+            if is_controlled_by(obj, model.name, model.uid):
+                children[(kind, obj["metadata"]["name"])] = obj
+    return children, tuple(missing)
 
 
 async def observe(
@@ -150,7 +168,7 @@ async def observe(
         certificate_reason=f"{gate.outcome.reason}: {gate.outcome.message}",
     )
     memory = read_memory(model)
-    children = await read_children(ctx, name, namespace, spec)
+    children, missing_apis = await read_children(ctx, model, spec)
     deployments = deployment_states(children)
 
     generations: tuple[int, ...] = ()
@@ -193,6 +211,7 @@ async def observe(
         ),
         scrapes=scrapes,
         baseline=baseline,
+        missing_apis=missing_apis,
     )
 
 
@@ -211,3 +230,30 @@ async def observe_rebuilds(
             cache=ctx.package_hashes,
         )
     return world.with_rebuild_gates(gates) if gates else world
+
+
+def with_existing(world: World, existing: Mapping[ChildKey, Mapping[str, Any]]) -> World:
+    """``world`` with what holds the names the plan would create (pure): an object already
+    the model's (its labels were removed) or one its holder lets the model adopt is the
+    model's from now on; any other is foreign, and is never written."""
+    model = world.model
+    found: dict[ChildKey, Mapping[str, Any]] = {}
+    foreign: dict[ChildKey, ForeignObject] = {}
+    for (kind, name), obj in existing.items():
+        if is_controlled_by(obj, model.name, model.uid) or adoption_requested(obj, model.name):
+            found[(kind, name)] = obj
+        else:
+            foreign[(kind, name)] = ForeignObject(kind, name, holder_of(obj))
+    return world.with_found(found, foreign) if existing else world
+
+
+async def observe_creations(
+    ctx: OperatorContext, world: World, wanted: Iterable[ChildKey]
+) -> World:
+    """``world`` with whatever already holds the names of the objects the plan would create."""
+    existing: dict[ChildKey, dict[str, Any]] = {}
+    for kind, name in wanted:
+        obj = await ctx.kube.get(kind, name, world.model.namespace)
+        if obj is not None:
+            existing[(kind, name)] = obj
+    return with_existing(world, existing)

@@ -15,13 +15,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from axiom_operator.rollout.analysis import AnalysisSample
+from axiom_runtime import metric_names as names
 
-REQUESTS = "axiom_inference_total"
-LATENCY = "axiom_inference_latency_seconds"
-CONFIDENCE = "axiom_model_confidence"
-FORWARD_FAILURES = "axiom_canary_forward_failures_total"
+REQUESTS = names.INFERENCE_TOTAL
+LATENCY = names.INFERENCE_LATENCY
+CONFIDENCE = names.MODEL_CONFIDENCE
+FORWARD_FAILURES = names.CANARY_FORWARD_FAILURES
 # Failure classes the canary never answered (it counted its own 5xx itself).
-UNANSWERED_REASONS = frozenset({"connect", "timeout"})
+UNANSWERED_REASONS = frozenset({names.REASON_CONNECT, names.REASON_TIMEOUT})
 
 
 class PromSample(Protocol):
@@ -39,7 +40,8 @@ Scrape = Mapping[str, Sequence[PromSample]]
 
 def _series(scrape: Scrape, name: str, model: str, version: str) -> Iterable[PromSample]:
     for sample in scrape.get(name, ()):
-        if sample.labels.get("model") == model and sample.labels.get("version") == version:
+        labels = sample.labels
+        if labels.get(names.MODEL_LABEL) == model and labels.get(names.VERSION_LABEL) == version:
             yield sample
 
 
@@ -48,10 +50,10 @@ def _counters(scrape: Scrape, model: str, version: str) -> dict[str, float]:
     values: dict[str, float] = {"requests": 0.0, "errors": 0.0, "unanswered": 0.0}
     for sample in _series(scrape, REQUESTS, model, version):
         values["requests"] += sample.value
-        if sample.labels.get("status") == "server_error":
+        if sample.labels.get(names.STATUS_LABEL) == names.STATUS_SERVER_ERROR:
             values["errors"] += sample.value
     for sample in _series(scrape, FORWARD_FAILURES, model, version):
-        if sample.labels.get("reason") in UNANSWERED_REASONS:
+        if sample.labels.get(names.REASON_LABEL) in UNANSWERED_REASONS:
             values["unanswered"] += sample.value
     for sample in _series(scrape, f"{LATENCY}_bucket", model, version):
         key = f"le:{sample.labels.get('le', '+Inf')}"

@@ -117,6 +117,7 @@ async def _load(state: ServerState, source: ModelSource) -> None:
                 model_name=served_name,
                 local_version=version,
                 max_message_bytes=config.max_body_bytes,
+                generation_gauge=metrics.traffic_generation,
             )
             await splitter.start()
             state.splitter = splitter

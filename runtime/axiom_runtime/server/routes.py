@@ -22,6 +22,7 @@ from aiohttp import web
 
 from axiom_runtime.errors import InvalidInput
 from axiom_runtime.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from axiom_runtime.metrics import render as render_metrics
 from axiom_runtime.server import v2
 from axiom_runtime.server.errors import (
     PayloadTooLarge,
@@ -264,8 +265,8 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    text = request.app[STATE].registry.render()
-    return web.Response(body=text.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+    body = render_metrics(request.app[STATE].registry)
+    return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
 async def v2_server_metadata(request: web.Request) -> web.Response:

@@ -7,7 +7,9 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from axiom_runtime.metrics import Registry
+from prometheus_client import CollectorRegistry
+
+from axiom_runtime.metrics import new_registry
 from axiom_runtime.server.config import ServerConfig
 from axiom_runtime.server.dataplane import DataPlane
 from axiom_runtime.server.errors import ModelNotReady
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 @dataclass
 class ServerState:
     config: ServerConfig
-    registry: Registry = field(default_factory=Registry)
+    registry: CollectorRegistry = field(default_factory=new_registry)
     readiness: Readiness = field(default_factory=Readiness)
     dataplane: DataPlane | None = None
     metrics: RuntimeMetrics | None = None  # set once the load outcome is known

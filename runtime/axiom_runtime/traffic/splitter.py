@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from axiom_runtime.metrics import Counter, Gauge, Histogram, Registry
+from axiom_runtime import metric_names as names
 from axiom_runtime.traffic.config import TrafficConfig, TrafficConfigError, parse_traffic_config
 from axiom_runtime.traffic.forward import Forwarder, ForwardFailure, request_headers_for_canary
 from axiom_runtime.traffic.split import goes_to_canary
@@ -61,38 +62,17 @@ ServeGrpcLocally = Callable[[], Awaitable["pb.ModelInferResponse"]]
 GRPC_FORWARDED_KEY = FORWARDED_HEADER.lower()
 
 
-def _counter(registry: Registry, name: str, help: str, labels: tuple[str, ...]) -> Counter:
-    existing = registry.get(name)
-    if isinstance(existing, Counter):
-        return existing
-    return registry.counter(name, help, labels)
-
-
-def _gauge(registry: Registry, name: str, help: str, labels: tuple[str, ...]) -> Gauge:
-    # The server may have registered it already (it reports -1 without a splitter).
-    existing = registry.get(name)
-    if isinstance(existing, Gauge):
-        return existing
-    return registry.gauge(name, help, labels)
-
-
-def _histogram(registry: Registry, name: str, help: str, labels: tuple[str, ...]) -> Histogram:
-    existing = registry.get(name)
-    if isinstance(existing, Histogram):
-        return existing
-    return registry.histogram(name, help, labels, buckets=FORWARD_LATENCY_BUCKETS)
-
-
 class TrafficSplitter:
     """Serve locally or forward to the canary, by exact weight and sticky by request id."""
 
     def __init__(
         self,
         config_path: str | os.PathLike[str],
-        registry: Registry,
+        registry: CollectorRegistry,
         *,
         model_name: str,
         local_version: str,
+        generation_gauge: Gauge,
         poll_interval: float = 1.0,
         rng: random.Random | None = None,
         max_message_bytes: int = 4 * 1024 * 1024,
@@ -112,42 +92,40 @@ class TrafficSplitter:
         self._grpc_forwarder: GrpcForwarder | None = None  # created on the first gRPC call
         self._max_message_bytes = max_message_bytes  # gRPC forwards: the server's body cap
         labels = (model_name, local_version)
-        self._split = _counter(
-            registry,
-            "axiom_split_requests_total",
+        self._split = Counter(
+            names.SPLIT_REQUESTS_TOTAL,
             "Inference requests by where this pod's splitter sent them.",
-            ("model", "version", "target"),
+            (*names.MODEL_LABELS, names.SPLIT_TARGET_LABEL),
+            registry=registry,
         )
         self._to_stable = self._split.labels(*labels, "stable")
         self._to_canary = self._split.labels(*labels, "canary")
-        self._failures = _counter(
-            registry,
-            "axiom_canary_forward_failures_total",
+        self._failures = Counter(
+            names.CANARY_FORWARD_FAILURES,
             "Forwards to the canary answered locally instead, by failure class.",
-            ("model", "version", "reason"),
+            (*names.MODEL_LABELS, names.REASON_LABEL),
+            registry=registry,
         )
         self._failure_children = {
             reason: self._failures.labels(*labels, reason)
-            for reason in ("connect", "timeout", "status_5xx")
+            for reason in (names.REASON_CONNECT, names.REASON_TIMEOUT, names.REASON_STATUS_5XX)
         }
-        self._forward_latency = _histogram(
-            registry,
-            "axiom_canary_forward_latency_seconds",
+        self._forward_latency = Histogram(
+            names.CANARY_FORWARD_LATENCY,
             "Time to get the canary's answer for a forwarded request.",
-            ("model", "version"),
+            names.MODEL_LABELS,
+            registry=registry,
+            buckets=FORWARD_LATENCY_BUCKETS,
         ).labels(*labels)
-        self._generation_gauge = _gauge(
-            registry,
-            "axiom_traffic_config_generation",
-            "Generation of the applied traffic config (-1 when none).",
-            ("model", "version"),
-        ).labels(*labels)
+        # The server's gauge (RuntimeMetrics.traffic_generation): one series per pod, which
+        # reads -1 until this splitter applies a config.
+        self._generation_gauge = generation_gauge
         self._generation_gauge.set(-1)
-        self._config_errors = _counter(
-            registry,
-            "axiom_traffic_config_errors_total",
+        self._config_errors = Counter(
+            names.TRAFFIC_CONFIG_ERRORS_TOTAL,
             "Traffic config files rejected (the last good config stays applied).",
-            ("model", "version"),
+            names.MODEL_LABELS,
+            registry=registry,
         ).labels(*labels)
 
     # -- config ---------------------------------------------------------------------------
