@@ -21,6 +21,7 @@ import pytest
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc as pb_grpc
 
+from axiom_runtime.metrics import parse_prometheus_text, sample_value
 from axiom_runtime.server.testing import ServedBoth, SignedModel, serve_both
 
 ROW = [float(i) for i in range(8)]
@@ -233,10 +234,7 @@ def _serve_not_ready(model: SignedModel, keys: Path, log: Path) -> ServedBoth:
 
 
 def _metric(served: ServedBoth, name: str) -> float:
-    for line in served.metrics_text().splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+    return sample_value(parse_prometheus_text(served.metrics_text()), name)
 
 
 async def _concurrent(target: str, count: int) -> list[grpc.StatusCode]:

@@ -15,6 +15,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
+from axiom_runtime.metrics import parse_prometheus_text, sample_value
 from axiom_runtime.package import load_package
 from axiom_runtime.server.testing import ServedBoth, SignedModel
 
@@ -145,11 +146,8 @@ def test_grpc_calls_count_in_the_same_metrics_series(
     grpc: grpcclient.InferenceServerClient, served_both: ServedBoth
 ) -> None:
     def total(status: str) -> float:
-        prefix = f'axiom_inference_total{{model="tiny",version="1.0.0",status="{status}"}} '
-        for line in served_both.metrics_text().splitlines():
-            if line.startswith(prefix):
-                return float(line.removeprefix(prefix))
-        return 0.0
+        samples = parse_prometheus_text(served_both.metrics_text())
+        return sample_value(samples, "axiom_inference_total", model="tiny", status=status)
 
     ok, client_error = total("ok"), total("client_error")
     good = grpcclient.InferInput("input-0", [1, 8], "FP32")

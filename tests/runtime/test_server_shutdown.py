@@ -82,7 +82,9 @@ async def test_sigterm_finishes_in_flight_requests_and_exits_zero(
                 return response.status, time.monotonic()
 
         in_flight = [asyncio.create_task(infer()) for _ in range(REQUESTS)]
-        await asyncio.sleep(0.1)  # all sent; the server is working through them
+        # Signal once the first answer is back: the server is then working through the
+        # rest (a fixed sleep raced the server on a quiet machine and signalled too late).
+        await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
         signalled_at = time.monotonic()
         process.process.send_signal(signal.SIGTERM)
         results = await asyncio.gather(*in_flight)
@@ -166,7 +168,7 @@ async def test_sigterm_drains_grpc_and_http_together(
             await stub.ServerReady(pb.ServerReadyRequest(), timeout=10)  # connected
             in_flight = [asyncio.create_task(infer_grpc()) for _ in range(REQUESTS)]
             in_flight += [asyncio.create_task(infer_http()) for _ in range(REQUESTS)]
-            await asyncio.sleep(0.1)
+            await asyncio.wait(in_flight[REQUESTS:], return_when=asyncio.FIRST_COMPLETED)
             signalled_at = time.monotonic()
             process.process.send_signal(signal.SIGTERM)
             results = await asyncio.gather(*in_flight)
