@@ -17,9 +17,16 @@ import re
 from itertools import pairwise
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
-from pydantic.config import JsonDict
+from pydantic.config import JsonDict, JsonValue
 
 GROUP = "axiom.dev"
 VERSION = "v1alpha1"
@@ -45,12 +52,6 @@ QUANTITY_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|
 MAX_MODEL_NAME_LENGTH = 40
 MODEL_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
-Quantity = Annotated[
-    int | str,
-    Field(description="A Kubernetes quantity, e.g. 500m, 2, 256Mi, 1Gi."),
-]
-Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
-
 
 def cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
     """One x-kubernetes-validations entry; fieldPath makes the apiserver name the field."""
@@ -58,6 +59,63 @@ def cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
     if field_path is not None:
         entry["fieldPath"] = field_path
     return entry
+
+
+Quantity = Annotated[
+    int | str,
+    Field(description="A Kubernetes quantity, e.g. 500m, 2, 256Mi, 1Gi."),
+]
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
+# An image reference: [registry[:port]/]path[:tag][@sha256:digest], as the container runtime
+# parses it (path components lower case, a tag of at most 128 characters).
+IMAGE_PATTERN = (
+    r"^((([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+    r"(\.([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(:[0-9]+)?)/)?"
+    r"[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
+)
+# A URL whose authority carries user:password@ (credentials belong in a Secret).
+_URL_WITH_CREDENTIALS = r"^[a-z]+://[^/?#]*@"
+NO_CREDENTIALS_MESSAGE = "must not carry credentials (user:password@): keep them in a Secret"
+
+
+def duration_seconds_of(text: str) -> float:
+    """Seconds of a duration the pattern accepted (``1h30m``, ``500ms``)."""
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(
+        float(number) * units[unit]
+        for number, _, unit in re.findall(r"([0-9]+(\.[0-9]+)?)(ms|s|m|h)", text)
+    )
+
+
+def _longer_than_zero(text: str) -> str:
+    if re.fullmatch(DURATION_PATTERN, text) and duration_seconds_of(text) <= 0:
+        raise ValueError(f"{text!r} must be longer than 0s")
+    return text
+
+
+def _no_credentials(url: str) -> str:
+    if re.match(_URL_WITH_CREDENTIALS, url):
+        raise ValueError(NO_CREDENTIALS_MESSAGE)
+    return url
+
+
+PositiveDuration = Annotated[
+    str,
+    Field(
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("duration(self) > duration('0s')", "must be longer than 0s")
+            ]
+        },
+    ),
+    AfterValidator(_longer_than_zero),
+]
+NO_CREDENTIALS_CEL: list[JsonValue] = [
+    cel(f"!self.matches('{_URL_WITH_CREDENTIALS}')", NO_CREDENTIALS_MESSAGE)
+]
 
 
 class ApiModel(BaseModel):
@@ -77,9 +135,10 @@ class ApiModel(BaseModel):
 class ModelSource(ApiModel):
     """Where the model package is and which bytes it must be."""
 
-    uri: str = Field(
+    uri: Annotated[str, AfterValidator(_no_credentials)] = Field(
         pattern=MODEL_URI_PATTERN,
         max_length=2048,
+        json_schema_extra={"x-kubernetes-validations": NO_CREDENTIALS_CEL},
         description=(
             "Location of the .axiom package: https://... or http://... (downloaded by the runtime), "
             "file:///path (a volume or a path baked into the runtime image) or "
@@ -266,6 +325,7 @@ class RuntimeSpec(ApiModel):
         default=None,
         min_length=1,
         max_length=512,
+        pattern=IMAGE_PATTERN,
         description="Runtime container image. Default: the operator's AXIOM_OPERATOR_RUNTIME_IMAGE.",
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
@@ -403,9 +463,10 @@ class PrometheusSource(ApiModel):
     Prometheus across pod restarts and operator restarts.
     """
 
-    address: str = Field(
+    address: Annotated[str, AfterValidator(_no_credentials)] = Field(
         pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
         max_length=2048,
+        json_schema_extra={"x-kubernetes-validations": NO_CREDENTIALS_CEL},
         description="Base URL of the Prometheus HTTP API, e.g. "
         "http://prometheus.monitoring.svc:9090 (the operator calls <address>/api/v1/query).",
     )
@@ -416,7 +477,7 @@ class PrometheusSource(ApiModel):
         description="Label holding the pod's namespace on the scraped series; empty: the "
         "series carry none, and model/version labels alone select them.",
     )
-    timeout: Duration = Field(
+    timeout: PositiveDuration = Field(
         default="5s", description="Per-query timeout; a query that times out is inconclusive."
     )
     credentials_secret_ref: PrometheusCredentialsRef | None = Field(
@@ -460,7 +521,7 @@ class PrometheusSource(ApiModel):
 class AnalysisSpec(ApiModel):
     """Metric checks that decide whether a canary step passes."""
 
-    interval: Duration = Field(default="30s", description="How often the analysis runs.")
+    interval: PositiveDuration = Field(default="30s", description="How often the analysis runs.")
     min_requests: int = Field(
         default=50,
         ge=0,
@@ -554,7 +615,7 @@ class RolloutSpec(ApiModel):
         default="1h",
         description="How long a previous version is kept warm so a manual rollback is instant.",
     )
-    progress_deadline: Duration = Field(
+    progress_deadline: PositiveDuration = Field(
         default="10m",
         description="How long a new version may take to become available (and its first "
         "weight to become live) before the canary counts as failed.",
@@ -628,7 +689,8 @@ class Condition(ApiModel):
 
     type: str = Field(
         max_length=64,
-        description="Ready, CertificateValid, Available or Progressing (more may be added).",
+        description="Ready, CertificateValid, Available, Progressing, or kstatus' Reconciling "
+        "and Stalled (present only while True); more may be added.",
     )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(max_length=128, description="CamelCase reason a program can match on.")
@@ -768,7 +830,8 @@ class AxiomModelStatus(ApiModel):
     conditions: list[Condition] | None = Field(
         default=None,
         max_length=16,
-        description="Ready, CertificateValid, Available, Progressing.",
+        description="Ready, CertificateValid, Available, Progressing; Reconciling and Stalled "
+        "(kstatus) while True.",
     )
     blocked_versions: (
         list[Annotated[str, Field(max_length=64, description="A version kept off (rolled back).")]]

@@ -11,6 +11,10 @@ READY = "Ready"
 CERTIFICATE_VALID = "CertificateValid"
 AVAILABLE = "Available"
 PROGRESSING = "Progressing"
+# kstatus' standard conditions (sigs.k8s.io/cli-utils/pkg/kstatus), "abnormal-true": present
+# only while True, so a tool that knows nothing of AxiomModel reads their absence as normal.
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,11 @@ def set_condition(
     index = next((i for i, c in enumerate(conditions or ()) if c.get("type") == kind), len(out))
     out.insert(index, new)
     return out
+
+
+def remove_condition(conditions: list[dict[str, Any]] | None, kind: str) -> list[dict[str, Any]]:
+    """A new list without ``kind`` (other conditions kept in order)."""
+    return [c for c in conditions or () if c.get("type") != kind]
 
 
 def changed_conditions(

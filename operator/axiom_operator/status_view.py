@@ -4,7 +4,7 @@ The version change itself is the rollout state machine's (``axiom_operator.rollo
 module turns its status, the certificate gate's verdict and the observed Deployments into
 what users read: ``status.phase`` (the machine's phase, or ``Invalid``), the versions and
 weights the printer columns show, the history newest last, the last analysis with the CRD's
-verdict words (Pass/Fail/Inconclusive), the four conditions, and the Events worth posting
+verdict words (Pass/Fail/Inconclusive), the conditions (kstatus' Reconciling and Stalled among them), and the Events worth posting
 when a condition changes. ``merge_patch`` computes the minimal JSON merge patch, so a pass
 that changes nothing writes nothing.
 """
@@ -68,28 +68,58 @@ def _certificate_condition(
     return ConditionValue("Unknown", gate.reason, gate.message)
 
 
+# Ready=False reasons that name the rollout phase: the machine's own Events tell these
+# transitions, and a canary starting is no warning.
+_PHASE_REASONS = {
+    phase.value
+    for phase in (
+        Phase.CANARY,
+        Phase.EXPERIMENT,
+        Phase.PAUSED,
+        Phase.PROMOTING,
+        Phase.ROLLING_BACK,
+        Phase.ROLLED_BACK,
+        Phase.FAILED,
+    )
+}
+
+# Phases in which the operator works toward the spec by itself (kstatus' Reconciling). Paused
+# is among them: the spec is not realised yet and nothing is wrong; tools that know the
+# phase (the Argo CD health check) say Suspended instead.
+_RECONCILING_PHASES = {
+    Phase.PENDING,
+    Phase.DEPLOYING,
+    Phase.CANARY,
+    Phase.PAUSED,
+    Phase.PROMOTING,
+    Phase.ROLLING_BACK,
+}
+
+
+def _keeps_serving(stable: str | None) -> str:
+    return f"; version {stable} keeps serving" if stable else "; nothing is deployed"
+
+
 def _ready_condition(
     rollout: RolloutStatus,
     gate: GateOutcome,
     version: str,
     serving: DeploymentState | None,
-    held: tuple[str, str] | None = None,
+    held: tuple[str, str] | None,
 ) -> ConditionValue:
+    """True only once ``spec.version`` serves (all traffic, or its held A/B share), so that
+    ``kubectl wait --for=condition=Ready`` after an apply returns when the apply took effect.
+    That the previous version keeps users served meanwhile is ``Available``'s to say."""
     stable = rollout.stable_version
     if held is not None:
         reason, message = held
-        return ConditionValue(
-            "False",
-            reason,
-            f"{message}; nothing is written until that changes"
-            + (f"; version {stable} keeps serving" if stable else ""),
-        )
+        return ConditionValue("False", reason, message + _keeps_serving(stable))
     if rollout.phase is Phase.BLOCKED:
         return ConditionValue(
             "False",
             "CertificateRejected",
             f"version {version} is refused ({gate.reason}): {gate.message}"
-            + (f"; version {stable} keeps serving" if stable else "; nothing is deployed"),
+            + _keeps_serving(stable),
         )
     if stable is None or serving is None:
         return ConditionValue("False", "Deploying", rollout.message or f"deploying {version}")
@@ -99,9 +129,59 @@ def _ready_condition(
     if not serving.is_available:
         return ConditionValue("False", "ReplicasUnavailable", f"version {stable}: {pods}")
     message = f"version {stable} is serving ({pods}); {rollout.message}"
-    if rollout.phase is Phase.STABLE:
+    if rollout.phase is Phase.STABLE and stable == version:
         return ConditionValue("True", "Serving", message)
-    return ConditionValue("True", rollout.phase.value, message)
+    if rollout.phase is Phase.EXPERIMENT and rollout.effective_weight:
+        # The held split is what the spec asks for: spec.version serves its share.
+        return ConditionValue(
+            "True",
+            "Experiment",
+            f"version {version} serves {rollout.effective_weight:g}% beside {stable} ({pods})",
+        )
+    return ConditionValue("False", rollout.phase.value, message)
+
+
+def _stalled_condition(
+    rollout: RolloutStatus, gate: GateOutcome, version: str, held: tuple[str, str] | None
+) -> ConditionValue | None:
+    """kstatus' Stalled: True when the operator cannot go on toward the spec until someone
+    changes something; None (the condition is removed) otherwise."""
+    if held is not None:
+        reason, message = held
+        return ConditionValue(
+            "True", reason, f"{message}; nothing is written for this model until that changes"
+        )
+    if rollout.phase is Phase.BLOCKED:
+        return ConditionValue(
+            "True",
+            "CertificateRejected",
+            f"version {version} is refused ({gate.reason}): {gate.message}",
+        )
+    if rollout.phase is Phase.FAILED:
+        return ConditionValue(
+            "True",
+            "CanaryFailed",
+            f"{rollout.message}; annotate axiom.dev/rollback=previous, axiom.dev/resume=true "
+            "or axiom.dev/promote=true, or change spec.version",
+        )
+    if rollout.phase is Phase.ROLLED_BACK:
+        return ConditionValue(
+            "True",
+            "RolledBack",
+            f"version {version} was rolled back and stays off until spec.version changes; "
+            f"version {rollout.stable_version} serves",
+        )
+    return None
+
+
+def _reconciling_condition(rollout: RolloutStatus, ready: ConditionValue) -> ConditionValue | None:
+    """kstatus' Reconciling: True while the operator works toward the spec; None (removed)
+    when it is done or stalled (the caller asks only when not stalled)."""
+    if rollout.phase in _RECONCILING_PHASES:
+        return ConditionValue("True", rollout.phase.value, rollout.message or ready.message)
+    if ready.status != "True":  # Stable with pods missing, an A/B split not live yet
+        return ConditionValue("True", ready.reason, ready.message)
+    return None
 
 
 def _progressing_condition(rollout: RolloutStatus) -> ConditionValue:
@@ -187,17 +267,34 @@ def summarize(
 ) -> tuple[dict[str, Any], list[Event]]:
     """The status fields this operator owns (None: remove), and the Events conditions deserve.
 
-    ``held``: (reason, message) when the pass wrote nothing (a name conflict, a missing API)."""
+    ``held``: (reason, message) when the pass wrote nothing: a name the model needs is held
+    by someone else (``ResourceConflict``, e.g. "Service web exists and is not this model's
+    (Helm release ml/web)"), the cluster lacks an API (``APIUnavailable``), or the apiserver
+    refused a write (``WriteRefused``). It makes ``Stalled`` True and ``Ready`` False, both
+    with that reason, whatever the phase (``rollout`` is then the machine's status as it
+    stood: its decision was not carried out). Ready goes False even when ``spec.version``
+    serves fine, because a tool waiting on Ready (kubectl wait, Argo CD, Flux) asks "did the
+    apply take effect", and it did not; its message says which version keeps serving, and
+    ``Available`` still says True for those pods.
+    """
     stable = rollout.stable_version
     serving = deployments.get(stable) if stable else None
+    ready = _ready_condition(rollout, gate, version, serving, held)
+    stalled = _stalled_condition(rollout, gate, version, held)
+    reconciling = None if stalled is not None else _reconciling_condition(rollout, ready)
     conds = old_status.get("conditions") or []
     for kind, value in (
-        (conditions.READY, _ready_condition(rollout, gate, version, serving, held)),
+        (conditions.READY, ready),
         (conditions.CERTIFICATE_VALID, _certificate_condition(gate, now, expiry_warning)),
         (conditions.AVAILABLE, _available_condition(serving, stable)),
         (conditions.PROGRESSING, _progressing_condition(rollout)),
+        (conditions.RECONCILING, reconciling),
+        (conditions.STALLED, stalled),
     ):
-        conds = conditions.set_condition(conds, kind, value, now=now, generation=generation)
+        if value is None:
+            conds = conditions.remove_condition(conds, kind)
+        else:
+            conds = conditions.set_condition(conds, kind, value, now=now, generation=generation)
     canary = rollout.canary_version
     typed = api.AxiomModelStatus(
         phase=rollout.phase.value,
@@ -217,28 +314,48 @@ def summarize(
         selector=names.selector_string(name, stable) if stable else None,
         rollout=write_rollout_status(rollout),
     )
-    status = _wire(typed)
+    return _wire(typed), _condition_events(old_status.get("conditions"), conds)
+
+
+def _condition_events(old: list[dict[str, Any]] | None, new: list[dict[str, Any]]) -> list[Event]:
+    """The Events the conditions' transitions deserve (none for a pass that changed none).
+
+    A Stalled transition is the one Warning of its pass (Ready's matching False would repeat
+    it); Reconciling and Progressing, and Ready's moves through the rollout phases, are told
+    by the rollout machine's own Events."""
     events: list[Event] = []
-    for changed in conditions.changed_conditions(old_status.get("conditions"), conds):
-        kind, state, reason = changed["type"], changed["status"], changed["reason"]
-        if kind == conditions.PROGRESSING or (kind == conditions.READY and state == "True"):
-            continue  # the rollout machine's own Events tell these transitions
+    changed = conditions.changed_conditions(old, new)
+    stalled_changed = any(c["type"] == conditions.STALLED for c in changed)
+    for condition in changed:
+        kind, state, reason = condition["type"], condition["status"], condition["reason"]
+        if kind in (conditions.PROGRESSING, conditions.RECONCILING):
+            continue
+        if kind == conditions.READY and (
+            state == "True" or reason in _PHASE_REASONS or stalled_changed
+        ):
+            continue
+        if kind == conditions.STALLED:
+            events.append(Event("Warning", "Stalled", f"{reason}: {condition['message']}"))
+            continue
         warning = (state == "False" and reason not in ("Deploying",)) or state == "Unknown"
         if kind == conditions.AVAILABLE and state == "False":
             # A loss of availability is a warning; not being available yet (first deploy) is
             # what a deploy looks like, and the rollout's own Events tell it.
-            before = conditions.get_condition(old_status.get("conditions"), kind)
+            before = conditions.get_condition(old, kind)
             warning = before is not None and before.get("status") == "True"
-        if held is not None and kind == conditions.READY and reason == held[0]:
-            warning, event_reason = True, reason
-        elif kind == conditions.CERTIFICATE_VALID and reason == "ExpiresSoon":
+        if kind == conditions.CERTIFICATE_VALID and reason == "ExpiresSoon":
             warning, event_reason = True, "CertificateExpiresSoon"
         elif kind == conditions.CERTIFICATE_VALID:
             event_reason = "CertificateVerified" if state == "True" else f"Certificate{reason}"
         else:
             event_reason = f"{kind}{state}"
-        events.append(Event("Warning" if warning else "Normal", event_reason, changed["message"]))
-    return status, events
+        events.append(Event("Warning" if warning else "Normal", event_reason, condition["message"]))
+    was_stalled = conditions.get_condition(old, conditions.STALLED)
+    if was_stalled is not None and conditions.get_condition(new, conditions.STALLED) is None:
+        events.append(
+            Event("Normal", "StallCleared", f"no longer stalled ({was_stalled.get('reason')})")
+        )
+    return events
 
 
 def _same(old: Any, new: Any) -> bool:
@@ -267,16 +384,19 @@ def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 def invalid_spec_status(
     old_status: dict[str, Any], generation: int, message: str, now: datetime
 ) -> tuple[dict[str, Any], list[Event]]:
-    """A spec the operator cannot act on: say why, keep everything else as it is."""
+    """A spec the operator cannot act on: say why (Ready False, Stalled True, both
+    ``InvalidSpec``; not Reconciling), keep everything else as it is. One Warning, once."""
+    old = old_status.get("conditions") or []
+    value = ConditionValue("False", "InvalidSpec", message)
+    conds = conditions.set_condition(old, conditions.READY, value, now=now, generation=generation)
+    conds = conditions.remove_condition(conds, conditions.RECONCILING)
+    stalled = ConditionValue("True", "InvalidSpec", message)
     conds = conditions.set_condition(
-        old_status.get("conditions") or [],
-        conditions.READY,
-        ConditionValue("False", "InvalidSpec", message),
-        now=now,
-        generation=generation,
+        conds, conditions.STALLED, stalled, now=now, generation=generation
     )
     events = [
         Event("Warning", "InvalidSpec", c["message"])
-        for c in conditions.changed_conditions(old_status.get("conditions"), conds)
+        for c in conditions.changed_conditions(old, conds)
+        if c["type"] == conditions.STALLED
     ]
     return {"phase": "Invalid", "observedGeneration": generation, "conditions": conds}, events

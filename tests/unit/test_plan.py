@@ -177,7 +177,7 @@ def test_a_name_taken_by_someone_else_holds_the_whole_pass() -> None:
         in (held.held[1])
     )
     assert held.requeue == 30.0
-    assert held.report[0] == "patch status" and "event ResourceConflict" in held.report
+    assert held.report[0] == "patch status" and "event Stalled" in held.report
     ready = next(c for c in world.status["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "ResourceConflict")
     assert world.tick(30).report == [], "the conflict is said once, not every pass"

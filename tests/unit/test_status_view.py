@@ -15,7 +15,9 @@ from axiom_operator.rollout import (
     DeleteDeployment,
     EnsureDeployment,
     Observations,
+    Phase,
     PointServiceAt,
+    RolloutStatus,
     decide,
 )
 from axiom_operator.rollout_spec import to_rollout_spec
@@ -117,7 +119,9 @@ def test_version_change_starts_a_canary_and_keeps_the_stable_serving() -> None:
     assert status["stableVersion"] == "1.0.0" and status["canaryVersion"] == "2.0.0"
     assert PointServiceAt("1.0.0") in decision.actions
     assert conditions(status)["Progressing"] == ("True", "Canary")
-    assert conditions(status)["Ready"][0] == "True"
+    # Ready waits for spec.version; that 1.0.0 keeps users served is Available's to say
+    assert conditions(status)["Ready"] == ("False", "Canary")
+    assert conditions(status)["Available"] == ("True", "MinimumReplicasAvailable")
 
 
 def test_without_steps_the_service_switches_once_the_new_version_is_available() -> None:
@@ -217,3 +221,138 @@ def test_deployment_state_from_live_requires_the_controller_to_catch_up() -> Non
         },
     }
     assert not read_deployment_state(live).is_available
+
+
+# -- kstatus' Reconciling and Stalled ---------------------------------------------------------
+
+
+def test_a_first_deploy_is_reconciling_and_not_stalled() -> None:
+    _, status, _ = run({}, VALID, {})
+    assert conditions(status)["Reconciling"] == ("True", "Deploying")
+    assert "Stalled" not in conditions(status)
+    reconciling = next(c for c in status["conditions"] if c["type"] == "Reconciling")
+    assert reconciling["observedGeneration"] == 4
+
+
+def test_stable_on_spec_version_drops_reconciling_and_is_ready() -> None:
+    status = stable_on_v1()
+    assert "Reconciling" not in conditions(status) and "Stalled" not in conditions(status)
+    _, status, _ = run(status, VALID, {"1.0.0": state("1.0.0")}, version="1.0.0")
+    assert conditions(status)["Ready"] == ("True", "Serving")
+
+
+def test_a_canary_is_reconciling_and_its_ready_false_posts_no_event() -> None:
+    _, status, events = run(stable_on_v1(), VALID, {"1.0.0": state("1.0.0")})
+    assert conditions(status)["Reconciling"] == ("True", "Canary")
+    assert [e.reason for e in events if e.reason.startswith("Ready")] == []
+
+
+def test_stable_with_pods_missing_is_reconciling() -> None:
+    _, status, _ = run(stable_on_v1(), VALID, {"1.0.0": state("1.0.0", 0)}, version="1.0.0")
+    assert conditions(status)["Ready"] == ("False", "ReplicasUnavailable")
+    assert conditions(status)["Reconciling"] == ("True", "ReplicasUnavailable")
+
+
+def test_a_refused_certificate_stalls_with_one_warning_for_it() -> None:
+    _, status, events = run(stable_on_v1(), REFUSED, {"1.0.0": state("1.0.0")})
+    assert conditions(status)["Stalled"] == ("True", "CertificateRejected")
+    assert "Reconciling" not in conditions(status)
+    stalled = [(e.type, e.reason) for e in events if e.reason in ("Stalled", "ReadyFalse")]
+    assert stalled == [("Warning", "Stalled")]
+    _, again, events = run(stored(status), REFUSED, {"1.0.0": state("1.0.0")})
+    assert merge_patch(stored(status), again) == {} and events == []
+
+
+def test_a_fixed_certificate_clears_the_stall_with_a_normal_event() -> None:
+    _, blocked, _ = run(stable_on_v1(), REFUSED, {"1.0.0": state("1.0.0")})
+    _, status, events = run(stored(blocked), VALID, {"1.0.0": state("1.0.0")})
+    assert "Stalled" not in conditions(status)
+    assert conditions(status)["Reconciling"][0] == "True"
+    assert ("Normal", "StallCleared") in [(e.type, e.reason) for e in events]
+
+
+def conflicted(old: dict[str, Any], conflict: str | None) -> tuple[dict[str, Any], list[Any]]:
+    deployments = {"1.0.0": state("1.0.0")}
+    model_spec = spec("1.0.0")
+    memory = read_rollout_status(old.get("rollout"))
+    decision = decide(
+        to_rollout_spec(model_spec, {}, certificate_ok=True, certificate_reason="Valid"),
+        memory,
+        Observations(deployments=deployment_observations(deployments)),
+        NOW,
+    )
+    return summarize(
+        name="mnist",
+        generation=4,
+        version="1.0.0",
+        old_status=old,
+        gate=VALID,
+        rollout=decision.status,
+        deployments=deployments,
+        now=NOW,
+        held=None if conflict is None else ("ResourceConflict", conflict),
+    )
+
+
+CONFLICT = "Service mnist is not this model's: it is managed by helm"
+
+
+def test_a_conflict_stalls_and_unreadies_a_model_whose_version_serves() -> None:
+    status, events = conflicted(stable_on_v1(), CONFLICT)
+    assert status["phase"] == "Stable"  # the rollout is the machine's; only the view changes
+    assert conditions(status)["Stalled"] == ("True", "ResourceConflict")
+    assert conditions(status)["Ready"] == ("False", "ResourceConflict")
+    assert conditions(status)["Available"] == ("True", "MinimumReplicasAvailable")
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["message"] == f"{CONFLICT}; version 1.0.0 keeps serving"
+    assert [(e.type, e.reason) for e in events] == [("Warning", "Stalled")]
+
+
+def test_a_resolved_conflict_makes_the_model_ready_again() -> None:
+    stalled, _ = conflicted(stable_on_v1(), CONFLICT)
+    status, events = conflicted(stored(stalled), None)
+    assert conditions(status)["Ready"] == ("True", "Serving")
+    assert "Stalled" not in conditions(status)
+    assert [(e.type, e.reason) for e in events] == [("Normal", "StallCleared")]
+
+
+def test_an_invalid_spec_is_stalled_not_reconciling() -> None:
+    old = {"conditions": [{"type": "Reconciling", "status": "True", "reason": "Canary"}]}
+    status, events = invalid_spec_status(old, 3, "spec.version: bad", NOW)
+    kinds = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+    assert kinds == {"Ready": ("False", "InvalidSpec"), "Stalled": ("True", "InvalidSpec")}
+    assert [(e.type, e.reason) for e in events] == [("Warning", "InvalidSpec")]
+
+
+def experiment_view(effective_weight: float | None) -> dict[str, Any]:
+    rollout = RolloutStatus(
+        phase=Phase.EXPERIMENT,
+        message="A/B experiment: 2.0.0 held at 30%",
+        stable_version="1.0.0",
+        canary_version="2.0.0",
+        canary_weight=30.0,
+        effective_weight=effective_weight,
+    )
+    status, _ = summarize(
+        name="mnist",
+        generation=4,
+        version="2.0.0",
+        old_status={},
+        gate=VALID,
+        rollout=rollout,
+        deployments={"1.0.0": state("1.0.0"), "2.0.0": state("2.0.0")},
+        now=NOW,
+    )
+    return status
+
+
+def test_a_live_experiment_is_ready_and_done() -> None:
+    status = experiment_view(30.0)
+    assert conditions(status)["Ready"] == ("True", "Experiment")
+    assert "Reconciling" not in conditions(status)
+
+
+def test_an_experiment_whose_split_is_not_live_yet_is_reconciling() -> None:
+    status = experiment_view(None)
+    assert conditions(status)["Ready"] == ("False", "Experiment")
+    assert conditions(status)["Reconciling"] == ("True", "Experiment")
