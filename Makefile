@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test unit lint fmt example bench demo demo-down cluster-binaries cluster-up cluster-down images clean
+.PHONY: help setup test unit lint fmt grpc-stubs example bench demo demo-down cluster-binaries cluster-up cluster-down images clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ lint: setup ## ruff + mypy --strict
 fmt: setup ## format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+grpc-stubs: setup ## regenerate the runtime's Open Inference Protocol gRPC stubs from its .proto
+	$(BIN)/python hack/gen-oip-stubs.py
 
 example: setup ## rebuild the example digits model, certificate and test-only keys
 	$(BIN)/python examples/build_example.py

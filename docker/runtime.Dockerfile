@@ -37,6 +37,7 @@ ENV PATH=/opt/axiom/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     AXIOM_PORT=8080
 USER 10001:10001
-EXPOSE 8080
+# 8081: gRPC, served when AXIOM_GRPC_PORT is set (the operator's Deployments set 8081).
+EXPOSE 8080 8081
 ENTRYPOINT ["axiom"]
 CMD ["serve"]

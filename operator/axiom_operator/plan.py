@@ -53,6 +53,7 @@ from axiom_operator.resources.service import build_model_service, build_version_
 from axiom_operator.resources.traffic import (
     build_httproute,
     build_traffic_configmap,
+    canary_grpc_target,
     canary_url,
     traffic_config_text,
 )
@@ -271,7 +272,12 @@ def _set_traffic(
             # Without an address the split cannot be written; pods keep the old one.
             changes.requeue(WAIT_FOR_SERVICE_ADDRESS)
             return
-        canary = CanaryTarget(action.canary_version, canary_url(cluster_ip), action.weight)
+        canary = CanaryTarget(
+            action.canary_version,
+            canary_url(cluster_ip),
+            action.weight,
+            grpc_target=canary_grpc_target(cluster_ip),
+        )
     text = traffic_config_text(action.generation, canary, traffic.request_id_header)
     _apply_if_changed(changes, build_traffic_configmap(owner, text), world)
     stable = decision.status.stable_version

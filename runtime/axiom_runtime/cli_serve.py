@@ -21,6 +21,8 @@ _HELP = {
     "expected_version": "refuse a package or certificate of any other version",
     "host": "address to listen on (default 0.0.0.0)",
     "port": "port to listen on (default 8080)",
+    "grpc_port": "port for the Open Inference Protocol over gRPC, on the same host; 0 = off "
+    "(default 0; the operator's pods use 8081)",
     "max_batch_size": "rows per forward pass (default 64)",
     "max_batch_wait_ms": "how long a batch may wait to fill, only under load (default 1.0)",
     "max_pending_rows": "queued rows beyond which inference answers 503 (default 16384)",
@@ -42,7 +44,7 @@ _CHOICES = {
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Serve a verified .axiom model over HTTP (/predict, Open Inference Protocol v2, "
-        "/health, /ready, /metrics). Every flag can also be set by the environment "
+        "/health, /ready, /metrics) and, with --grpc-port, the same protocol over gRPC. Every flag can also be set by the environment "
         "variable shown in brackets."
     )
     for name, flag in FLAG_NAMES.items():

@@ -6,7 +6,7 @@ test controls exactly what it serves: input size, range, labels, certificate val
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,10 @@ from axiom_runtime.keys import generate_private_key, key_id_for, public_key_pem
 from axiom_runtime.server import ServerConfig
 from axiom_runtime.server.testing import (
     RunningServer,
+    ServedBoth,
     SignedModel,
     build_signed_model,
+    serve_both,
     server_config,
     start_server,
 )
@@ -63,3 +65,12 @@ async def make_server() -> AsyncIterator[Callable[[ServerConfig], Awaitable[Runn
     for runner, running in started:
         await running.session.close()
         await runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+def served_both(
+    signed_model: SignedModel, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedBoth]:
+    served = serve_both(signed_model, tmp_path_factory.mktemp("serve") / "serve.log")
+    yield served
+    served.process.stop()

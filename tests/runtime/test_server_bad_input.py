@@ -70,10 +70,25 @@ async def test_malformed_json_is_400_on_body(server: RunningServer, body: bytes)
     assert "malformed JSON" in error["error"]
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
-async def test_wrong_content_type_is_415(server: RunningServer, content_type: str | None) -> None:
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+async def test_wrong_content_type_is_415(server: RunningServer, content_type: str) -> None:
     status, error = await server.post_raw("/predict", b'{"input": [1,2,3,4,5,6,7,8]}', content_type)
     assert (status, error["field"]) == (415, "Content-Type")
+
+
+@pytest.mark.parametrize("content_type", [None, "application/octet-stream"])
+@pytest.mark.parametrize("path", ["/predict", "/v2/models/tiny/infer"])
+async def test_json_without_a_json_content_type_is_read_as_json(
+    server: RunningServer, path: str, content_type: str | None
+) -> None:
+    # V2 clients send plain JSON with no Content-Type, or octet-stream with no binary part.
+    body = (
+        b'{"input": [1,2,3,4,5,6,7,8]}'
+        if path == "/predict"
+        else b'{"inputs": [{"name": "x", "shape": [8], "datatype": "FP32", "data": [1,2,3,4,5,6,7,8]}]}'
+    )
+    status, answer = await server.post_raw(path, body, content_type)
+    assert status == 200, answer
 
 
 async def test_json_suffix_media_type_is_accepted(server: RunningServer) -> None:

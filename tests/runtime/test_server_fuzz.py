@@ -109,9 +109,14 @@ class ThreadedServer:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)
 
     def request(
-        self, method: str, path: str, body: bytes | None, content_type: str
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        content_type: str,
+        extra_headers: dict[str, str] | None = None,
     ) -> tuple[int, bytes]:
-        headers = {"Content-Type": content_type}
+        headers = {"Content-Type": content_type, **(extra_headers or {})}
         try:
             self.connection.request(method, path, body=body, headers=headers)
             response = self.connection.getresponse()
@@ -188,12 +193,89 @@ def test_near_valid_v2_bodies(threaded_server: ThreadedServer, path: str, payloa
 @given(
     path=paths,
     body=st.binary(max_size=300),
-    content_type=st.sampled_from(["application/json", "text/plain", "application/x+json", ""]),
+    content_type=st.sampled_from(
+        ["application/json", "text/plain", "application/x+json", "application/octet-stream", ""]
+    ),
 )
 def test_raw_bytes_never_fail_the_server(
     threaded_server: ThreadedServer, path: str, body: bytes, content_type: str
 ) -> None:
     status, answer = threaded_server.request("POST", path, body, content_type)
+    _assert_clean_answer(status, answer)
+    assert 400 <= status < 500 or status == 200
+
+
+# The binary tensor data extension's framing: a header length and per-input sizes that may
+# lie (past the body, inside the JSON, negative, huge), bodies cut short or padded.
+binary_sizes = (
+    st.integers(-(2**65), 2**65)
+    | st.sampled_from([0, 31, 32, 33, 63, 64, 65, 2**31, 2**63, 2**64 - 1])
+    | json_scalars
+)
+header_lengths = st.integers(-5, 400).map(str) | st.sampled_from(["", "x", "1e2", "+5", "9" * 30])
+
+
+@FUZZ_SETTINGS
+@given(
+    path=paths,
+    datatype=datatypes,
+    shape=shapes | st.just([2, 8]) | st.just([8]),
+    size=binary_sizes,
+    tensor_bytes=st.binary(max_size=200),
+    header_delta=st.integers(-20, 20) | st.none(),
+    binary_output=st.sampled_from([None, True, False, 1, "yes"]),
+)
+def test_binary_framing_never_fails_the_server(
+    threaded_server: ThreadedServer,
+    path: str,
+    datatype: str,
+    shape: Any,
+    size: Any,
+    tensor_bytes: bytes,
+    header_delta: int | None,
+    binary_output: Any,
+) -> None:
+    request: dict[str, Any] = {
+        "inputs": [
+            {
+                "name": "x",
+                "shape": shape,
+                "datatype": datatype,
+                "parameters": {"binary_data_size": size},
+            }
+        ]
+    }
+    if binary_output is not None:
+        request["parameters"] = {"binary_data_output": binary_output}
+    header = json.dumps(request).encode()
+    declared = len(header) if header_delta is None else len(header) + header_delta
+    status, answer = threaded_server.request(
+        "POST",
+        path,
+        header + tensor_bytes,
+        "application/octet-stream",
+        {"Inference-Header-Content-Length": str(declared)},
+    )
+    assert status < 500 or status == 503, (status, answer[:300])
+    if status >= 400:
+        document = json.loads(answer)
+        assert set(document) == {"error", "field"} and document["error"], document
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(path=paths, declared=header_lengths, body=st.binary(max_size=300))
+def test_lying_header_lengths_are_4xx(
+    threaded_server: ThreadedServer, path: str, declared: str, body: bytes
+) -> None:
+    status, answer = threaded_server.request(
+        "POST",
+        path,
+        body,
+        "application/octet-stream",
+        {"Inference-Header-Content-Length": declared},
+    )
     _assert_clean_answer(status, answer)
     assert 400 <= status < 500 or status == 200
 

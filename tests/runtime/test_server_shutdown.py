@@ -82,7 +82,9 @@ async def test_sigterm_finishes_in_flight_requests_and_exits_zero(
                 return response.status, time.monotonic()
 
         in_flight = [asyncio.create_task(infer()) for _ in range(REQUESTS)]
-        await asyncio.sleep(0.1)  # all sent; the server is working through them
+        # Signal once the first answer is back: the server is then working through the
+        # rest (a fixed sleep raced the server on a quiet machine and signalled too late).
+        await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
         signalled_at = time.monotonic()
         process.process.send_signal(signal.SIGTERM)
         results = await asyncio.gather(*in_flight)
@@ -115,3 +117,67 @@ def test_bad_configuration_fails_with_one_line(tmp_path: Path) -> None:
     output = (tmp_path / "bad.log").read_text().strip()
     assert code == 1
     assert output.count("\n") == 0 and "AXIOM_PORT" in output and sys.executable
+
+
+async def test_sigterm_drains_grpc_and_http_together(
+    slow_model: SignedModel, tmp_path: Path
+) -> None:
+    import grpc
+    from tritonclient.grpc import service_pb2 as pb
+    from tritonclient.grpc import service_pb2_grpc as pb_grpc
+
+    http_port, grpc_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "AXIOM_MODEL_URI": str(slow_model.package),
+        "AXIOM_CERTIFICATE": str(slow_model.certificate),
+        "AXIOM_TRUSTED_KEYS": str(slow_model.trusted_keys),
+        "AXIOM_HOST": "127.0.0.1",
+    }
+    process = ServeProcess(
+        ["--port", str(http_port), "--grpc-port", str(grpc_port)], env, tmp_path / "serve.log"
+    )
+    base_url = f"http://127.0.0.1:{http_port}"
+    try:
+        await _wait_ready(base_url, process)
+        rows = np.random.default_rng(0).random((64, INPUT)).astype("<f4")
+        tensor = pb.ModelInferRequest().InferInputTensor(
+            name="x", datatype="FP32", shape=rows.shape
+        )
+        request = pb.ModelInferRequest(
+            model_name="tiny", inputs=[tensor], raw_input_contents=[rows.tobytes()]
+        )
+        body = json.dumps({"input": rows.round(3).tolist()}).encode()
+        async with (
+            grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel,
+            aiohttp.ClientSession() as session,
+        ):
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+
+            async def infer_grpc() -> tuple[str, float]:
+                answer = await stub.ModelInfer(request, timeout=30)
+                return answer.model_version, time.monotonic()
+
+            async def infer_http() -> tuple[str, float]:
+                async with session.post(
+                    base_url + "/predict", data=body, headers={"Content-Type": "application/json"}
+                ) as response:
+                    await response.read()
+                    return str(response.status), time.monotonic()
+
+            await stub.ServerReady(pb.ServerReadyRequest(), timeout=10)  # connected
+            in_flight = [asyncio.create_task(infer_grpc()) for _ in range(REQUESTS)]
+            in_flight += [asyncio.create_task(infer_http()) for _ in range(REQUESTS)]
+            await asyncio.wait(in_flight[REQUESTS:], return_when=asyncio.FIRST_COMPLETED)
+            signalled_at = time.monotonic()
+            process.process.send_signal(signal.SIGTERM)
+            results = await asyncio.gather(*in_flight)
+            assert [answer for answer, _ in results] == ["1.0.0"] * REQUESTS + ["200"] * REQUESTS
+            assert any(done > signalled_at for _, done in results[:REQUESTS])
+            code = await asyncio.get_running_loop().run_in_executor(None, process.process.wait, 30)
+            assert code == 0, process.log_path.read_text()
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await stub.ServerLive(pb.ServerLiveRequest(), timeout=5)
+            assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
+    finally:
+        process.stop()

@@ -3,6 +3,7 @@ of the pipeline on a stand-in for the apiserver's storage: tests/unit/plan_world
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from plan_world import REFUSED, PlanWorld, model_spec
@@ -69,6 +70,9 @@ def test_a_canary_starts_with_its_service_and_deployment_and_its_split_follows_i
     assert split.changes == ["apply ConfigMap m-traffic"]
     config = world.children[("ConfigMap", "m-traffic")]["data"]["traffic.json"]
     assert '"weight":20' in config.replace(" ", "") and "127.100.0." in config
+    # gRPC calls of the canary's share go to the same Service's gRPC port.
+    canary = json.loads(config)["canary"]
+    assert canary["grpcTarget"] == canary["url"].removeprefix("http://").replace(":8080", ":8081")
 
 
 def test_a_canary_step_rewrites_only_the_split() -> None:

@@ -93,6 +93,7 @@ def test_runtime_env_follows_the_server_contract() -> None:
         "AXIOM_CERTIFICATE_POLICY": "enforce",
         "AXIOM_HOST": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}},
         "AXIOM_PORT": "8080",
+        "AXIOM_GRPC_PORT": "8081",
         "TMPDIR": "/tmp",
     }
 
@@ -100,7 +101,10 @@ def test_runtime_env_follows_the_server_contract() -> None:
 def test_command_and_port() -> None:
     c = container(build_deployment(inputs(spec())))
     assert c["command"] == ["axiom", "serve"]
-    assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert c["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "grpc", "containerPort": 8081, "protocol": "TCP"},
+    ]
 
 
 def test_configmap_package_is_mounted_and_uri_points_at_the_file() -> None:

@@ -18,7 +18,16 @@ def test_model_service_selects_the_serving_version() -> None:
     assert service["spec"] == {
         "type": "ClusterIP",
         "selector": {"axiom.dev/model": "mnist", "axiom.dev/version": "1.2.3"},
-        "ports": [{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"},
+            {
+                "name": "grpc",
+                "port": 8081,
+                "targetPort": "grpc",
+                "protocol": "TCP",
+                "appProtocol": "grpc",
+            },
+        ],
     }
 
 
@@ -30,6 +39,8 @@ def test_version_service_is_named_after_the_version() -> None:
     service = build_version_service(OWNER, "2.0.0")
     assert service["metadata"]["name"] == "mnist-v2-0-0"
     assert service["spec"]["selector"] == {"axiom.dev/model": "mnist", "axiom.dev/version": "2.0.0"}
+    # The canary's address for forwarded gRPC calls, as for HTTP.
+    assert [port["name"] for port in service["spec"]["ports"]] == ["http", "grpc"]
 
 
 def test_hpa_targets_the_version_deployment_on_cpu() -> None:

@@ -108,6 +108,8 @@ DISTRIBUTION_OF = {
     "yaml": "pyyaml",
     "sklearn": "scikit-learn",
     "joblib": "scikit-learn",
+    "grpc": "grpcio",
+    "google": "protobuf",  # google.protobuf, imported by the generated stubs
     "prometheus_client": "prometheus-client",
 }
 

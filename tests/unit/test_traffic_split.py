@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import uuid
 
@@ -135,3 +136,32 @@ def test_a_bad_file_is_rejected_naming_the_field(text: str, field: str) -> None:
         parse_traffic_config(text)
     assert caught.value.field == field
     assert field in str(caught.value)
+
+
+def test_a_grpc_target_round_trips() -> None:
+    text = (
+        '{"generation": 3, "canary": {"version": "2.0.0", "url": "http://10.0.0.9:8080",'
+        ' "grpcTarget": "10.0.0.9:8081", "weight": 5}}'
+    )
+    config = parse_traffic_config(text)
+    assert config.canary is not None and config.canary.grpc_target == "10.0.0.9:8081"
+    assert parse_traffic_config(render_traffic_config(config)) == config
+
+
+def test_without_a_grpc_target_the_rendered_file_is_unchanged() -> None:
+    assert "grpcTarget" not in render_traffic_config(parse_traffic_config(GOOD))
+
+
+@pytest.mark.parametrize(
+    "target", ["10.0.0.9", "10.0.0.9:", ":8081", "10.0.0.9:0", "10.0.0.9:70000", "::1:8081", 8081]
+)
+def test_a_bad_grpc_target_is_rejected_naming_it(target: object) -> None:
+    text = json.dumps(
+        {
+            "generation": 1,
+            "canary": {"version": "2", "url": "http://a:1", "grpcTarget": target, "weight": 1},
+        }
+    )
+    with pytest.raises(TrafficConfigError) as caught:
+        parse_traffic_config(text)
+    assert caught.value.field == "canary.grpcTarget"

@@ -131,6 +131,7 @@ def _env(inputs: VersionInputs) -> list[dict[str, Any]]:
             "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}},
         },
         {"name": "AXIOM_PORT", "value": str(names.RUNTIME_PORT)},
+        {"name": "AXIOM_GRPC_PORT", "value": str(names.RUNTIME_GRPC_PORT)},
         {"name": "TMPDIR", "value": "/tmp"},
     ]
     if inputs.traffic_config_map is not None:
@@ -169,7 +170,12 @@ def _container(inputs: VersionInputs, mounts: list[dict[str, Any]]) -> dict[str,
                 "name": names.RUNTIME_PORT_NAME,
                 "containerPort": names.RUNTIME_PORT,
                 "protocol": "TCP",
-            }
+            },
+            {
+                "name": names.RUNTIME_GRPC_PORT_NAME,
+                "containerPort": names.RUNTIME_GRPC_PORT,
+                "protocol": "TCP",
+            },
         ],
         "env": _env(inputs),
         "envFrom": [{"configMapRef": {"name": names.runtime_config_name(inputs.owner.name)}}],

@@ -16,6 +16,10 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 RUNTIME_PORT = 8080
 RUNTIME_PORT_NAME = "http"
+# The Open Inference Protocol over gRPC, on every runtime pod (the runtime's own default is
+# off, so this is set explicitly). 8081 is KServe's gRPC port for the same protocol.
+RUNTIME_GRPC_PORT = 8081
+RUNTIME_GRPC_PORT_NAME = "grpc"
 
 
 def version_slug(version: str) -> str:

@@ -23,7 +23,15 @@ def _service(owner: Owner, name: str, labels: dict[str, str], version: str) -> d
                     "port": names.RUNTIME_PORT,
                     "targetPort": names.RUNTIME_PORT_NAME,
                     "protocol": "TCP",
-                }
+                },
+                {
+                    # appProtocol tells meshes and gateways to speak HTTP/2 (gRPC) here.
+                    "name": names.RUNTIME_GRPC_PORT_NAME,
+                    "port": names.RUNTIME_GRPC_PORT,
+                    "targetPort": names.RUNTIME_GRPC_PORT_NAME,
+                    "protocol": "TCP",
+                    "appProtocol": "grpc",
+                },
             ],
         },
     }

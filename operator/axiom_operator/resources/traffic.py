@@ -31,6 +31,12 @@ def canary_url(cluster_ip: str, port: int = names.RUNTIME_PORT) -> str:
     return f"http://{host}:{port}"
 
 
+def canary_grpc_target(cluster_ip: str, port: int = names.RUNTIME_GRPC_PORT) -> str:
+    """``host:port`` of the canary Service's gRPC port, where stable pods forward gRPC calls."""
+    host = f"[{cluster_ip}]" if ":" in cluster_ip else cluster_ip
+    return f"{host}:{port}"
+
+
 def traffic_config_text(
     generation: int,
     canary: CanaryTarget | None,

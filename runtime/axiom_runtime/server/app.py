@@ -33,6 +33,8 @@ from axiom_runtime.server.runtime_metrics import RuntimeMetrics
 from axiom_runtime.server.state import ServerState
 
 log = logging.getLogger(LOGGER_NAME)
+# Typed Any: grpc is imported only when a gRPC port is configured.
+GRPC_SERVER: web.AppKey[Any] = web.AppKey("axiom_grpc_server")
 
 
 def init_app(config: ServerConfig) -> web.Application:
@@ -41,7 +43,28 @@ def init_app(config: ServerConfig) -> web.Application:
     app[STATE] = ServerState(config=config)
     add_routes(app)
     app.cleanup_ctx.append(_model_lifecycle)
+    if config.grpc_port:
+        # Appended after the model: cleanup runs in reverse, so the gRPC server is gone
+        # before the batcher it feeds closes. on_shutdown stops it while HTTP drains too.
+        app.cleanup_ctx.append(_grpc_lifecycle)
+        app.on_shutdown.append(_drain_grpc)
     return app
+
+
+async def _grpc_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    from axiom_runtime.server.grpc_server import start_grpc_server
+
+    server = await start_grpc_server(app[STATE])
+    app[GRPC_SERVER] = server
+    yield
+    await server.stop(grace=0)  # already drained by _drain_grpc; this only frees the port
+
+
+async def _drain_grpc(app: web.Application) -> None:
+    """Refuse new RPCs at once, let the ones in flight finish (up to the shutdown timeout)."""
+    server = app.get(GRPC_SERVER)
+    if server is not None:
+        await server.stop(grace=app[STATE].config.shutdown_timeout_s)
 
 
 async def _model_lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -93,6 +116,7 @@ async def _load(state: ServerState, source: ModelSource) -> None:
                 state.registry,
                 model_name=served_name,
                 local_version=version,
+                max_message_bytes=config.max_body_bytes,
                 generation_gauge=metrics.traffic_generation,
             )
             await splitter.start()
@@ -157,6 +181,7 @@ async def serve(config: ServerConfig) -> int:
         "listening",
         host=config.host,
         port=config.port,
+        grpc_port=config.grpc_port or None,
         loop=type(asyncio.get_running_loop()).__module__,
     )
     stop = asyncio.Event()

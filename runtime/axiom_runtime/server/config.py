@@ -48,6 +48,9 @@ class ServerConfig:
     expected_version: str | None = None
     host: str = "0.0.0.0"
     port: int = 8080
+    # 0 = no gRPC: a plain `axiom serve` opens one port, as before, and two local servers
+    # never fight over a fixed second one. Pods get 8081 from the operator's Deployment.
+    grpc_port: int = 0
     max_batch_size: int = 64  # rows per forward pass
     max_batch_wait_ms: float = 1.0  # only spent when several requests are already queued
     max_pending_rows: int = 16384  # beyond this, inference answers 503 (overloaded)
@@ -95,6 +98,11 @@ class ServerConfig:
     def validate(self) -> None:
         _require(0 < self.port < 65536, f"port must be 1..65535, got {self.port}")
         _require(
+            0 <= self.grpc_port < 65536,
+            f"grpc_port must be 0 (off) or 1..65535, got {self.grpc_port}",
+        )
+        _require(self.grpc_port != self.port, f"grpc_port must differ from port ({self.port})")
+        _require(
             1 <= self.max_batch_size <= 65536,
             f"max_batch_size must be 1..65536, got {self.max_batch_size}",
         )
@@ -133,6 +141,7 @@ FLAG_NAMES: dict[str, str] = {
     "expected_version": "--expected-version",
     "host": "--host",
     "port": "--port",
+    "grpc_port": "--grpc-port",
     "max_batch_size": "--max-batch-size",
     "max_batch_wait_ms": "--max-batch-wait-ms",
     "max_pending_rows": "--max-pending-rows",
@@ -203,6 +212,7 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "model_sha256": _sha256,
     "certificate_policy": _enum(CertificatePolicy),
     "port": _integer,
+    "grpc_port": _integer,
     "max_batch_size": _integer,
     "max_batch_wait_ms": _number,
     "max_pending_rows": _integer,

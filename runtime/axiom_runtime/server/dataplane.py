@@ -147,8 +147,21 @@ class DataPlane:
 
     # -- V2 infer -------------------------------------------------------------------------
 
-    async def infer(self, payload: Any, *, may_contain_bool: bool = True) -> dict[str, Any]:
-        request = v2.decode_infer_request(payload, self.spec, may_contain_bool=may_contain_bool)
+    def decode_infer(
+        self, payload: Any, *, may_contain_bool: bool = True, binary: memoryview | None = None
+    ) -> v2.InferRequest:
+        return v2.decode_infer_request(
+            payload, self.spec, may_contain_bool=may_contain_bool, binary=binary
+        )
+
+    async def infer(
+        self, payload: Any, *, may_contain_bool: bool = True, binary: memoryview | None = None
+    ) -> dict[str, Any]:
+        request = self.decode_infer(payload, may_contain_bool=may_contain_bool, binary=binary)
+        return await self.infer_decoded(request)
+
+    async def infer_decoded(self, request: v2.InferRequest) -> dict[str, Any]:
+        """Answer an already decoded request (HTTP JSON, binary extension, or gRPC)."""
         # Awaits the batcher directly: each coroutine layer here is resumed per request.
         outputs = await self.batcher.submit(request.rows)
         classified = self.is_classifier

@@ -50,6 +50,30 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
 )
 
 
+# The same errors on gRPC, by status code name (this module does not import grpc: a server
+# without a gRPC port never loads it). Overloaded is RESOURCE_EXHAUSTED, what gRPC clients
+# treat as "back off"; a message over the size cap gets the same code from grpc itself.
+GRPC_CODE_BY_ERROR: tuple[tuple[type[Exception], str], ...] = (
+    (InvalidInput, "INVALID_ARGUMENT"),
+    (PayloadTooLarge, "RESOURCE_EXHAUSTED"),
+    (ModelNotFound, "NOT_FOUND"),
+    (ModelNotReady, "UNAVAILABLE"),
+    (Overloaded, "RESOURCE_EXHAUSTED"),
+)
+
+
+# gRPC trailing metadata key carrying the field alone, for programs (details say it to people).
+GRPC_FIELD_METADATA_KEY = "axiom-field"
+
+
+def grpc_code_name_for(error: Exception) -> str:
+    """The gRPC status code name for an error; INTERNAL for anything the table does not know."""
+    for kind, code in GRPC_CODE_BY_ERROR:
+        if isinstance(error, kind):
+            return code
+    return "INTERNAL"
+
+
 def status_for(error: Exception) -> int:
     """The HTTP status for an error; 500 for anything the table does not know."""
     for kind, status in STATUS_BY_ERROR:
@@ -66,3 +90,11 @@ def field_of(error: Exception) -> str | None:
 def reason_of(error: Exception) -> str:
     reason = getattr(error, "reason", None)
     return reason if isinstance(reason, str) else str(error)
+
+
+def details_of(error: Exception) -> str:
+    """``field: reason``: what clients that show only the message (tritonclient, KServe's,
+    gRPC status details) need to see which field was wrong."""
+    field = field_of(error)
+    reason = reason_of(error)
+    return f"{field}: {reason}" if field else reason

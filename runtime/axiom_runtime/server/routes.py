@@ -27,8 +27,8 @@ from axiom_runtime.server import v2
 from axiom_runtime.server.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
+    details_of,
     field_of,
-    reason_of,
     status_for,
 )
 from axiom_runtime.server.logging import LOGGER_NAME, log_event
@@ -40,6 +40,9 @@ log = logging.getLogger(LOGGER_NAME)
 STATE: web.AppKey[ServerState] = web.AppKey("axiom_state", ServerState)
 VERSION_HEADER = "X-Axiom-Version"
 JSON_TYPE = "application/json"
+BINARY_TYPE = "application/octet-stream"
+# The binary tensor data extension: the JSON header's length; the rest of the body is tensors.
+HEADER_LENGTH = "Inference-Header-Content-Length"
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -67,19 +70,30 @@ def json_response(
     return web.Response(body=body, status=status, headers=all_headers)
 
 
+def binary_response(
+    result: dict[str, Any], binary_outputs: frozenset[str], headers: dict[str, str]
+) -> web.Response:
+    """A V2 answer with some outputs as raw bytes after the JSON header (binary extension)."""
+    chunks = v2.binary_response(result, binary_outputs)
+    header = orjson.dumps(result, default=_fallback, option=_ORJSON_OPTIONS)
+    all_headers = {"Content-Type": BINARY_TYPE, HEADER_LENGTH: str(len(header))}
+    all_headers.update(headers)
+    return web.Response(body=b"".join((header, *chunks)), headers=all_headers)
+
+
 def error_response(error: Exception, headers: dict[str, str] | None = None) -> web.Response:
     status = status_for(error)
     if status >= 500 and status != 503:
         log_event(log, logging.ERROR, "unexpected error", error=repr(error))
         return json_response({"error": "internal error", "field": None}, status, headers)
-    return json_response({"error": reason_of(error), "field": field_of(error)}, status, headers)
+    return json_response({"error": details_of(error), "field": field_of(error)}, status, headers)
 
 
 # -- request decoding -------------------------------------------------------------------
 
 
 async def read_json_body(request: web.Request, max_bytes: int) -> bytes:
-    """The raw body of a JSON request, after media type and size checks."""
+    """The raw body of a JSON (or binary-extension) request, after media type and size checks."""
     # The exact header most clients send skips aiohttp's full media-type parse.
     if request.headers.get("Content-Type") != JSON_TYPE:
         _check_json_media_type(request)
@@ -93,12 +107,34 @@ async def read_json_body(request: web.Request, max_bytes: int) -> bytes:
 
 
 def _check_json_media_type(request: web.Request) -> None:
+    # No Content-Type is read as JSON: V2 clients (tritonclient, KServe's) send none for
+    # plain JSON requests. application/octet-stream is what binary-extension requests
+    # carry; without the extension's header the whole body is JSON.
+    if "Content-Type" not in request.headers:
+        return
     content_type = request.content_type
-    if content_type != JSON_TYPE and not content_type.endswith("+json"):
+    if content_type not in (JSON_TYPE, BINARY_TYPE) and not content_type.endswith("+json"):
         raise UnsupportedMediaType(
             "Content-Type",
-            f"must be {JSON_TYPE}, got {request.headers.get('Content-Type', 'none')!r}",
+            f"must be {JSON_TYPE} or {BINARY_TYPE}, got "
+            f"{request.headers.get('Content-Type', 'none')!r}",
         )
+
+
+def split_binary_body(request: web.Request, body: bytes) -> tuple[bytes, memoryview | None]:
+    """(JSON header, binary part or None) by the Inference-Header-Content-Length header."""
+    declared = request.headers.get(HEADER_LENGTH)
+    if declared is None:
+        return body, None
+    text = declared.strip()
+    # ASCII digits only: no sign, no "1e3", no other scripts' digits (which int() accepts).
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidInput(HEADER_LENGTH, f"must be a non-negative integer, got {declared!r}")
+    # More digits than any body can have bytes: refused before int() meets its digit limit.
+    length = int(text) if len(text) <= 20 else len(body) + 1
+    if length > len(body):
+        raise InvalidInput(HEADER_LENGTH, f"is {text} but the body has only {len(body)} bytes")
+    return body[:length], memoryview(body)[length:]
 
 
 def decode_json(body: bytes) -> Any:
@@ -131,15 +167,23 @@ async def _serve_locally(
         name = request.match_info.get("name")
         if name is not None:
             dataplane.check_model(name, request.match_info.get("version"))
-        payload = decode_json(body)
-        hint = may_contain_bool(body)
+        header, binary = split_binary_body(request, body)
+        payload = decode_json(header)
+        hint = may_contain_bool(header)
         # Called directly, not through a wrapper coroutine: every await layer between the
         # handler and the batcher's future is resumed once per request.
         if v2_protocol:
-            result = await dataplane.infer(payload, may_contain_bool=hint)
+            decoded = dataplane.decode_infer(payload, may_contain_bool=hint, binary=binary)
+            result = await dataplane.infer_decoded(decoded)
+            if decoded.binary_outputs:
+                response = binary_response(result, decoded.binary_outputs, headers)
+            else:
+                response = json_response(result, 200, headers)
         else:
+            if binary is not None:
+                raise InvalidInput(HEADER_LENGTH, "binary tensor data is for the V2 infer routes")
             result = await dataplane.predict(payload, may_contain_bool=hint)
-        response = json_response(result, 200, headers)
+            response = json_response(result, 200, headers)
     except Exception as error:  # every error becomes a JSON answer; the table picks the status
         response = error_response(error, headers)
     if metrics is not None:

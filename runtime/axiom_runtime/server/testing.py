@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,11 +131,39 @@ class RunningServer:
             return response.status, await _body(response)
 
     async def post_raw(
-        self, path: str, data: bytes, content_type: str | None = "application/json"
+        self,
+        path: str,
+        data: bytes,
+        content_type: str | None = "application/json",
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        headers = {} if content_type is None else {"Content-Type": content_type}
-        async with self.session.post(self.base_url + path, data=data, headers=headers) as response:
+        """POST bytes; ``content_type=None`` sends no Content-Type at all."""
+        all_headers = dict(headers or {})
+        if content_type is not None:
+            all_headers["Content-Type"] = content_type
+        # Without skipping it, aiohttp adds application/octet-stream to a bytes body.
+        skip = () if content_type is not None else ("Content-Type",)
+        async with self.session.post(
+            self.base_url + path, data=data, headers=all_headers, skip_auto_headers=skip
+        ) as response:
             return response.status, await _body(response)
+
+    async def post_binary(
+        self, path: str, header: dict[str, Any], tensors: bytes = b""
+    ) -> tuple[int, dict[str, Any], bytes]:
+        """A binary tensor data request: (status, JSON header of the answer, binary part)."""
+        head = json.dumps(header).encode()
+        async with self.session.post(
+            self.base_url + path,
+            data=head + tensors,
+            headers={
+                "Inference-Header-Content-Length": str(len(head)),
+                "Content-Type": "application/octet-stream",
+            },
+        ) as response:
+            body = await response.read()
+            length = int(response.headers.get("Inference-Header-Content-Length", len(body)))
+            return response.status, json.loads(body[:length]), body[length:]
 
     async def wait_loaded(self, limit_s: float = 10.0) -> dict[str, Any]:
         """Wait until loading has finished (ready or definitively not); return /ready's JSON."""
@@ -201,3 +231,56 @@ class ServeProcess:
         code = self.process.wait(timeout=10)
         self._log.close()
         return code
+
+
+@dataclass
+class ServedBoth:
+    """A real `axiom serve` process with HTTP and gRPC ports on loopback."""
+
+    process: ServeProcess
+    http_port: int
+    grpc_port: int
+
+    @property
+    def http_address(self) -> str:
+        return f"127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_address(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def metrics_text(self) -> str:
+        with urllib.request.urlopen(f"http://{self.http_address}/metrics", timeout=5) as answer:
+            return str(answer.read().decode())
+
+
+def serve_both(model: SignedModel, log: Path, **env: str) -> ServedBoth:
+    """Start `axiom serve` for ``model`` with both protocols and wait until it is ready."""
+    http_port, grpc_port = free_port(), free_port()
+    process = ServeProcess(
+        [],
+        {
+            **os.environ,
+            "AXIOM_MODEL_URI": str(model.package),
+            "AXIOM_CERTIFICATE": str(model.certificate),
+            "AXIOM_TRUSTED_KEYS": str(model.trusted_keys),
+            "AXIOM_HOST": "127.0.0.1",
+            "AXIOM_PORT": str(http_port),
+            "AXIOM_GRPC_PORT": str(grpc_port),
+            "AXIOM_LOG_LEVEL": "WARNING",
+            **env,
+        },
+        log,
+    )
+    served = ServedBoth(process, http_port, grpc_port)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.process.poll() is not None:
+            raise AssertionError("axiom serve exited: " + log.read_text())
+        try:
+            with urllib.request.urlopen(f"http://{served.http_address}/ready", timeout=2):
+                return served
+        except OSError:  # refused while starting, or 503 (HTTPError) while loading
+            time.sleep(0.05)
+    process.stop()
+    raise AssertionError("axiom serve did not become ready: " + log.read_text())

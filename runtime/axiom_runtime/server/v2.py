@@ -6,6 +6,13 @@ REST/JSON binding. The model has one input tensor; its name is free (clients pic
 own, e.g. ``input-0``), its datatype may be any FP or INT type and is cast to float32.
 Outputs: ``output`` (the model's scores), and for classifiers ``class`` (INT64 argmax) and
 ``confidence`` (FP32 max probability); a request may ask for a subset by name.
+
+The binary tensor data extension (Triton's ``binary_tensor_data``) is decoded here too: an
+input whose ``parameters.binary_data_size`` is set takes its elements, little-endian and
+row-major, from the bytes after the JSON header instead of ``data``; an output asked for
+with ``parameters.binary_data`` (or every output, with the request's ``binary_data_output``)
+is answered the same way. :func:`decode_tensor_values` is shared with the gRPC codec, so a
+tensor is held to one set of rules whichever way it arrived.
 """
 
 from __future__ import annotations
@@ -39,6 +46,24 @@ _INT_BOUNDS: dict[str, tuple[int, int]] = {
 SUPPORTED_DATATYPES = tuple(sorted(_FLOAT_TYPES | set(_INT_BOUNDS)))
 _SUPPORTED = frozenset(SUPPORTED_DATATYPES)
 _MISSING = object()
+# Wire layout of each datatype in binary form (both the HTTP extension and gRPC's
+# raw_input_contents): little-endian, whatever the host's byte order.
+WIRE_DTYPES: dict[str, np.dtype[Any]] = {
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+    "INT8": np.dtype("i1"),
+    "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "UINT8": np.dtype("u1"),
+    "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
+}
+OUTPUT_DATATYPES = {OUTPUT_SCORES: "FP32", OUTPUT_CLASS: "INT64", OUTPUT_CONFIDENCE: "FP32"}
+BINARY_EXTENSION = "binary_tensor_data"
+EXTENSIONS = (BINARY_EXTENSION,)
 
 
 @dataclass(frozen=True)
@@ -48,6 +73,7 @@ class InferRequest:
     rows: FloatArray  # (N, *input_shape) float32
     request_id: str | None
     requested_outputs: tuple[str, ...] | None  # None: all outputs
+    binary_outputs: frozenset[str] = frozenset()  # outputs answered as binary data
 
 
 def output_names(spec: ModelSpec) -> tuple[str, ...]:
@@ -57,8 +83,13 @@ def output_names(spec: ModelSpec) -> tuple[str, ...]:
 
 
 def decode_infer_request(
-    payload: Any, spec: ModelSpec, *, may_contain_bool: bool = True
+    payload: Any,
+    spec: ModelSpec,
+    *,
+    may_contain_bool: bool = True,
+    binary: memoryview | None = None,
 ) -> InferRequest:
+    """A V2 JSON request; ``binary`` is the part after the JSON header (binary extension)."""
     if not isinstance(payload, dict):
         raise InvalidInput("body", "must be a JSON object with an 'inputs' list")
     request_id = payload.get("id")
@@ -74,15 +105,32 @@ def decode_infer_request(
         raise InvalidInput("inputs", "must be a non-empty list of input tensors")
     if len(inputs) != 1:
         raise InvalidInput("inputs", f"the model takes one input tensor, got {len(inputs)}")
-    rows = _decode_tensor(inputs[0], "inputs[0]", spec, may_contain_bool)
+    rows, used = _decode_tensor(inputs[0], "inputs[0]", spec, may_contain_bool, binary)
+    if binary is not None and used != len(binary):
+        # Bytes nobody claimed mean the header and the body disagree: refuse rather than guess.
+        raise InvalidInput(
+            "Inference-Header-Content-Length",
+            f"{len(binary) - used} bytes after the JSON header belong to no input "
+            f"(binary_data_size of the inputs adds up to {used}, the body has {len(binary)})",
+        )
+    default_binary = _bool_parameter(parameters, "binary_data_output", "parameters")
+    requested, binary_outputs = _requested_outputs(payload.get("outputs"), spec, default_binary)
     return InferRequest(
         rows=rows,
         request_id=request_id,
-        requested_outputs=_requested_outputs(payload.get("outputs"), spec),
+        requested_outputs=requested,
+        binary_outputs=binary_outputs,
     )
 
 
-def _decode_tensor(tensor: Any, where: str, spec: ModelSpec, may_contain_bool: bool) -> FloatArray:
+def _decode_tensor(
+    tensor: Any,
+    where: str,
+    spec: ModelSpec,
+    may_contain_bool: bool,
+    binary: memoryview | None,
+) -> tuple[FloatArray, int]:
+    """The tensor's rows and how many bytes of ``binary`` it took (0 for JSON data)."""
     if type(tensor) is not dict:
         raise InvalidInput(where, "must be an object with name, shape, datatype and data")
     if type(tensor.get("name")) is not str:
@@ -96,11 +144,58 @@ def _decode_tensor(tensor: Any, where: str, spec: ModelSpec, may_contain_bool: b
             f"{where}.datatype",
             f"must be one of {', '.join(SUPPORTED_DATATYPES)}, got {datatype!r}",
         )
+    parameters = tensor.get("parameters")
+    size = _binary_data_size(parameters, where)
     data = tensor.get("data", _MISSING)
+    if size is not None:
+        if data is not _MISSING:
+            raise InvalidInput(
+                f"{where}.data", "must be absent when parameters.binary_data_size is set"
+            )
+        field = f"{where}.parameters.binary_data_size"
+        if binary is None:
+            raise InvalidInput(
+                field,
+                "is set but the request has no binary part "
+                "(no Inference-Header-Content-Length header)",
+            )
+        if size > len(binary):
+            raise InvalidInput(
+                field, f"is {size} but only {len(binary)} bytes follow the JSON header"
+            )
+        array = binary_array(binary[:size], shape, datatype, field)
+        return decode_tensor_values(array, shape, datatype, field, f"{where}.shape", spec), size
     field = f"{where}.data"
     if data is _MISSING:
         raise InvalidInput(field, "is required")
     array = numeric_array(data, field, may_contain_bool=may_contain_bool)
+    return decode_tensor_values(array, shape, datatype, field, f"{where}.shape", spec), 0
+
+
+def binary_array(
+    raw: bytes | memoryview, shape: list[int], datatype: str, field: str
+) -> np.ndarray[Any, Any]:
+    """``raw`` read as ``datatype`` elements (a zero-copy view), its length checked first."""
+    dtype = WIRE_DTYPES[datatype]
+    expected = math.prod(shape) * dtype.itemsize
+    if len(raw) != expected:
+        raise InvalidInput(
+            field,
+            f"{len(raw)} bytes do not hold shape {shape_text(shape)} of {datatype} "
+            f"({expected} bytes)",
+        )
+    return np.frombuffer(raw, dtype=dtype)
+
+
+def decode_tensor_values(
+    array: np.ndarray[Any, Any],
+    shape: list[int],
+    datatype: str,
+    field: str,
+    shape_field: str,
+    spec: ModelSpec,
+) -> FloatArray:
+    """Element count, integer bounds, row shape, finiteness and range of one input tensor."""
     expected_size = math.prod(shape)
     if array.size != expected_size:
         raise InvalidInput(
@@ -114,10 +209,32 @@ def _decode_tensor(tensor: Any, where: str, spec: ModelSpec, may_contain_bool: b
         rows_shape = (1, *per_row)
     elif rows_shape[1:] != per_row or rows_shape[0] < 1:
         raise InvalidInput(
-            f"{where}.shape",
+            shape_field,
             f"expected [N, {', '.join(map(str, per_row))}] with N >= 1, got {shape_text(shape)}",
         )
     return check_values(array.reshape(rows_shape), field, spec.input_range, single_row=False)
+
+
+def _binary_data_size(parameters: Any, where: str) -> int | None:
+    if parameters is None:
+        return None
+    if type(parameters) is not dict:
+        raise InvalidInput(f"{where}.parameters", "must be an object")
+    size = parameters.get("binary_data_size")
+    if size is None:
+        return None
+    if type(size) is not int or size < 0:
+        raise InvalidInput(f"{where}.parameters.binary_data_size", "must be a non-negative integer")
+    return size
+
+
+def _bool_parameter(parameters: Any, name: str, where: str) -> bool | None:
+    if type(parameters) is not dict:
+        return None
+    value = parameters.get(name)
+    if value is None or type(value) is bool:
+        return value
+    raise InvalidInput(f"{where}.{name}", "must be true or false")
 
 
 def _is_shape(value: Any) -> TypeGuard[list[int]]:
@@ -133,19 +250,25 @@ def _is_shape(value: Any) -> TypeGuard[list[int]]:
 def _check_integers(array: np.ndarray[Any, Any], datatype: str, field: str) -> np.ndarray[Any, Any]:
     if array.dtype.kind not in "iu":
         raise InvalidInput(field, f"must contain integers for datatype {datatype}")
+    if array.dtype == WIRE_DTYPES[datatype]:  # binary data: the dtype itself is the bound
+        return array
     low, high = _INT_BOUNDS[datatype]
     if array.size and (int(array.min()) < low or int(array.max()) > high):
         raise InvalidInput(field, f"has values outside the {datatype} range [{low}, {high}]")
     return array
 
 
-def _requested_outputs(outputs: Any, spec: ModelSpec) -> tuple[str, ...] | None:
+def _requested_outputs(
+    outputs: Any, spec: ModelSpec, default_binary: bool | None
+) -> tuple[tuple[str, ...] | None, frozenset[str]]:
+    """(requested output names or None for all, the names answered as binary data)."""
+    known = output_names(spec)
     if outputs is None:
-        return None
+        return None, frozenset(known) if default_binary else frozenset()
     if not isinstance(outputs, list):
         raise InvalidInput("outputs", "must be a list of {'name': ...} objects")
-    known = output_names(spec)
     names: list[str] = []
+    binary: set[str] = set()
     for index, item in enumerate(outputs):
         name = item.get("name") if isinstance(item, dict) else None
         if not isinstance(name, str):
@@ -155,8 +278,15 @@ def _requested_outputs(outputs: Any, spec: ModelSpec) -> tuple[str, ...] | None:
                 f"outputs[{index}].name",
                 f"unknown output {name!r}; this model has {', '.join(known)}",
             )
+        assert isinstance(item, dict)
+        parameters = item.get("parameters")
+        if parameters is not None and type(parameters) is not dict:
+            raise InvalidInput(f"outputs[{index}].parameters", "must be an object")
+        wants = _bool_parameter(parameters, "binary_data", f"outputs[{index}].parameters")
+        if wants or (wants is None and default_binary):
+            binary.add(name)
         names.append(name)
-    return tuple(names)
+    return tuple(names), frozenset(binary)
 
 
 def encode_infer_response(
@@ -220,4 +350,21 @@ def model_metadata(served_name: str, spec: ModelSpec) -> dict[str, Any]:
 
 
 def server_metadata(server_version: str) -> dict[str, Any]:
-    return {"name": "axiom", "version": server_version, "extensions": []}
+    return {"name": "axiom", "version": server_version, "extensions": list(EXTENSIONS)}
+
+
+def binary_response(response: dict[str, Any], binary_outputs: frozenset[str]) -> list[bytes]:
+    """Move the data of ``binary_outputs`` out of ``response`` (in place) into raw chunks.
+
+    Each moved output gets ``parameters.binary_data_size`` instead of ``data``; the chunks
+    follow the JSON header in the order of ``response["outputs"]``, as the extension says.
+    """
+    chunks: list[bytes] = []
+    for tensor in response["outputs"]:
+        if tensor["name"] not in binary_outputs:
+            continue
+        dtype = WIRE_DTYPES[tensor["datatype"]]
+        raw = np.ascontiguousarray(tensor.pop("data"), dtype=dtype).tobytes()
+        tensor["parameters"] = {"binary_data_size": len(raw)}
+        chunks.append(raw)
+    return chunks

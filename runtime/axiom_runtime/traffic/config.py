@@ -28,11 +28,16 @@ class TrafficConfigError(ValueError):
 
 @dataclass(frozen=True)
 class CanaryTarget:
-    """Where the canary's share goes: its version, base URL and percentage (0..100)."""
+    """Where the canary's share goes: its version, base URL and percentage (0..100).
+
+    ``grpc_target`` (``host:port``) is where gRPC calls of the canary's share go; without it
+    every gRPC call is served by the stable pod.
+    """
 
     version: str
     url: str
     weight: float
+    grpc_target: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,7 @@ def _parse_canary(raw: Any) -> CanaryTarget | None:
         return None
     if not isinstance(raw, dict):
         raise TrafficConfigError("canary", "must be an object or null")
-    unknown = set(raw) - {"version", "url", "weight"}
+    unknown = set(raw) - {"version", "url", "weight", "grpcTarget"}
     if unknown:
         raise TrafficConfigError(f"canary.{sorted(unknown)[0]}", "unknown field")
     version = raw.get("version")
@@ -79,7 +84,27 @@ def _parse_canary(raw: Any) -> CanaryTarget | None:
         raise TrafficConfigError("canary.weight", f"must be within 0..100, got {weight}")
     if round(weight, 2) != weight:
         raise TrafficConfigError("canary.weight", f"has more than 2 decimals: {weight}")
-    return CanaryTarget(version=version, url=url.rstrip("/"), weight=weight)
+    return CanaryTarget(
+        version=version,
+        url=url.rstrip("/"),
+        weight=weight,
+        grpc_target=_grpc_target(raw.get("grpcTarget")),
+    )
+
+
+def _grpc_target(value: Any) -> str | None:
+    if value is None:
+        return None
+    field = "canary.grpcTarget"
+    if not isinstance(value, str):
+        raise TrafficConfigError(field, "must be a string host:port")
+    host, _, port = value.rpartition(":")
+    if not host or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+        raise TrafficConfigError(field, f"must be host:port, got {value!r}")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if (":" in host and not bracketed) or host.startswith("[") != host.endswith("]"):
+        raise TrafficConfigError(field, f"an IPv6 host needs brackets, got {value!r}")
+    return value
 
 
 def parse_traffic_config(text: str) -> TrafficConfig:
@@ -116,15 +141,15 @@ def parse_traffic_config(text: str) -> TrafficConfig:
 
 def render_traffic_config(config: TrafficConfig) -> str:
     """The JSON text for ``config`` (what the operator writes; the inverse of parsing)."""
-    canary = (
-        None
-        if config.canary is None
-        else {
+    canary: dict[str, Any] | None = None
+    if config.canary is not None:
+        canary = {
             "version": config.canary.version,
             "url": config.canary.url,
             "weight": config.canary.weight,
         }
-    )
+        if config.canary.grpc_target is not None:
+            canary["grpcTarget"] = config.canary.grpc_target
     document = {
         "generation": config.generation,
         "canary": canary,

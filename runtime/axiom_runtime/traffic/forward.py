@@ -21,6 +21,7 @@ FailureReason = Literal["connect", "timeout", "status_5xx"]
 # client session would decompress, and the stable pod would then relay a wrong header.
 _FORWARDED_REQUEST_HEADERS = (
     "Content-Type",
+    "Inference-Header-Content-Length",  # binary tensor data: where the JSON header ends
     "Accept",
     "Authorization",
     "Traceparent",

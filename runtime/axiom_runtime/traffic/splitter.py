@@ -16,6 +16,7 @@ import os
 import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -24,6 +25,12 @@ from axiom_runtime import metric_names as names
 from axiom_runtime.traffic.config import TrafficConfig, TrafficConfigError, parse_traffic_config
 from axiom_runtime.traffic.forward import Forwarder, ForwardFailure, request_headers_for_canary
 from axiom_runtime.traffic.split import goes_to_canary
+
+if TYPE_CHECKING:
+    import grpc
+
+    from axiom_runtime.server.protocol import open_inference_pb2 as pb
+    from axiom_runtime.traffic.grpc_forward import GrpcForwarder
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +57,9 @@ FORWARD_LATENCY_BUCKETS = (
 _FORCED_READ_EVERY = 10
 
 ServeLocally = Callable[[], Awaitable[web.StreamResponse]]
+ServeGrpcLocally = Callable[[], Awaitable["pb.ModelInferResponse"]]
+# gRPC metadata keys are lowercase; the loop guard is the HTTP header's twin.
+GRPC_FORWARDED_KEY = FORWARDED_HEADER.lower()
 
 
 class TrafficSplitter:
@@ -65,6 +75,7 @@ class TrafficSplitter:
         generation_gauge: Gauge,
         poll_interval: float = 1.0,
         rng: random.Random | None = None,
+        max_message_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.config_path = Path(config_path)
         self.model_name = model_name
@@ -78,6 +89,8 @@ class TrafficSplitter:
         self._polls = 0
         self._watch_task: asyncio.Task[None] | None = None
         self._forwarder = Forwarder()
+        self._grpc_forwarder: GrpcForwarder | None = None  # created on the first gRPC call
+        self._max_message_bytes = max_message_bytes  # gRPC forwards: the server's body cap
         labels = (model_name, local_version)
         self._split = Counter(
             names.SPLIT_REQUESTS_TOTAL,
@@ -201,6 +214,8 @@ class TrafficSplitter:
                 await self._watch_task
             self._watch_task = None
         await self._forwarder.close()
+        if self._grpc_forwarder is not None:
+            await self._grpc_forwarder.close()
 
     # -- requests -------------------------------------------------------------------------
 
@@ -246,3 +261,68 @@ class TrafficSplitter:
         self._forward_latency.observe(loop.time() - started)
         answer.headers.setdefault(VERSION_HEADER, canary.version)
         return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
+
+    # -- gRPC requests --------------------------------------------------------------------
+
+    async def handle_grpc(
+        self,
+        request: pb.ModelInferRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        serve_locally: ServeGrpcLocally,
+    ) -> pb.ModelInferResponse:
+        """The gRPC twin of :meth:`handle`: same weight, same buckets, same fallback and counts.
+
+        Stickiness reads the request id from the call's metadata (the config's header name,
+        lowercased as gRPC sends it), so a caller using both protocols stays on one version.
+        """
+        config = self._config
+        metadata = tuple((key, str(value)) for key, value in context.invocation_metadata() or ())
+        canary = None if config is None else config.canary
+        if (
+            config is None
+            or canary is None
+            or canary.grpc_target is None
+            or canary.version == self.local_version
+            or any(key == GRPC_FORWARDED_KEY for key, _ in metadata)
+            or not goes_to_canary(
+                _metadata_value(metadata, config.request_id_header.lower()),
+                canary.weight,
+                self._rng,
+            )
+        ):
+            self._to_stable.inc()
+            return await serve_locally()
+        from axiom_runtime.traffic.grpc_forward import CanaryRelayedError, GrpcForwarder
+
+        if self._grpc_forwarder is None:
+            self._grpc_forwarder = GrpcForwarder(max_message_bytes=self._max_message_bytes)
+        self._to_canary.inc()
+        forwarded = [
+            (key, value)
+            for key, value in metadata
+            if key
+            in (config.request_id_header.lower(), "x-request-id", "traceparent", "tracestate")
+        ]
+        forwarded.append((GRPC_FORWARDED_KEY, self.local_version))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            answer = await self._grpc_forwarder.forward(
+                canary.grpc_target, request, forwarded, config.forward_timeout_seconds
+            )
+        except ForwardFailure as failure:
+            self._failure_children[failure.reason].inc()
+            return await serve_locally()
+        except CanaryRelayedError as refused:
+            self._forward_latency.observe(loop.time() - started)
+            await context.abort(refused.code, refused.details)
+            raise  # abort raises; this line only tells the type checker so
+        self._forward_latency.observe(loop.time() - started)
+        return answer
+
+
+def _metadata_value(metadata: tuple[tuple[str, str], ...], key: str) -> str | None:
+    for name, value in metadata:
+        if name == key:
+            return value
+    return None
