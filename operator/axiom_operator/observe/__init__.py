@@ -20,6 +20,7 @@ Nothing here writes, to the apiserver or to the operator's memory.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -132,13 +133,19 @@ async def read_children(
         kinds.append("HTTPRoute")
     children: dict[ChildKey, dict[str, Any]] = {}
     missing: list[str] = []
-    for kind in kinds:
-        try:
-            found = await ctx.kube.list(kind, model.namespace, {names.MODEL_LABEL: model.name})
-        except APINotFoundError:
+    labels = {names.MODEL_LABEL: model.name}
+    # One request per kind, all at once: a pass waits for the slowest list, not for the sum.
+    answers = await asyncio.gather(
+        *(ctx.kube.list(kind, model.namespace, labels) for kind in kinds),
+        return_exceptions=True,
+    )
+    for kind, found in zip(kinds, answers, strict=True):
+        if isinstance(found, APINotFoundError):
             # A list answers 404 only when the resource type itself is not served.
             missing.append(GATEWAY_API_MISSING if kind == "HTTPRoute" else f"no API for {kind}")
             continue
+        if isinstance(found, BaseException):
+            raise found
         for obj in found:
             if is_controlled_by(obj, model.name, model.uid):
                 children[(kind, obj["metadata"]["name"])] = obj
@@ -251,9 +258,9 @@ async def observe_creations(
     ctx: OperatorContext, world: World, wanted: Iterable[ChildKey]
 ) -> World:
     """``world`` with whatever already holds the names of the objects the plan would create."""
-    existing: dict[ChildKey, dict[str, Any]] = {}
-    for kind, name in wanted:
-        obj = await ctx.kube.get(kind, name, world.model.namespace)
-        if obj is not None:
-            existing[(kind, name)] = obj
+    keys = list(wanted)
+    found = await asyncio.gather(
+        *(ctx.kube.get(kind, name, world.model.namespace) for kind, name in keys)
+    )
+    existing = {key: obj for key, obj in zip(keys, found, strict=True) if obj is not None}
     return with_existing(world, existing)
