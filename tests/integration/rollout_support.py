@@ -284,3 +284,16 @@ def gateway_api_crds() -> list[dict[str, Any]] | None:
         yaml.safe_load((directory / f"gateway.networking.k8s.io_{name}.yaml").read_text())
         for name in ("gatewayclasses", "gateways", "httproutes")
     ]
+
+
+def install_crds(plane: ControlPlane, crds: list[dict[str, Any]]) -> None:
+    """Create the CRDs (those already there are left as they are) and wait until served."""
+    from axiom_devcluster.operator_fixtures import CRD_PATH, wait_established
+
+    for crd in crds:
+        try:
+            plane.api_request("POST", CRD_PATH, crd)
+        except urllib.error.HTTPError as error:
+            if error.code != 409:
+                raise
+    wait_established(plane, [crd["metadata"]["name"] for crd in crds])

@@ -20,10 +20,10 @@ from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap, Service
 from operator_support import condition, deploy_version, model_manifest, model_when, put_trusted_keys
-from rollout_support import gateway_api_crds
+from rollout_support import gateway_api_crds, install_crds
 
 from axiom_devcluster.controlplane import ControlPlane
-from axiom_devcluster.operator_fixtures import CRD_PATH, wait_established
+from axiom_devcluster.operator_fixtures import CRD_PATH
 from axiom_operator.kube import AxiomModelResource
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
@@ -253,13 +253,7 @@ async def test_gateway_api_mode_without_the_gateway_api_is_a_status_then_recover
         in condition(model, "Ready")["message"]
     )
 
-    for crd in crds:
-        try:
-            control_plane.api_request("POST", CRD_PATH, crd)
-        except urllib.error.HTTPError as error:
-            if error.code != 409:
-                raise
-    wait_established(control_plane, [crd["metadata"]["name"] for crd in crds])
+    install_crds(control_plane, crds)
     await model_when(
         kube_client, "digits", lambda m: condition(m, "Ready").get("status") == "True", within=90
     )

@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from rollout_support import RolloutWorld, gateway_api_crds
+from rollout_support import RolloutWorld, gateway_api_crds, install_crds
 
 from axiom_devcluster.controlplane import ControlPlane
-from axiom_devcluster.operator_fixtures import CRD_PATH, wait_established
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -32,18 +31,10 @@ def world(
 
 @pytest.fixture(scope="session")
 def gateway_crds(control_plane: ControlPlane) -> None:
-    import urllib.error
-
     crds = gateway_api_crds()
     if crds is None:
         pytest.skip("Gateway API CRDs unavailable: Go or the Go module proxy is not reachable")
-    for crd in crds:
-        try:
-            control_plane.api_request("POST", CRD_PATH, crd)
-        except urllib.error.HTTPError as error:
-            if error.code != 409:
-                raise
-    wait_established(control_plane, [crd["metadata"]["name"] for crd in crds])
+    install_crds(control_plane, crds)
 
 
 def model_service_selector(world: RolloutWorld) -> dict[str, str]:
