@@ -4,7 +4,7 @@ run with the real kubectl against a stale generation, and every object recorded.
 
 With ``AXIOM_WRITE_GITOPS_FIXTURES=1`` the recorded objects are written to
 ``tests/unit/fixtures/gitops/<name>.json``; the unit tests run Argo CD's health.lua and the Flux
-CEL expressions on them (tests/unit/test_gitops_health.py). Regenerate them with:
+CEL expressions on them (tests/unit/test_gitops_health_checks.py). Regenerate them with:
 
     AXIOM_WRITE_GITOPS_FIXTURES=1 PYTHONPATH=runtime:operator:devcluster \\
         python -m pytest tests/integration/test_gitops_health.py

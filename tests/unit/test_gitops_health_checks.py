@@ -233,7 +233,7 @@ def test_the_argocd_cm_snippet_carries_health_lua_verbatim() -> None:
 
 
 if __name__ == "__main__":
-    # The verdict table of docs/gitops.md: python tests/unit/test_gitops_health.py
+    # The verdict table of docs/gitops.md: python tests/unit/test_gitops_health_checks.py
     print("| recorded object | phase | Argo CD | Argo CD message | Flux |")
     print("|---|---|---|---|---|")
     for name in VERDICTS:
