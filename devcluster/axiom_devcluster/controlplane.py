@@ -28,21 +28,16 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from importlib import resources
+from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import yaml
-
-from axiom_devcluster import addresses, binaries, kubeconfig, nodes, pki
+from axiom_devcluster import addresses, binaries, component_args, nodes, pki
+from axiom_devcluster.component_args import ADMIN_KUBECONFIG, Layout, Ports
 from axiom_devcluster.process import Component, log_tail, spawn, terminate_group
 
 STATE_FILE = "state.json"
-ADMIN_KUBECONFIG = "admin.kubeconfig"
-_SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
-_HEALTH_PATHS = "/healthz,/readyz,/livez,/metrics"
 # Teardown order: dependents first, so nothing logs storms of errors about a vanished apiserver
 # while it is itself being stopped.
 _STOP_ORDER = ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
@@ -62,27 +57,6 @@ def _urlopen(
 
 class ControlPlaneStartError(RuntimeError):
     """A component did not start or become ready; the message holds the tail of its log."""
-
-
-@dataclass(frozen=True)
-class Ports:
-    """TCP ports on 127.0.0.1, chosen free by the OS at start."""
-
-    etcd_client: int
-    etcd_peer: int
-    apiserver: int
-    controller_manager: int
-    scheduler: int
-
-    @classmethod
-    def allocate(cls) -> Ports:
-        return cls(
-            etcd_client=addresses.free_port(),
-            etcd_peer=addresses.free_port(),
-            apiserver=addresses.free_port(),
-            controller_manager=addresses.free_port(),
-            scheduler=addresses.free_port(),
-        )
 
 
 class ControlPlane:
@@ -130,6 +104,10 @@ class ControlPlane:
         return self._pki
 
     @property
+    def layout(self) -> Layout:
+        return Layout(self.directory, self.ports, self.pki)
+
+    @property
     def pids(self) -> dict[str, int]:
         return {name: component.pid for name, component in self.components.items()}
 
@@ -174,20 +152,20 @@ class ControlPlane:
         self._pki = pki.generate(
             self.directory / "pki", addresses.BIND_IP, addresses.first_service_ip()
         )
-        self._write_kubeconfigs()
-        self._write_kwok_config()
+        component_args.write_kubeconfigs(self.layout)
+        component_args.write_kwok_config(self.layout)
 
-        self._spawn("etcd", self._etcd_args())
+        self._spawn("etcd", component_args.etcd_args(self.layout))
         self._write_state()
         self._wait("etcd", deadline, self._etcd_healthy)
 
-        self._spawn("kube-apiserver", self._apiserver_args())
+        self._spawn("kube-apiserver", component_args.apiserver_args(self.layout))
         self._write_state()
         self._wait("kube-apiserver", deadline, lambda: self._api_ok("/readyz"))
 
-        self._spawn("kube-controller-manager", self._controller_manager_args())
-        self._spawn("kube-scheduler", self._scheduler_args())
-        self._spawn("kwok", self._kwok_args())
+        self._spawn("kube-controller-manager", component_args.controller_manager_args(self.layout))
+        self._spawn("kube-scheduler", component_args.scheduler_args(self.layout))
+        self._spawn("kwok", component_args.kwok_args(self.layout))
         self._write_state()
 
         for index in range(self.kwok_nodes):
@@ -237,14 +215,17 @@ class ControlPlane:
 
     def _restartable(self) -> dict[str, tuple[Callable[[], list[str]], Callable[[], bool]]]:
         return {
-            "etcd": (self._etcd_args, self._etcd_healthy),
-            "kube-apiserver": (self._apiserver_args, lambda: self._api_ok("/readyz")),
+            "etcd": ((lambda: component_args.etcd_args(self.layout)), self._etcd_healthy),
+            "kube-apiserver": (
+                (lambda: component_args.apiserver_args(self.layout)),
+                lambda: self._api_ok("/readyz"),
+            ),
             "kube-controller-manager": (
-                self._controller_manager_args,
+                (lambda: component_args.controller_manager_args(self.layout)),
                 lambda: self._component_healthy(self.ports.controller_manager),
             ),
             "kube-scheduler": (
-                self._scheduler_args,
+                (lambda: component_args.scheduler_args(self.layout)),
                 lambda: self._component_healthy(self.ports.scheduler),
             ),
         }
@@ -285,159 +266,6 @@ class ControlPlane:
                     f"last lines of {self.log_path(name)}:\n{log_tail(self.log_path(name))}"
                 )
             time.sleep(0.2)
-
-    # -- configuration files --------------------------------------------------------------------
-
-    def _write_kubeconfigs(self) -> None:
-        paths = self.pki
-        kubeconfig.write(
-            self.kubeconfig,
-            kubeconfig.build(
-                self.server, paths.ca_cert, paths.admin_cert, paths.admin_key, "axiom-admin"
-            ),
-        )
-        kubeconfig.write(
-            self.directory / "controller-manager.kubeconfig",
-            kubeconfig.build(
-                self.server,
-                paths.ca_cert,
-                paths.controller_manager_cert,
-                paths.controller_manager_key,
-                "system:kube-controller-manager",
-            ),
-        )
-        kubeconfig.write(
-            self.directory / "scheduler.kubeconfig",
-            kubeconfig.build(
-                self.server,
-                paths.ca_cert,
-                paths.scheduler_cert,
-                paths.scheduler_key,
-                "system:kube-scheduler",
-            ),
-        )
-
-    def _write_kwok_config(self) -> None:
-        configuration = {
-            "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
-            "kind": "KwokConfiguration",
-            "options": {
-                # Only a fallback: every node we create carries its own spec.podCIDR.
-                "cidr": str(addresses.node_pod_cidr(255)),
-                "nodeIP": str(addresses.NODE_IP),
-                # kwok applies its documented defaults only when no KwokConfiguration is
-                # given; with ours, unset parallelisms stay 0 and kwok exits ("node leases
-                # parallelism must be greater than 0"). These are its defaults.
-                "podPlayStageParallelism": 4,
-                "nodePlayStageParallelism": 4,
-                "nodeLeaseParallelism": 4,
-                "podsOnNodeSyncParallelism": 1,
-                "enablePodsOnNodeSyncListPager": True,
-                "enablePodsOnNodeSyncStreamWatch": False,
-            },
-        }
-        stages = resources.files("axiom_devcluster.kwok").joinpath("stages.yaml").read_text()
-        (self.directory / "kwok.yaml").write_text(
-            yaml.safe_dump(configuration, sort_keys=False) + "---\n" + stages
-        )
-
-    # -- command lines --------------------------------------------------------------------------
-
-    def _etcd_args(self) -> list[str]:
-        client = f"http://{addresses.BIND_IP}:{self.ports.etcd_client}"
-        peer = f"http://{addresses.BIND_IP}:{self.ports.etcd_peer}"
-        return [
-            "--name=node0",
-            f"--data-dir={self.directory / 'etcd'}",
-            f"--listen-client-urls={client}",
-            f"--advertise-client-urls={client}",
-            f"--listen-peer-urls={peer}",
-            f"--initial-advertise-peer-urls={peer}",
-            f"--initial-cluster=node0={peer}",
-            "--initial-cluster-state=new",
-            "--auto-compaction-retention=1",
-            # Throw-away test data: durability is not worth the fsync latency on every write.
-            "--unsafe-no-fsync",
-            "--log-level=warn",
-        ]
-
-    def _apiserver_args(self) -> list[str]:
-        paths = self.pki
-        return [
-            f"--etcd-servers=http://{addresses.BIND_IP}:{self.ports.etcd_client}",
-            "--etcd-prefix=/registry",
-            f"--bind-address={addresses.BIND_IP}",
-            f"--advertise-address={addresses.BIND_IP}",
-            f"--secure-port={self.ports.apiserver}",
-            f"--tls-cert-file={paths.serving_cert}",
-            f"--tls-private-key-file={paths.serving_key}",
-            f"--client-ca-file={paths.ca_cert}",
-            f"--service-account-key-file={paths.service_account_pub}",
-            f"--service-account-signing-key-file={paths.service_account_key}",
-            f"--service-account-issuer={_SERVICE_ACCOUNT_ISSUER}",
-            f"--service-cluster-ip-range={addresses.SERVICE_CIDR}",
-            "--authorization-mode=Node,RBAC",
-            # Request-header (front-proxy) settings: aggregated API servers need them, and
-            # without them every delegating component logs "missing content for CA bundle".
-            f"--requestheader-client-ca-file={paths.ca_cert}",
-            f"--requestheader-allowed-names={pki.FRONT_PROXY_CLIENT}",
-            "--requestheader-username-headers=X-Remote-User",
-            "--requestheader-group-headers=X-Remote-Group",
-            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-            f"--proxy-client-cert-file={paths.front_proxy_cert}",
-            f"--proxy-client-key-file={paths.front_proxy_key}",
-            # A namespace annotated for the node agent sends its pods there: these
-            # two plugins add the agent node's selector and toleration to every pod in it.
-            "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
-            "--allow-privileged=true",
-            # The "kubernetes" Service's endpoints would be the advertise address, 127.0.0.1,
-            # which Endpoints validation rejects; nothing in-cluster needs to dial it anyway.
-            "--endpoint-reconciler-type=none",
-            "--profiling=false",
-        ]
-
-    def _controller_manager_args(self) -> list[str]:
-        paths = self.pki
-        config = self.directory / "controller-manager.kubeconfig"
-        return [
-            f"--kubeconfig={config}",
-            f"--authentication-kubeconfig={config}",
-            f"--authorization-kubeconfig={config}",
-            f"--bind-address={addresses.BIND_IP}",
-            f"--secure-port={self.ports.controller_manager}",
-            f"--authorization-always-allow-paths={_HEALTH_PATHS}",
-            f"--root-ca-file={paths.ca_cert}",
-            f"--service-account-private-key-file={paths.service_account_key}",
-            "--use-service-account-credentials=true",
-            f"--cluster-signing-cert-file={paths.ca_cert}",
-            f"--cluster-signing-key-file={paths.ca_key}",
-            "--leader-elect=false",
-            "--node-monitor-period=5s",
-            "--node-monitor-grace-period=40s",
-            "--profiling=false",
-        ]
-
-    def _scheduler_args(self) -> list[str]:
-        config = self.directory / "scheduler.kubeconfig"
-        return [
-            f"--kubeconfig={config}",
-            f"--authentication-kubeconfig={config}",
-            f"--authorization-kubeconfig={config}",
-            f"--bind-address={addresses.BIND_IP}",
-            f"--secure-port={self.ports.scheduler}",
-            f"--authorization-always-allow-paths={_HEALTH_PATHS}",
-            "--leader-elect=false",
-            "--profiling=false",
-        ]
-
-    def _kwok_args(self) -> list[str]:
-        return [
-            f"--kubeconfig={self.kubeconfig}",
-            f"--config={self.directory / 'kwok.yaml'}",
-            "--manage-all-nodes=false",
-            f"--manage-nodes-with-annotation-selector={nodes.KWOK_SELECTOR}",
-            "--node-lease-duration-seconds=40",
-        ]
 
     # -- talking to the components -------------------------------------------------------------
 

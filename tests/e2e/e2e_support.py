@@ -20,7 +20,7 @@ from axiom_devcluster.controlplane import ControlPlane
 from axiom_devcluster.demo import manifests
 from axiom_devcluster.demo.manifests import MODEL_NAME, ExampleVersion
 from axiom_devcluster.demo.stack import Kubectl
-from axiom_devcluster.demo.story import Snapshot, ready
+from axiom_devcluster.demo.snapshot import Snapshot, ready
 
 T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from axiom_devcluster.demo.report import (
     format_duration,
     timing_table,
 )
-from axiom_devcluster.demo.story import Snapshot, ready
+from axiom_devcluster.demo.snapshot import Snapshot, ready
 
 
 def test_snapshot_describes_a_canary_with_its_weight_step_and_analysis() -> None:
