@@ -70,6 +70,11 @@ class APIForbiddenError(APIError, PermissionError):
     """403: RBAC does not allow it."""
 
 
+class APINamespaceTerminatingError(APIError):
+    """The object's namespace is being deleted: nothing new may be created in it (the
+    apiserver answers 403 Forbidden). Not a permission problem: the model is going away."""
+
+
 class APIInvalidError(APIError, ValueError):
     """422/400: the object was rejected by validation; the message names the field."""
 
@@ -95,8 +100,13 @@ async def translated(what: str) -> AsyncIterator[None]:
         yield
     except ApiError as error:
         code = int(error.status.code or 0)
+        message = str(error.status.message or "")
+        if code == 403 and "because it is being terminated" in message:
+            raise APINamespaceTerminatingError(
+                f"{what}: the namespace is being deleted", code
+            ) from error
         kind = _BY_STATUS.get(code, APIUnavailableError if code >= 500 else APIError)
-        raise kind(f"{what}: {code} {error.status.message}", code) from error
+        raise kind(f"{what}: {code} {message}", code) from error
     except httpx.HTTPStatusError as error:
         # lightkube lets an answer that is not a Status object through as httpx's error (a
         # list of a resource type the cluster does not serve answers a bare 404).

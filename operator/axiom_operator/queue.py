@@ -25,7 +25,12 @@ import asyncio
 import logging
 
 from axiom_operator.context import OperatorContext
-from axiom_operator.kube import APIConflictError, APIError, APIUnavailableError
+from axiom_operator.kube import (
+    APIConflictError,
+    APIError,
+    APINamespaceTerminatingError,
+    APIUnavailableError,
+)
 from axiom_operator.pipeline import run_pass
 from axiom_operator.values import InvalidSpecError, ModelKey, WorldNotReadyError
 
@@ -128,6 +133,11 @@ class ReconcileQueue:
         except InvalidSpecError as error:
             # In status and Events already; nothing to do until the spec changes.
             logger.info("reconcile of %s/%s after %s: %s", namespace, name, trigger, error)
+            return
+        except APINamespaceTerminatingError:
+            # The namespace, and the model with it, is being deleted: nothing to retry.
+            logger.info("reconcile of %s/%s stopped: its namespace is being deleted", *key)
+            self.forget(key)
             return
         except APIError as error:
             delay = retry_delay(error)

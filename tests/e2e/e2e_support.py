@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 from axiom_devcluster.controlplane import ControlPlane
 from axiom_devcluster.demo import manifests
 from axiom_devcluster.demo.manifests import MODEL_NAME, ExampleVersion
-from axiom_devcluster.demo.stack import Kubectl
 from axiom_devcluster.demo.snapshot import Snapshot, ready
+from axiom_devcluster.demo.stack import Kubectl
 
 T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -15,14 +15,16 @@ from collections.abc import AsyncIterator
 
 import httpx2 as httpx
 import pytest
-from lightkube import AsyncClient, KubeConfig
+from lightkube import ApiError, AsyncClient, KubeConfig
 
 from axiom_operator.context import OperatorContext
 from axiom_operator.kube import (
     APIConflictError,
     APIForbiddenError,
+    APINamespaceTerminatingError,
     APIUnavailableError,
     Kube,
+    translated,
 )
 from axiom_operator.metrics import OperatorMetrics
 from axiom_operator.queue import ReconcileQueue, retry_delay
@@ -103,3 +105,22 @@ def test_retry_delay_by_failure(error: Exception, seconds: float) -> None:
 def test_retry_delay_refuses_what_it_has_no_policy_for() -> None:
     with pytest.raises(TypeError, match="KeyError"):
         retry_delay(KeyError("x"))
+
+
+def _refusal(code: int, message: str) -> ApiError:
+    from lightkube.models.meta_v1 import Status
+
+    return ApiError(status=Status(code=code, message=message, reason="Forbidden"))
+
+
+async def test_a_namespace_being_deleted_is_not_a_permission_error() -> None:
+    with pytest.raises(APINamespaceTerminatingError):
+        async with translated("post Event Stalled in ns"):
+            raise _refusal(
+                403,
+                'events "digits.1b9a" is forbidden: unable to create new content in namespace '
+                "ns because it is being terminated",
+            )
+    with pytest.raises(APIForbiddenError):
+        async with translated("apply Service ns/digits"):
+            raise _refusal(403, 'services "digits" is forbidden: User cannot patch')
