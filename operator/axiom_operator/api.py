@@ -79,17 +79,25 @@ _URL_WITH_CREDENTIALS = r"^[a-z]+://[^/?#]*@"
 NO_CREDENTIALS_MESSAGE = "must not carry credentials (user:password@): keep them in a Secret"
 
 
-def duration_seconds_of(text: str) -> float:
-    """Seconds of a duration the pattern accepted (``1h30m``, ``500ms``)."""
-    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    return sum(
-        float(number) * units[unit]
-        for number, _, unit in re.findall(r"([0-9]+(\.[0-9]+)?)(ms|s|m|h)", text)
-    )
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration_seconds(text: str) -> float:
+    """``1h30m`` -> 5400.0. The CRD pattern guarantees the shape; this re-checks it."""
+    position, total = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    if position != len(text) or not text:
+        raise ValueError(f"duration {text!r} is not like 30s, 1m, 1h30m or 500ms")
+    return total
 
 
 def _longer_than_zero(text: str) -> str:
-    if re.fullmatch(DURATION_PATTERN, text) and duration_seconds_of(text) <= 0:
+    if re.fullmatch(DURATION_PATTERN, text) and duration_seconds(text) <= 0:
         raise ValueError(f"{text!r} must be longer than 0s")
     return text
 

@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 
 from axiom_operator import api
+from axiom_operator.api import duration_seconds
 from axiom_operator.rollout import AnalysisSample, MetricsReading, Unreachable
 from axiom_operator.rollout.samples import (
     CONFIDENCE,
@@ -37,7 +38,6 @@ from axiom_operator.rollout.samples import (
     REQUESTS,
     UNANSWERED_REASONS,
 )
-from axiom_operator.rollout_spec import duration_seconds
 from axiom_runtime.metric_names import STATUS_SERVER_ERROR
 
 QUERY_PATH = "/api/v1/query"

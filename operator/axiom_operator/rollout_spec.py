@@ -11,10 +11,10 @@ the handler can re-create any version later (a cold rollback) from the status al
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 
 from axiom_operator import api
+from axiom_operator.api import duration_seconds
 from axiom_operator.rollout import AnalysisThresholds, ManualRequests, RolloutSpec, Step
 from axiom_operator.rollout.model import TrafficMode
 
@@ -23,26 +23,11 @@ ROLLBACK_ANNOTATION = "axiom.dev/rollback"
 PROMOTE_ANNOTATION = "axiom.dev/promote"
 PAUSE_ANNOTATION = "axiom.dev/pause"
 RESUME_ANNOTATION = "axiom.dev/resume"
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _TRUE = frozenset({"true", "yes", "1"})
 
 
 class SourceDecodeError(ValueError):
     """A stored version source (status.rollout.sources) that cannot be read back."""
-
-
-def duration_seconds(text: str) -> float:
-    """``1h30m`` -> 5400.0. The CRD pattern guarantees the shape; this re-checks it."""
-    position, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if position != len(text) or not text:
-        raise ValueError(f"duration {text!r} is not like 30s, 1m, 1h30m or 500ms")
-    return total
 
 
 def manual_requests(annotations: Mapping[str, str] | None) -> ManualRequests:

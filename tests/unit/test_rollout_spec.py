@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from axiom_operator import api
+from axiom_operator.api import duration_seconds
 from axiom_operator.rollout import AnalysisThresholds, ManualRequests, Step, TrafficMode
 from axiom_operator.rollout_spec import (
     SourceDecodeError,
-    duration_seconds,
     manual_requests,
     spec_for_version,
     to_rollout_spec,
