@@ -34,7 +34,6 @@ from typing import Any
 from axiom_operator import api, prometheus, status_view
 from axiom_operator.plan.changes import (
     CONFLICT_REASON,
-    HOLD_RETRY,
     MISSING_API_REASON,
     REFUSED_REASON,
     WAIT_FOR_BASELINE,
@@ -210,25 +209,17 @@ def _hold_if_blocked(changes: Changes, world: World) -> Changes:
     would measure and decide on a split nobody applied. Held, the version that serves keeps
     serving exactly as it is, the model says why, and the first pass after the object (or
     the API) appears proceeds from where the machine stood."""
-    reasons = [f.describe() for f in changes.conflicts]
-    if reasons:
-        changes.held = (CONFLICT_REASON, "; ".join(reasons))
+    if changes.conflicts:
+        changes.hold(CONFLICT_REASON, "; ".join(f.describe() for f in changes.conflicts))
     elif world.missing_apis:
-        changes.held = (MISSING_API_REASON, "; ".join(world.missing_apis))
-    if changes.held is not None:
-        changes.writes = []
-        changes.warnings = []
-        changes.requeue_seconds = HOLD_RETRY
+        changes.hold(MISSING_API_REASON, "; ".join(world.missing_apis))
     return changes
 
 
 def refused(changes: Changes, message: str) -> Changes:
     """The apiserver refused one of the writes (validation, RBAC, an admission webhook):
     the pass is held from there on, and the status says what was refused and why."""
-    changes.held = (REFUSED_REASON, message)
-    changes.writes = []
-    changes.warnings = []
-    changes.requeue_seconds = HOLD_RETRY
+    changes.hold(REFUSED_REASON, message)
     return changes
 
 

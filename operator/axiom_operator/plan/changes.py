@@ -49,17 +49,31 @@ class Changes:
         current = self.requeue_seconds
         self.requeue_seconds = seconds if current is None else min(current, seconds)
 
+    def hold(self, reason: str, message: str) -> None:
+        """Write nothing this pass, say why, and look again after ``HOLD_RETRY``."""
+        self.held = (reason, message)
+        self.writes = []
+        self.warnings = []
+        self.requeue_seconds = HOLD_RETRY
+
 
 def model_owner(world: World) -> Owner:
     return Owner(name=world.model.name, namespace=world.model.namespace, uid=world.model.uid)
 
 
+def held_by_someone_else(changes: Changes, kind: str, name: str, world: World) -> bool:
+    """Whether the object to create has a name someone else holds (recorded as a conflict)."""
+    if world.child(kind, name) is None and (kind, name) in world.foreign:
+        changes.conflicts.append(world.foreign[(kind, name)])
+        return True
+    return False
+
+
 def apply_if_changed(changes: Changes, manifest: dict[str, Any], world: World) -> None:
-    key = (manifest["kind"], manifest["metadata"]["name"])
-    live = world.child(*key)
-    if live is None and key in world.foreign:
-        changes.conflicts.append(world.foreign[key])
+    kind, name = manifest["kind"], manifest["metadata"]["name"]
+    if held_by_someone_else(changes, kind, name, world):
         return
+    live = world.child(kind, name)
     if needs_apply(with_applied_hash(manifest), dict(live) if live is not None else None):
         changes.writes.append(ApplyObject(manifest, live))
 

@@ -11,6 +11,7 @@ from axiom_operator.plan.changes import (
     Changes,
     apply_if_changed,
     delete_if_present,
+    held_by_someone_else,
     model_owner,
 )
 from axiom_operator.resources import labels as names
@@ -132,10 +133,9 @@ def ensure_deployment(
         traffic_config_map=names.traffic_config_name(owner.name),
     )
     manifest = build_deployment(inputs)
-    live = world.child("Deployment", object_name)
-    if live is None and ("Deployment", object_name) in world.foreign:
-        changes.conflicts.append(world.foreign[("Deployment", object_name)])
+    if held_by_someone_else(changes, "Deployment", object_name, world):
         return
+    live = world.child("Deployment", object_name)
     applying = needs_apply(with_applied_hash(manifest), dict(live) if live is not None else None)
     if applying:
         changes.writes.append(ApplyObject(manifest, live))
