@@ -15,6 +15,7 @@ from uuid import uuid4
 
 from axiom_operator import api
 from axiom_operator.kube import FIELD_MANAGER, APINotFoundError, Kube
+from axiom_operator.status import rfc3339
 from axiom_operator.values import Event, ModelIdentity
 
 AGGREGATION_SECONDS = 600.0
@@ -30,7 +31,7 @@ class EventRecorder:
 
     async def post(self, model: ModelIdentity, event: Event) -> None:
         """Post ``event`` about ``model``; a repeat within the window updates the first one."""
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = rfc3339(datetime.now(UTC))
         message = event.message[:MESSAGE_LIMIT]
         key = (model.namespace, model.name, model.uid, event.type, event.reason, message)
         seen = self.recent.get(key)

@@ -93,6 +93,10 @@ _BY_STATUS: dict[int, type[APIError]] = {
 }
 
 
+def _error_class(code: int) -> type[APIError]:
+    return _BY_STATUS.get(code, APIUnavailableError if code >= 500 else APIError)
+
+
 @asynccontextmanager
 async def translated(what: str) -> AsyncIterator[None]:
     """Re-raise lightkube/httpx failures of ``what`` as the APIError tree."""
@@ -105,14 +109,12 @@ async def translated(what: str) -> AsyncIterator[None]:
             raise APINamespaceTerminatingError(
                 f"{what}: the namespace is being deleted", code
             ) from error
-        kind = _BY_STATUS.get(code, APIUnavailableError if code >= 500 else APIError)
-        raise kind(f"{what}: {code} {message}", code) from error
+        raise _error_class(code)(f"{what}: {code} {message}", code) from error
     except httpx.HTTPStatusError as error:
         # lightkube lets an answer that is not a Status object through as httpx's error (a
         # list of a resource type the cluster does not serve answers a bare 404).
         code = error.response.status_code
-        kind = _BY_STATUS.get(code, APIUnavailableError if code >= 500 else APIError)
-        raise kind(f"{what}: {code} {error.response.reason_phrase}", code) from error
+        raise _error_class(code)(f"{what}: {code} {error.response.reason_phrase}", code) from error
     except (httpx.TransportError, TimeoutError) as error:
         raise APIUnavailableError(f"{what}: apiserver unreachable ({error!r})") from error
 
