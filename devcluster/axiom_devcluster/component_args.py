@@ -135,9 +135,39 @@ def etcd_args(layout: Layout) -> list[str]:
     ]
 
 
-def apiserver_args(layout: Layout) -> list[str]:
-    paths = layout.pki
+# Writes only, at Metadata level (who, what, when; no bodies), once each (ResponseComplete):
+# what a benchmark needs to count API writes per client without slowing the apiserver down.
+_AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived", "ResponseStarted", "Panic"],
+    "rules": [
+        {"level": "Metadata", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+        {"level": "None"},
+    ],
+}
+
+
+def audit_log_path(layout: Layout) -> Path:
+    return layout.directory / "logs" / "audit.log"
+
+
+def _audit_args(layout: Layout) -> list[str]:
+    policy = layout.directory / "audit-policy.yaml"
+    policy.write_text(yaml.safe_dump(_AUDIT_POLICY))
+    audit_log_path(layout).parent.mkdir(parents=True, exist_ok=True)
     return [
+        f"--audit-policy-file={policy}",
+        f"--audit-log-path={audit_log_path(layout)}",
+        "--audit-log-format=json",
+        "--audit-log-mode=batch",
+        "--audit-log-maxsize=0",
+    ]
+
+
+def apiserver_args(layout: Layout, *, audit: bool = False) -> list[str]:
+    paths = layout.pki
+    return [*(_audit_args(layout) if audit else []),
         f"--etcd-servers=http://{addresses.BIND_IP}:{layout.ports.etcd_client}",
         "--etcd-prefix=/registry",
         f"--bind-address={addresses.BIND_IP}",

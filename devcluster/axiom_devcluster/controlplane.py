@@ -75,12 +75,18 @@ class ControlPlane:
         directory: Path | None = None,
         *,
         kwok_nodes: int = 1,
+        kwok_pods_per_node: int = nodes.DEFAULT_PODS_PER_NODE,
         tie_to_parent: bool = True,
         start_timeout: float = 90.0,
+        audit_log: bool = False,
     ) -> None:
         self._owns_directory = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix="axiom-cluster-")).resolve()
         self.kwok_nodes = kwok_nodes
+        self.kwok_pods_per_node = kwok_pods_per_node
+        # Benchmarks count each client's writes from the apiserver's own audit log
+        # (``audit_log_path``): every write, whoever's library sent it, is counted once.
+        self.audit_log = audit_log
         self.tie_to_parent = tie_to_parent
         self.start_timeout = start_timeout
         self.ports = Ports.allocate()
@@ -110,6 +116,10 @@ class ControlPlane:
     @property
     def pids(self) -> dict[str, int]:
         return {name: component.pid for name, component in self.components.items()}
+
+    @property
+    def audit_log_path(self) -> Path:
+        return component_args.audit_log_path(self.layout)
 
     def log_path(self, component: str) -> Path:
         return self.directory / "logs" / f"{component}.log"
@@ -159,7 +169,9 @@ class ControlPlane:
         self._write_state()
         self._wait("etcd", deadline, self._etcd_healthy)
 
-        self._spawn("kube-apiserver", component_args.apiserver_args(self.layout))
+        self._spawn(
+            "kube-apiserver", component_args.apiserver_args(self.layout, audit=self.audit_log)
+        )
         self._write_state()
         self._wait("kube-apiserver", deadline, lambda: self._api_ok("/readyz"))
 
@@ -169,7 +181,7 @@ class ControlPlane:
         self._write_state()
 
         for index in range(self.kwok_nodes):
-            self.api_request("POST", "/api/v1/nodes", nodes.kwok_node(index))
+            self.api_request("POST", "/api/v1/nodes", nodes.kwok_node(index, self.kwok_pods_per_node))
         self._wait(
             "kube-controller-manager",
             deadline,
@@ -217,7 +229,7 @@ class ControlPlane:
         return {
             "etcd": ((lambda: component_args.etcd_args(self.layout)), self._etcd_healthy),
             "kube-apiserver": (
-                (lambda: component_args.apiserver_args(self.layout)),
+                (lambda: component_args.apiserver_args(self.layout, audit=self.audit_log)),
                 lambda: self._api_ok("/readyz"),
             ),
             "kube-controller-manager": (

@@ -17,15 +17,21 @@ KWOK_ANNOTATION_VALUE = "fake"
 KWOK_NODE_TYPE = "kwok"
 KWOK_SELECTOR = f"{KWOK_ANNOTATION}={KWOK_ANNOTATION_VALUE}"
 
-_ALLOCATABLE = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+# 110 pods is the kubelet's default. A node cannot hold more than its /24 of POD_CIDR has
+# addresses (254), so a bench that needs thousands of pods asks for more nodes, not bigger ones.
+DEFAULT_PODS_PER_NODE = 110
+MAX_PODS_PER_NODE = 250
 
 
 def kwok_node_name(index: int) -> str:
     return f"kwok-node-{index}"
 
 
-def kwok_node(index: int) -> dict[str, Any]:
+def kwok_node(index: int, pods: int = DEFAULT_PODS_PER_NODE) -> dict[str, Any]:
     """A Node that kwok will manage, with its own pod range (spec.podCIDR) from POD_CIDR."""
+    if not 1 <= pods <= MAX_PODS_PER_NODE:
+        raise ValueError(f"pods per node {pods} outside 1..{MAX_PODS_PER_NODE} (one /24 each)")
+    allocatable = {"cpu": "1000", "memory": "4Ti", "pods": str(pods)}
     name = kwok_node_name(index)
     pod_cidr = str(addresses.node_pod_cidr(index))
     return {
@@ -48,8 +54,8 @@ def kwok_node(index: int) -> dict[str, Any]:
         },
         "spec": {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr]},
         "status": {
-            "allocatable": dict(_ALLOCATABLE),
-            "capacity": dict(_ALLOCATABLE),
+            "allocatable": allocatable,
+            "capacity": dict(allocatable),
             "addresses": [
                 {"type": "InternalIP", "address": str(addresses.NODE_IP)},
                 {"type": "Hostname", "address": name},

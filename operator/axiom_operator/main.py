@@ -15,7 +15,6 @@ import kopf
 from axiom_operator import api
 from axiom_operator.handlers import handle_startup
 from axiom_operator.handlers.handle_child_event import handle_child_event
-from axiom_operator.handlers.handle_model import handle_model_changed, handle_model_deleted
 from axiom_operator.resources.labels import MANAGED_BY, MANAGED_BY_LABEL
 
 MODELS = (api.GROUP, api.VERSION, api.PLURAL)
@@ -55,16 +54,11 @@ def probe_models(memo: kopf.Memo, **_: Any) -> int:
 
 
 # async: Kopf runs plain functions in a thread pool, and the queue belongs to the event loop.
-@kopf.on.resume(*MODELS)
-@kopf.on.create(*MODELS)
-@kopf.on.update(*MODELS)
-async def reconcile_model(body: kopf.Body, reason: str, memo: kopf.Memo, **_: Any) -> None:
-    handle_model_changed(memo.queue, body, str(reason))
-
-
-@kopf.on.delete(*MODELS, optional=True)
-async def forget_model(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    handle_model_deleted(memo.queue, body)
+# A raw event handler, not on.create/update/resume: those write Kopf's diff base into the
+# model on every change (handlers/handle_model.py says why none of it is needed).
+@kopf.on.event(*MODELS, id="models")
+async def model_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.model_watch.event(event.get("type"), event["object"])
 
 
 def _register_child_watch(group: str, version: str, plural: str) -> None:

@@ -164,6 +164,17 @@ class ReconcileQueue:
         if result is None:  # the model is gone or being deleted
             self.forget(key)
             return
+        if result.writes:
+            # One line per pass that changed something (a pass that only looked logs nothing:
+            # at 1,000 models the resync would otherwise log dozens of lines a second).
+            logger.info(
+                "reconciled %s/%s after %s: %s, %d writes",
+                namespace,
+                name,
+                trigger,
+                result.phase,
+                result.writes,
+            )
         if result.waiting_for:
             logger.info(
                 "reconcile of %s/%s after %s: %s", namespace, name, trigger, result.waiting_for

@@ -338,11 +338,13 @@ def _condition_events(old: list[dict[str, Any]] | None, new: list[dict[str, Any]
             events.append(Event("Warning", "Stalled", f"{reason}: {condition['message']}"))
             continue
         warning = (state == "False" and reason not in ("Deploying",)) or state == "Unknown"
+        before = conditions.get_condition(old, kind)
         if kind == conditions.AVAILABLE and state == "False":
             # A loss of availability is a warning; not being available yet (first deploy) is
             # what a deploy looks like, and the rollout's own Events tell it.
-            before = conditions.get_condition(old, kind)
             warning = before is not None and before.get("status") == "True"
+        if before is None and state == "False" and not warning:
+            continue  # a condition's first word being "not yet": the Deploying Event says it
         if kind == conditions.CERTIFICATE_VALID and reason == "ExpiresSoon":
             warning, event_reason = True, "CertificateExpiresSoon"
         elif kind == conditions.CERTIFICATE_VALID:

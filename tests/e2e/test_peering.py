@@ -21,8 +21,8 @@ from axiom_devcluster.demo.traffic import predict
 from axiom_operator.handlers.handle_startup import PEERING_NAME
 
 pytestmark = [pytest.mark.e2e, pytest.mark.agent, pytest.mark.slow, pytest.mark.timeout(240)]
-# What Kopf logs when a handler of ours ran (one line per handled change).
-HANDLED = "Handler 'reconcile_model' succeeded"
+# What the operator logs when one of its passes wrote something (queue.py).
+HANDLED = "reconciled "
 # Kopf starts every replica paused and logs this when the peering object says it may act.
 RESUMED = "Resuming operations after the pause"
 

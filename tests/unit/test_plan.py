@@ -35,19 +35,61 @@ def first_manifest(world: PlanWorld) -> dict[str, Any]:
     return dict(world.applied_specs[("Deployment", "m-v1-0-0")])
 
 
-def test_a_first_deploy_writes_what_pods_mount_before_the_deployment_and_the_service_after() -> (
-    None
-):
+def test_a_first_deploy_writes_its_deployment_and_service_and_one_event() -> None:
     first = PlanWorld(model_spec("1.0.0")).tick()
-    assert first.changes == [
-        "apply Service m-v1-0-0",
-        "apply ConfigMap m-runtime",
-        "apply ConfigMap m-traffic",
+    # No per-version Service, runtime-settings or traffic ConfigMap: nothing uses them yet.
+    assert first.changes == ["apply Deployment m-v1-0-0", "apply Service m"]
+    assert first.report == ["patch status", "event Deploying"], "status first, one Event"
+
+
+def test_a_new_model_costs_at_most_six_writes_until_it_is_stable() -> None:
+    """The floor of docs/operator-at-scale.md, pass by pass: Deployment, model Service, the
+    Deploying status and Event, the Stable status and Event."""
+    passes = PlanWorld(model_spec("1.0.0")).until("Stable")
+    writes = [w for p in passes for w in [*p.changes, *p.report]]
+    assert writes == [
         "apply Deployment m-v1-0-0",
         "apply Service m",
+        "patch status",
+        "event Deploying",
+        "patch status",
+        "event Stable",
     ]
-    assert first.report[0] == "patch status", "the status is written before any Event"
-    assert "event Reconciled" in first.report
+
+
+def test_runtime_settings_get_their_configmap_before_the_deployment_that_reads_it() -> None:
+    first = PlanWorld(model_spec("1.0.0", runtime={"maxBatchSize": 8})).tick()
+    assert first.changes[:2] == ["apply ConfigMap m-runtime", "apply Deployment m-v1-0-0"]
+
+
+def test_gateway_api_routes_need_a_service_per_version_from_the_start() -> None:
+    first = PlanWorld(
+        model_spec("1.0.0", traffic={"mode": "GatewayAPI", "gatewayRef": {"name": "gw"}})
+    ).tick()
+    assert "apply Service m-v1-0-0" in first.changes
+
+
+def test_the_normal_events_of_a_pass_are_one_event_and_warnings_stay_apart() -> None:
+    from axiom_operator.plan import one_normal_event
+    from axiom_operator.values import Event
+
+    events = [
+        Event("Normal", "Deploying", "deploying 1.0.0"),
+        Event("Warning", "Stalled", "quota"),
+        Event("Normal", "CertificateVerified", "certificate valid"),
+        Event("Normal", "Reconciled", "created Deployment m-v1-0-0"),
+    ]
+    assert one_normal_event(events) == [
+        Event("Warning", "Stalled", "quota"),
+        Event(
+            "Normal",
+            "Deploying",
+            "deploying 1.0.0; certificate valid; created Deployment m-v1-0-0",
+        ),
+    ]
+    long = [Event("Normal", "A", "x" * 800), Event("Normal", "B", "y" * 800)]
+    (merged,) = one_normal_event(long)
+    assert len(merged.message) == 1024 and merged.message.endswith("...")
 
 
 def test_an_unchanged_world_plans_no_write_at_all() -> None:
@@ -133,7 +175,12 @@ def test_a_version_nothing_refers_to_is_deleted_service_before_deployment() -> N
     change_version(world, "2.0.0")
     world.until("Stable")
     expired = world.tick(61)
-    assert expired.changes == ["delete Service m-v1-0-0", "delete Deployment m-v1-0-0"]
+    # 1.0.0 never was a canary, so it never had a Service of its own: its Deployment goes.
+    assert expired.changes == ["delete Deployment m-v1-0-0"]
+    # 2.0.0 was (its Service took the canary's share): when it goes, its Service goes first.
+    change_version(world, "3.0.0")
+    world.until("Stable")
+    assert world.tick(61).changes == ["delete Service m-v2-0-0", "delete Deployment m-v2-0-0"]
 
 
 def test_with_autoscaling_the_replicas_are_set_once_and_the_hpa_follows_the_deployment() -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import kopf
 
 from axiom_operator.context import OperatorContext
+from axiom_operator.handlers.handle_model import ModelWatch
 from axiom_operator.kube import Kube
 from axiom_operator.metrics import OperatorMetrics, start_metrics_server
 from axiom_operator.queue import ReconcileQueue
@@ -70,6 +71,7 @@ async def start(settings: kopf.OperatorSettings, memo: Any) -> OperatorContext:
         )
     memo.ctx = ctx
     memo.queue = ReconcileQueue(ctx)
+    memo.model_watch = ModelWatch(memo.queue)
     return ctx
 
 

@@ -120,7 +120,10 @@ def _set_traffic(
             grpc_target=canary_grpc_target(cluster_ip),
         )
     text = traffic_config_text(action.generation, canary, traffic.request_id_header)
-    apply_if_changed(changes, build_traffic_configmap(owner, text), world)
+    traffic_map = build_traffic_configmap(owner, text)
+    if canary is not None or world.child("ConfigMap", traffic_map["metadata"]["name"]):
+        # No canary and no ConfigMap yet: nothing to split and no pod reading an old split.
+        apply_if_changed(changes, traffic_map, world)
     stable = decision.status.stable_version
     if action.mode is TrafficMode.GATEWAY_API and stable is not None:
         route = build_httproute(
@@ -166,6 +169,23 @@ def _start_window(
     changes.writes.append(RememberBaseline(Baseline(world.now, action.canary_version, scrapes)))
 
 
+def _version_service_needed(world: World, decision: Decision, version: str) -> bool:
+    """Whether ``<model>-v<version>`` must exist: only where something routes to one version.
+
+    GatewayAPI routes name both versions' Services; in Runtime mode the stable pods forward
+    the canary's share to the canary's Service. Nothing else uses one (the model Service
+    selects the serving version's pods itself), so a model that never had a canary has none:
+    one write fewer per model (docs/operator-at-scale.md). One that exists is kept up to date.
+    """
+    name = names.version_object_name(world.model.name, version)
+    if world.child("Service", name) is not None:
+        return True
+    mode = (world.spec.traffic or api.TrafficSpec()).mode
+    if mode == TrafficMode.GATEWAY_API.value:
+        return True
+    return mode == TrafficMode.RUNTIME.value and version == decision.status.canary_version
+
+
 def plan_changes(decision: Decision, world: World, *, default_image: str) -> Changes:
     """Round 1: the writes that bring the children to what the machine decided.
 
@@ -175,9 +195,12 @@ def plan_changes(decision: Decision, world: World, *, default_image: str) -> Cha
     actions = decision.actions
     ensures = [a for a in actions if isinstance(a, EnsureDeployment)]
     for ensure in ensures:
-        apply_if_changed(changes, build_version_service(owner, ensure.version), world)
+        if _version_service_needed(world, decision, ensure.version):
+            apply_if_changed(changes, build_version_service(owner, ensure.version), world)
     if ensures:
-        apply_if_changed(changes, build_runtime_configmap(owner, world.spec), world)
+        settings_map = build_runtime_configmap(owner, world.spec)
+        if settings_map.get("data") or world.child("ConfigMap", settings_map["metadata"]["name"]):
+            apply_if_changed(changes, settings_map, world)
     if ensures and world.gate.pinned_keys is not None:
         keys = build_trusted_keys_configmap(owner, world.gate.pinned_keys)
         apply_if_changed(changes, keys, world)
@@ -269,8 +292,29 @@ def plan_report(
     if written:
         events.append(Event("Normal", "Reconciled", "; ".join(written)))
     events += condition_events
-    writes += [PostEvent(event) for event in events]
+    writes += [PostEvent(event) for event in one_normal_event(events)]
     return writes
+
+
+# The apiserver keeps Event messages whole, but kubectl describe and most sinks cut long ones.
+EVENT_MESSAGE_LIMIT = 1024
+
+
+def one_normal_event(events: Sequence[Event]) -> list[Event]:
+    """The Events of one pass: every Warning as it is, the Normal ones joined into one.
+
+    A new model's first pass used to post five Normal Events (Deploying, CertificateVerified,
+    ReadyFalse, AvailableFalse, Reconciled): one write each, 5,000 for 1,000 models, all telling
+    one story. They are one Event now, under the reason of the first (the rollout machine's,
+    when it has one), the messages in order."""
+    warnings = [e for e in events if e.type != "Normal"]
+    normal = [e for e in events if e.type == "Normal"]
+    if len(normal) <= 1:
+        return [*warnings, *normal]
+    message = "; ".join(dict.fromkeys(e.message for e in normal))
+    if len(message) > EVENT_MESSAGE_LIMIT:
+        message = message[: EVENT_MESSAGE_LIMIT - 3] + "..."
+    return [*warnings, Event("Normal", normal[0].reason, message)]
 
 
 def plan_invalid(invalid: InvalidModel) -> list[Write]:

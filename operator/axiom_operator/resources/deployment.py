@@ -110,7 +110,15 @@ def _volumes(inputs: VersionInputs) -> tuple[list[dict[str, Any]], list[dict[str
         )
         mounts.append({"name": "model", "mountPath": MODEL_DIR, "readOnly": True})
     if inputs.traffic_config_map is not None:
-        volumes.append({"name": "traffic", "configMap": {"name": inputs.traffic_config_map}})
+        # Optional: the ConfigMap is written when the first canary starts (plan/__init__.py),
+        # not with the model; until then there is no split and no file (the runtime serves
+        # every request itself). The kubelet fills the volume once the ConfigMap appears.
+        volumes.append(
+            {
+                "name": "traffic",
+                "configMap": {"name": inputs.traffic_config_map, "optional": True},
+            }
+        )
         mounts.append({"name": "traffic", "mountPath": TRAFFIC_DIR, "readOnly": True})
     return volumes, mounts
 
@@ -178,7 +186,15 @@ def _container(inputs: VersionInputs, mounts: list[dict[str, Any]]) -> dict[str,
             },
         ],
         "env": _env(inputs),
-        "envFrom": [{"configMapRef": {"name": names.runtime_config_name(inputs.owner.name)}}],
+        # Optional: the settings ConfigMap exists only when spec.runtime sets something.
+        "envFrom": [
+            {
+                "configMapRef": {
+                    "name": names.runtime_config_name(inputs.owner.name),
+                    "optional": True,
+                }
+            }
+        ],
         "resources": _resources(inputs.spec),
         "startupProbe": _probe("/health", 2, 60),
         "livenessProbe": _probe("/health", 10, 3),
