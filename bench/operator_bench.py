@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 import math
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -48,8 +49,10 @@ from operator_scale import (  # noqa: E402
     bare_service,
     count_available,
     counter_total,
+    cpu_seconds,
     create_all,
     operator_kubeconfig,
+    profile_summary,
     wait_until,
 )
 from operator_support import deploy_version, model_manifest, package, put_trusted_keys  # noqa: E402
@@ -159,6 +162,37 @@ async def canary_lateness(
     return lateness, len(finished)
 
 
+def start_profiler(pid: int, directory: Path) -> tuple[subprocess.Popen[bytes], Path] | None:
+    """py-spy sampling the operator from outside (50 Hz, collapsed stacks); None if absent."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        print("py-spy not installed: no profile (make setup installs it)", file=sys.stderr)
+        return None
+    out = directory / "operator-profile.txt"
+    command = [str(spy), "record", "--pid", str(pid), "--rate", "50", "--format", "raw"]
+    process = subprocess.Popen(
+        [*command, "--output", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return process, out
+
+
+def stop_profiler(
+    profiler: tuple[subprocess.Popen[bytes], Path] | None,
+) -> list[tuple[str, float]]:
+    if profiler is None:
+        return []
+    process, out = profiler
+    process.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return []
+    return profile_summary(out.read_text()) if out.exists() else []
+
+
 async def run(args: argparse.Namespace, plane: ControlPlane) -> list[Row]:
     rows = Rows()
     client = AsyncClient(
@@ -214,11 +248,17 @@ async def run(args: argparse.Namespace, plane: ControlPlane) -> list[Row]:
             )
             for i in range(args.models)
         ]
+        components = {**plane.pids, "operator": operator.pid}
+        cpu_before = cpu_seconds(components)
+        profiler = start_profiler(operator.pid, plane.directory) if args.profile else None
         created_at = datetime.now(UTC)
         started = time.perf_counter()
         await create_all(client, models)
         ready_s, _ = await wait_until(lambda: ready_count(client), args.models, args.ready_timeout)
         ready_at = datetime.now(UTC)
+        burst_s = time.perf_counter() - started
+        cpu_after = cpu_seconds(components)
+        profile = stop_profiler(profiler)
         limit = None if base_s is None else 1.5 * base_s
         ratio = "" if ready_s is None or base_s is None else f" = {ready_s / base_s:.2f}x bare"
         rows.append(
@@ -251,6 +291,13 @@ async def run(args: argparse.Namespace, plane: ControlPlane) -> list[Row]:
                 "",
             )
         )
+        for name in sorted(cpu_after, key=lambda n: -(cpu_after[n] - cpu_before.get(n, 0))):
+            used = cpu_after[name] - cpu_before.get(name, 0)
+            rows.append(
+                (f"  CPU during it: {name}", f"{used:.1f} s ({used / burst_s:.2f} cores)", "")
+            )
+        for area, share in profile:
+            rows.append((f"  operator CPU profile: {area}", f"{share * 100:.0f} %", ""))
         late_writes = [w for w in writes if w.at > ready_at]
         rows.append(("  (of which after the last model was Ready)", f"{len(late_writes)}", ""))
 
@@ -352,6 +399,9 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=60.0)
     parser.add_argument("--resync", type=float, default=30.0, help="operator resync period, s")
     parser.add_argument("--ready-timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--no-profile", dest="profile", action="store_false", help="do not run py-spy"
+    )
     args, _ = parser.parse_known_args()  # run_all.py passes shared flags (e.g. --duration)
     # Baseline pods + model pods + canary pods, never capped by node capacity.
     pods = 2 * args.models + args.latency_samples + 2 * args.canaries + 50

@@ -146,3 +146,63 @@ async def create_all(client: AsyncClient, objects: list[Any], limit: int = 100) 
             await client.create(obj)
 
     await asyncio.gather(*(one(o) for o in objects))
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds each process (with its children) has used so far."""
+    import psutil
+
+    used: dict[str, float] = {}
+    for name, pid in pids.items():
+        try:
+            process = psutil.Process(pid)
+            family = [process, *process.children(recursive=True)]
+            used[name] = sum(sum(p.cpu_times()[:2]) for p in family)
+        except psutil.NoSuchProcess:
+            continue
+    return used
+
+
+# Where a sampled stack's time is charged: the first of these areas that appears anywhere on
+# the stack, so time in a library called by an operator stage counts for that stage, and only
+# what no stage of ours called (Kopf's watch handling, the event loop) falls to a library.
+_AREAS = (
+    ("axiom_operator/observe", "operator: observe (reads, World)"),
+    ("axiom_operator/rollout", "operator: rollout machine"),
+    ("axiom_operator/plan", "operator: plan"),
+    ("axiom_operator/status", "operator: status"),
+    ("axiom_operator/certificates", "operator: certificates"),
+    ("axiom_operator/", "operator: other"),
+    ("kopf/", "Kopf (watches, event dispatch)"),
+    ("lightkube/", "lightkube (object models)"),
+    ("httpx", "httpx / httpcore (HTTP)"),
+    ("h11/", "httpx / httpcore (HTTP)"),
+    ("aiohttp/", "aiohttp (Kopf's HTTP)"),
+    ("pydantic", "pydantic"),
+    ("ssl.py", "TLS"),
+    ("json/", "json"),
+    ("asyncio/", "asyncio"),
+)
+
+
+def profile_summary(collapsed: str, top: int = 12) -> list[tuple[str, float]]:
+    """Share of samples per area from py-spy's collapsed stacks ("f (file:line);... N")."""
+    totals: dict[str, float] = {}
+    samples = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        samples += count
+        frames = stack.split(";")
+        area = "other (interpreter, stdlib)"
+        for pattern, label in _AREAS:
+            if any(pattern in frame for frame in reversed(frames)):
+                area = label
+                break
+        totals[area] = totals.get(area, 0) + count
+    if not samples:
+        return []
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1])[:top]
+    return [(area, count / samples) for area, count in ranked]

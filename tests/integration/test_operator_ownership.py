@@ -19,6 +19,7 @@ from lightkube.core.exceptions import ApiError
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap, Service
+from lightkube.types import PatchType
 from operator_support import condition, deploy_version, model_manifest, model_when, put_trusted_keys
 from rollout_support import gateway_api_crds, install_crds
 
@@ -90,22 +91,22 @@ def held_by(kind: str, name: str) -> Any:
 
 
 async def create_model(
-    client: AsyncClient, namespace: str, name: str = "digits", *, keys: bool = True
+    client: AsyncClient, namespace: str, name: str = "digits", *, keys: bool = True, **spec: Any
 ) -> None:
     if keys:
         await put_trusted_keys(client, namespace)
     sha, secret = await deploy_version(client, namespace, name, "1.0.0")
-    manifest = model_manifest(name, namespace, "1.0.0", sha, secret)
+    manifest = model_manifest(name, namespace, "1.0.0", sha, secret, **spec)
     await client.create(AxiomModelResource.from_dict(manifest))
 
 
+# The names a first deploy writes (the runtime ConfigMap only when spec.runtime sets
+# something; the per-version Service and the traffic ConfigMap come with a canary, below).
 @pytest.mark.parametrize(
     ("kind", "name"),
     [
         ("Service", "digits"),
-        ("Service", "digits-v1-0-0"),
         ("ConfigMap", "digits-runtime"),
-        ("ConfigMap", "digits-traffic"),
         ("Deployment", "digits-v1-0-0"),
     ],
 )
@@ -114,7 +115,9 @@ async def test_a_users_object_with_a_derived_name_is_never_written(
 ) -> None:
     await kube_client.create(foreign(kind, name, namespace))
     before = await resource_version(kube_client, kind, name)
-    await create_model(kube_client, namespace)
+    await create_model(
+        kube_client, namespace, runtime={"image": "axiom-runtime:test", "maxBatchSize": 8}
+    )
 
     model = await model_when(kube_client, "digits", held_by(kind, name), within=60)
     ready = condition(model, "Ready")
@@ -144,19 +147,46 @@ async def test_the_model_proceeds_by_itself_once_the_name_is_free(
 async def test_two_models_whose_names_meet_do_not_take_each_others_objects(
     kube_client: AsyncClient, namespace: str, operator_runner: Any
 ) -> None:
-    await create_model(kube_client, namespace, "web")
-    await model_when(
-        kube_client, "web", lambda m: condition(m, "Ready").get("status") == "True", within=90
-    )
-    before = await resource_version(kube_client, "Service", "web-v1-0-0", foreign=False)
-    # A second model whose own Service would be named like web's per-version Service.
-    await create_model(kube_client, namespace, "web-v1-0-0", keys=False)
-    model = await model_when(kube_client, "web-v1-0-0", held_by("Service", "web-v1-0-0"), 60)
-    assert "controlled by AxiomModel web" in condition(model, "Ready")["message"]
+    # A model whose own Service is named like the per-version Service web's canary will need.
+    await create_model(kube_client, namespace, "web-v2-0-0")
+    await model_when(kube_client, "web-v2-0-0", is_ready, within=90)
+    before = await resource_version(kube_client, "Service", "web-v2-0-0", foreign=False)
+    await create_model(kube_client, namespace, "web", keys=False)
+    await model_when(kube_client, "web", is_ready, within=90)
+
+    sha, secret = await deploy_version(kube_client, namespace, "web", "2.0.0")
+    spec = model_manifest("web", namespace, "2.0.0", sha, secret)["spec"]
+    await kube_client.patch(AxiomModelResource, "web", {"spec": spec}, patch_type=PatchType.MERGE)
+    model = await model_when(kube_client, "web", held_by("Service", "web-v2-0-0"), 60)
+    assert "controlled by AxiomModel web-v2-0-0" in condition(model, "Ready")["message"]
     await asyncio.sleep(3)
-    assert await resource_version(kube_client, "Service", "web-v1-0-0", foreign=False) == before
-    web = (await kube_client.get(AxiomModelResource, "web")).to_dict()
-    assert condition(web, "Ready")["status"] == "True"
+    assert await resource_version(kube_client, "Service", "web-v2-0-0", foreign=False) == before
+    other = (await kube_client.get(AxiomModelResource, "web-v2-0-0")).to_dict()
+    assert condition(other, "Ready")["status"] == "True"
+
+
+def is_ready(model: dict[str, Any]) -> bool:
+    return condition(model, "Ready").get("status") == "True"
+
+
+async def test_names_only_a_canary_uses_do_not_hold_a_first_deploy(
+    kube_client: AsyncClient, namespace: str, operator_runner: Any
+) -> None:
+    """A first deploy writes no per-version Service and no traffic split: a user's objects
+    with those names are no conflict until a canary needs them (then it is held, above)."""
+    for kind, name in (("Service", "digits-v1-0-0"), ("ConfigMap", "digits-traffic")):
+        await kube_client.create(foreign(kind, name, namespace))
+    before = [
+        await resource_version(kube_client, kind, name)
+        for kind, name in (("Service", "digits-v1-0-0"), ("ConfigMap", "digits-traffic"))
+    ]
+    await create_model(kube_client, namespace)
+    await model_when(kube_client, "digits", is_ready, within=90)
+    after = [
+        await resource_version(kube_client, kind, name)
+        for kind, name in (("Service", "digits-v1-0-0"), ("ConfigMap", "digits-traffic"))
+    ]
+    assert after == before
 
 
 async def test_an_object_annotated_for_adoption_is_taken_over(
