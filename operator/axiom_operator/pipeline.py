@@ -23,8 +23,8 @@ It is idempotent: a pass over an unchanged world reads, plans nothing and writes
 
 from __future__ import annotations
 
-import random
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -55,6 +55,14 @@ class PassResult:
     waiting_for: str | None = None  # the world is not ready: what is missing
 
 
+def resync_phase(key: ModelKey) -> float:
+    """Where in the resync period this model's resync falls, in [0, 1): fixed per model (a
+    hash of its name), so that 1,000 models created at once resync evenly spread over the
+    period instead of together one period later (a random jitter of +-10 % only smears such a
+    burst over a fifth of the period)."""
+    return zlib.crc32(f"{key[0]}/{key[1]}".encode()) / 2**32
+
+
 def next_look(
     machine_seconds: float | None,
     expires_at: datetime | None,
@@ -62,16 +70,20 @@ def next_look(
     *,
     resync_seconds: float,
     expiry_warning: timedelta,
-    jitter: float | None = None,
+    phase: float = 0.0,
 ) -> float | None:
     """Seconds until this model is reconciled again with nothing else happening (None: not
-    by time): the soonest of the machine's own requeue, the resync period (with +-10 % jitter
-    so models do not all resync at once), and the next moment its certificate's standing
-    changes by time alone (the start of the expiry warning, then the expiry itself)."""
+    by time): the soonest of the machine's own requeue, the model's next resync slot (every
+    ``resync_seconds``, at its ``phase`` of the period: see :func:`resync_phase`), and the
+    next moment its certificate's standing changes by time alone (the start of the expiry
+    warning, then the expiry itself)."""
     candidates = [] if machine_seconds is None else [machine_seconds]
     if resync_seconds > 0:
-        spread = random.uniform(0.9, 1.1) if jitter is None else jitter
-        candidates.append(resync_seconds * spread)
+        into = (now.timestamp() - phase * resync_seconds) % resync_seconds
+        until_slot = resync_seconds - into
+        if until_slot < 1.0:  # a pass just before its slot: the slot after is soon enough
+            until_slot += resync_seconds
+        candidates.append(until_slot)
     if expires_at is not None:
         for moment in (expires_at - expiry_warning, expires_at):
             if moment > now:
@@ -148,6 +160,7 @@ async def _run_pass(ctx: OperatorContext, key: ModelKey) -> PassResult | None:
         now,
         resync_seconds=ctx.settings.resync_seconds,
         expiry_warning=expiry_warning,
+        phase=resync_phase(key),
     )
     if waiting is not None:
         requeue = WORLD_NOT_READY_RETRY if requeue is None else min(requeue, WORLD_NOT_READY_RETRY)

@@ -68,6 +68,9 @@ class ReconcileQueue:
         self.pending: dict[ModelKey, bool] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.timers: dict[ModelKey, asyncio.TimerHandle] = {}
+        # At most this many passes at once (settings.max_concurrent_passes; 0: no limit).
+        limit = ctx.settings.max_concurrent_passes
+        self.slots: asyncio.Semaphore | None = asyncio.Semaphore(limit) if limit else None
 
     def request(self, key: ModelKey, trigger: str) -> None:
         """Reconcile ``key`` soon; at most one queued pass per model."""
@@ -122,7 +125,11 @@ class ReconcileQueue:
             while self.pending.get(key):
                 self.pending[key] = False
                 async with self._lock(key):
-                    await self._pass(key, trigger)
+                    if self.slots is None:
+                        await self._pass(key, trigger)
+                    else:
+                        async with self.slots:
+                            await self._pass(key, trigger)
         finally:
             self.pending.pop(key, None)
 

@@ -31,6 +31,12 @@ class SettingsError(ValueError):
     """An AXIOM_OPERATOR_* variable has a value the operator cannot use."""
 
 
+def _at_least(low: int, name: str, value: float) -> int:
+    if value != int(value) or value < low:
+        raise SettingsError(f"{PREFIX}{name}={value:g}: a whole number of at least {low}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class OperatorSettings:
     runtime_image: str
@@ -58,6 +64,12 @@ class OperatorSettings:
     # namespace holds its trusted keys (anyone who may write Secrets there decides what is
     # trusted in it). See certificates.py.
     trusted_keys_namespace: str = ""
+    # At most this many reconcile passes run at once (0: no limit). A thousand models created
+    # together then finish their first passes in order instead of all sharing the apiserver
+    # at once and all finishing late; docs/operator-at-scale.md has the measurements.
+    # Each pass sends its reads at once (about six), so 32 passes keep the requests in flight
+    # near the API client's pool: httpx's default of 100 connections (lightkube sets none).
+    max_concurrent_passes: int = 32
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -104,4 +116,7 @@ class OperatorSettings:
                 "CERTIFICATE_EXPIRY_WARNING_SECONDS", str(7 * 86400)
             ),
             trusted_keys_namespace=get("TRUSTED_KEYS_NAMESPACE", "").strip(),
+            max_concurrent_passes=_at_least(
+                0, "MAX_CONCURRENT_PASSES", number("MAX_CONCURRENT_PASSES", "32")
+            ),
         )

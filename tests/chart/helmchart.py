@@ -91,6 +91,8 @@ OPTION_SETS: dict[str, list[str]] = {
         "--set-json",
         "operator.resyncSeconds=120",
         "--set-json",
+        "operator.maxConcurrentPasses=8",
+        "--set-json",
         "operator.certificateExpiryWarningSeconds=86400",
         "--set",
         "metrics.service.port=9100",

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from test_status_view import NOW, VALID, conditions, run, state, stored
 
-from axiom_operator.pipeline import next_look
-from axiom_operator.settings import OperatorSettings
+from axiom_operator.pipeline import next_look, resync_phase
+from axiom_operator.settings import OperatorSettings, SettingsError
 from axiom_operator.status_view import DEFAULT_EXPIRY_WARNING
 from axiom_operator.values import GateOutcome
 
@@ -70,12 +70,17 @@ def look(machine: float | None, expires_in: timedelta | None, resync: float = 30
         NOW,
         resync_seconds=resync,
         expiry_warning=WEEK,
-        jitter=1.0,
+        phase=_phase_due_in(300.0, resync),
     )
 
 
+def _phase_due_in(seconds: float, period: float) -> float:
+    """The phase whose next slot is ``seconds`` after NOW (for the tests' exact numbers)."""
+    return ((NOW.timestamp() + seconds) % period) / period if period else 0.0
+
+
 def test_next_look_at_rest_is_the_resync_period() -> None:
-    assert look(None, None) == 300.0
+    assert look(None, None) == pytest.approx(300.0)
 
 
 def test_next_look_resync_zero_and_nothing_else_is_never() -> None:
@@ -94,9 +99,33 @@ def test_next_look_inside_the_warning_wakes_at_the_expiry() -> None:
     assert look(None, timedelta(seconds=50)) == pytest.approx(51.0)
 
 
-def test_next_look_jitter_stays_within_ten_percent() -> None:
-    seen = {next_look(None, None, NOW, resync_seconds=100, expiry_warning=WEEK) for _ in range(200)}
-    assert all(90 <= s <= 110 for s in seen if s is not None) and len(seen) > 1
+def test_a_models_resync_keeps_its_slot_whenever_its_passes_run() -> None:
+    phase = resync_phase(("ns", "m"))
+    slots = set()
+    for offset in (0.0, 7.3, 41.0, 99.5):
+        at = NOW + timedelta(seconds=offset)
+        wait = next_look(None, None, at, resync_seconds=100, expiry_warning=WEEK, phase=phase)
+        assert wait is not None and 1.0 <= wait <= 101.0
+        slots.add(round((at.timestamp() + wait) % 100, 6))
+    assert len(slots) == 1, slots
+
+
+def test_a_thousand_models_created_at_once_resync_spread_over_the_period() -> None:
+    """Created (and so first reconciled) in the same second, their resyncs land evenly:
+    no 10-second bucket of the period holds more than twice its share."""
+    period, buckets = 300.0, [0] * 30
+    for i in range(1000):
+        wait = next_look(
+            None,
+            None,
+            NOW,
+            resync_seconds=period,
+            expiry_warning=WEEK,
+            phase=resync_phase(("bench", f"m{i}")),
+        )
+        assert wait is not None
+        buckets[int(((NOW.timestamp() + wait) % period) // 10)] += 1
+    assert max(buckets) <= 2 * 1000 / 30, buckets
 
 
 def test_settings_read_the_expiry_warning_and_resync() -> None:
@@ -107,3 +136,16 @@ def test_settings_read_the_expiry_warning_and_resync() -> None:
         }
     )
     assert settings.resync_seconds == 60 and settings.certificate_expiry_warning_seconds == 3600
+
+
+def test_the_pass_limit_is_a_whole_number_setting() -> None:
+    assert OperatorSettings.from_env({}).max_concurrent_passes == 32
+    assert (
+        OperatorSettings.from_env(
+            {"AXIOM_OPERATOR_MAX_CONCURRENT_PASSES": "0"}
+        ).max_concurrent_passes
+        == 0
+    )
+    for bad in ("-1", "2.5", "many"):
+        with pytest.raises(SettingsError, match="MAX_CONCURRENT_PASSES"):
+            OperatorSettings.from_env({"AXIOM_OPERATOR_MAX_CONCURRENT_PASSES": bad})

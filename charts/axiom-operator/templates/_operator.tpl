@@ -33,6 +33,8 @@
   value: {{ .Values.operator.podRequestTimeoutSeconds | quote }}
 - name: AXIOM_OPERATOR_RESYNC_SECONDS
   value: {{ .Values.operator.resyncSeconds | quote }}
+- name: AXIOM_OPERATOR_MAX_CONCURRENT_PASSES
+  value: {{ .Values.operator.maxConcurrentPasses | quote }}
 - name: AXIOM_OPERATOR_CERTIFICATE_EXPIRY_WARNING_SECONDS
   value: {{ .Values.operator.certificateExpiryWarningSeconds | quote }}
 - name: AXIOM_OPERATOR_RUNTIME_IMAGE
