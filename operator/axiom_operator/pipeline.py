@@ -53,6 +53,9 @@ class PassResult:
     writes: int  # API writes this pass sent
     requeue_seconds: float | None  # when to look again with nothing else happening
     waiting_for: str | None = None  # the world is not ready: what is missing
+    # The next look is only the periodic resync (nothing is due): the queue runs such passes
+    # after every pass something asked for, so 1,000 resyncs never delay a change.
+    requeue_is_resync: bool = False
 
 
 def resync_phase(key: ModelKey) -> float:
@@ -154,6 +157,13 @@ async def _run_pass(ctx: OperatorContext, key: ModelKey) -> PassResult | None:
 
     gate = world.gate.outcome
     waiting = gate.message if gate.valid is None else None
+    due = next_look(
+        changes.requeue_seconds,
+        gate.expires_at,
+        now,
+        resync_seconds=0,
+        expiry_warning=expiry_warning,
+    )
     requeue = next_look(
         changes.requeue_seconds,
         gate.expires_at,
@@ -162,6 +172,7 @@ async def _run_pass(ctx: OperatorContext, key: ModelKey) -> PassResult | None:
         expiry_warning=expiry_warning,
         phase=resync_phase(key),
     )
+    resync_only = requeue is not None and requeue != due
     if waiting is not None:
         requeue = WORLD_NOT_READY_RETRY if requeue is None else min(requeue, WORLD_NOT_READY_RETRY)
     if changes.held is not None:
@@ -171,4 +182,5 @@ async def _run_pass(ctx: OperatorContext, key: ModelKey) -> PassResult | None:
         writes=applied.api_writes + reported.api_writes,
         requeue_seconds=requeue,
         waiting_for=waiting,
+        requeue_is_resync=resync_only and waiting is None,
     )

@@ -22,6 +22,8 @@ operator loses it, and Kopf's resume handler requests a pass of every model at s
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 
 from axiom_operator.context import OperatorContext
@@ -60,6 +62,55 @@ def retry_delay(error: Exception) -> float:
     raise TypeError(f"no retry policy for {type(error).__name__}")
 
 
+RESYNC = "resync"  # the trigger of a periodic look; every other trigger is urgent
+
+
+class Slots:
+    """At most ``limit`` passes at once; a free slot goes to an urgent waiter (a change, a
+    child event, a rollout timer) before any resync, and among equals to the oldest.
+
+    Why not a plain ``asyncio.Semaphore``: measured with 1,000 models resyncing every 30 s,
+    a new model's first pass queued behind the resyncs for 85 s (docs/operator-at-scale.md).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.free = limit
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+        self._waiting: dict[ModelKey, asyncio.Future[None]] = {}
+
+    async def acquire(self, key: ModelKey, *, urgent: bool) -> None:
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (0 if urgent else 1, next(self._arrivals), waiter))
+        self._waiting[key] = waiter
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the slot was handed over as the waiter was cancelled
+            raise
+        finally:
+            self._waiting.pop(key, None)
+
+    def hurry(self, key: ModelKey) -> None:
+        """A resync waiting for a slot became urgent (a change came in meanwhile)."""
+        waiter = self._waiting.get(key)
+        if waiter is not None and not waiter.done():
+            # A second entry for the same waiter; whichever is reached first serves it.
+            heapq.heappush(self._waiters, (0, next(self._arrivals), waiter))
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, waiter = heapq.heappop(self._waiters)
+            if not waiter.done():
+                waiter.set_result(None)  # the slot passes straight to it
+                return
+        self.free += 1
+
+
 class ReconcileQueue:
     def __init__(self, ctx: OperatorContext) -> None:
         self.ctx = ctx
@@ -70,10 +121,16 @@ class ReconcileQueue:
         self.timers: dict[ModelKey, asyncio.TimerHandle] = {}
         # At most this many passes at once (settings.max_concurrent_passes; 0: no limit).
         limit = ctx.settings.max_concurrent_passes
-        self.slots: asyncio.Semaphore | None = asyncio.Semaphore(limit) if limit else None
+        self.slots = Slots(limit) if limit else None
+        # Keys with a pending request that is not only a resync (see Slots).
+        self.urgent: set[ModelKey] = set()
 
     def request(self, key: ModelKey, trigger: str) -> None:
         """Reconcile ``key`` soon; at most one queued pass per model."""
+        if trigger != RESYNC:
+            self.urgent.add(key)
+            if self.slots is not None:
+                self.slots.hurry(key)
         if key in self.pending:
             self.pending[key] = True
             return
@@ -82,7 +139,7 @@ class ReconcileQueue:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def schedule(self, key: ModelKey, seconds: float | None) -> None:
+    def schedule(self, key: ModelKey, seconds: float | None, trigger: str = "requeue") -> None:
         """Reconcile ``key`` again after ``seconds`` (None: cancel the pending timer)."""
         previous = self.timers.pop(key, None)
         if previous is not None:
@@ -90,7 +147,7 @@ class ReconcileQueue:
         if seconds is None:
             return
         loop = asyncio.get_running_loop()
-        self.timers[key] = loop.call_later(max(MIN_DELAY, seconds), self._timer_fired, key)
+        self.timers[key] = loop.call_later(max(MIN_DELAY, seconds), self._timer_fired, key, trigger)
 
     def forget(self, key: ModelKey) -> None:
         """The model is gone: drop its timer and what the operator remembers of it."""
@@ -112,9 +169,9 @@ class ReconcileQueue:
         while self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
 
-    def _timer_fired(self, key: ModelKey) -> None:
+    def _timer_fired(self, key: ModelKey, trigger: str) -> None:
         self.timers.pop(key, None)
-        self.request(key, "requeue")
+        self.request(key, trigger)
 
     def _lock(self, key: ModelKey) -> asyncio.Lock:
         return self.locks.setdefault(key, asyncio.Lock())
@@ -126,12 +183,18 @@ class ReconcileQueue:
                 self.pending[key] = False
                 async with self._lock(key):
                     if self.slots is None:
+                        self.urgent.discard(key)
                         await self._pass(key, trigger)
-                    else:
-                        async with self.slots:
-                            await self._pass(key, trigger)
+                        continue
+                    await self.slots.acquire(key, urgent=key in self.urgent)
+                    self.urgent.discard(key)
+                    try:
+                        await self._pass(key, trigger)
+                    finally:
+                        self.slots.release()
         finally:
             self.pending.pop(key, None)
+            self.urgent.discard(key)
 
     async def _pass(self, key: ModelKey, trigger: str) -> None:
         namespace, name = key
@@ -186,4 +249,6 @@ class ReconcileQueue:
             logger.info(
                 "reconcile of %s/%s after %s: %s", namespace, name, trigger, result.waiting_for
             )
-        self.schedule(key, result.requeue_seconds)
+        self.schedule(
+            key, result.requeue_seconds, RESYNC if result.requeue_is_resync else "requeue"
+        )
