@@ -23,6 +23,7 @@ ROLLBACK_ANNOTATION = "axiom.dev/rollback"
 PROMOTE_ANNOTATION = "axiom.dev/promote"
 PAUSE_ANNOTATION = "axiom.dev/pause"
 RESUME_ANNOTATION = "axiom.dev/resume"
+PROMOTE_STEP = "step"  # axiom.dev/promote=step: end the current step only
 _TRUE = frozenset({"true", "yes", "1"})
 
 
@@ -31,12 +32,15 @@ class SourceDecodeError(ValueError):
 
 
 def manual_requests(annotations: Mapping[str, str] | None) -> ManualRequests:
-    """The ``axiom.dev/rollback|promote|pause|resume`` annotations present now."""
+    """The ``axiom.dev/rollback|promote|pause|resume`` annotations present now
+    (``promote`` is ``true``: promote fully, or ``step``: end the current step)."""
     notes = annotations or {}
     rollback = (notes.get(ROLLBACK_ANNOTATION) or "").strip() or None
+    promote = notes.get(PROMOTE_ANNOTATION, "").strip().lower()
     return ManualRequests(
         rollback=rollback,
-        promote=notes.get(PROMOTE_ANNOTATION, "").strip().lower() in _TRUE,
+        promote=promote in _TRUE,
+        promote_step=promote == PROMOTE_STEP,
         pause=notes.get(PAUSE_ANNOTATION, "").strip().lower() in _TRUE,
         resume=notes.get(RESUME_ANNOTATION, "").strip().lower() in _TRUE,
     )

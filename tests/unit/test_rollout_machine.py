@@ -500,6 +500,29 @@ def test_a_step_without_pause_is_held_until_the_promote_annotation() -> None:
     assert world.status.stable_version == "2.0.0"
 
 
+def test_promote_step_ends_the_current_step_only() -> None:
+    world = canary_world(steps=(Step(10, None), Step(50, None)))
+    decision = world.annotate(promote_step=True)
+    assert world.status.step == 1 and world.status.canary_weight == 50
+    assert world.status.phase is Phase.CANARY
+    assert "StepAdvanced" in events(decision)
+    world.run(600, every=60)  # still held: the annotation acts once, the new step waits
+    assert world.status.step == 1 and world.status.stable_version == "1.0.0"
+
+
+def test_promote_step_at_the_last_step_promotes() -> None:
+    world = canary_world(steps=(Step(10, None),))
+    world.annotate(promote_step=True)
+    world.tick(1)
+    assert world.status.stable_version == "2.0.0"
+
+
+def test_promote_step_without_a_canary_is_ignored_with_a_warning() -> None:
+    world = stable_world()
+    decision = world.annotate(promote_step=True)
+    assert warnings(decision) == ["PromoteIgnored"]
+
+
 def test_steps_without_analysis_advance_on_their_pauses_alone() -> None:
     world = stable_world(analysis=None)
     world.tick(1, version="2.0.0")

@@ -65,11 +65,14 @@ class ManualRequests:
     ``rollback``, ``promote`` and ``resume`` act once per appearance: the machine records
     their ids in ``status.handledRequests`` and forgets an id once its annotation is gone, so
     removing and re-adding (or overwriting with another value) asks again. ``pause`` is a
-    level: the canary stays paused while it is present.
+    level: the canary stays paused while it is present. ``promote_step`` is
+    ``axiom.dev/promote=step``: end the current step now (its pause and analysis) and go on
+    to the next one, or promote after the last.
     """
 
     rollback: str | None = None  # "previous" or a version from history
     promote: bool = False
+    promote_step: bool = False
     pause: bool = False
     resume: bool = False
 
@@ -79,6 +82,8 @@ class ManualRequests:
             present.append(f"rollback={self.rollback}")
         if self.promote:
             present.append("promote=true")
+        if self.promote_step:
+            present.append("promote=step")
         if self.resume:
             present.append("resume=true")
         return tuple(present)

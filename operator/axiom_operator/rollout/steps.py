@@ -128,3 +128,27 @@ def _progress_current_step(run: Run, canary: str) -> None:
         f"canary {canary} step {index + 2}/{len(steps)} at {steps[index + 1].weight}%",
     )
     run.requeue(POLL_SECONDS)
+
+
+def skip_step(run: Run) -> None:
+    """``axiom.dev/promote=step``: the current step ends now, without waiting for its pause
+    or an analysis; the next step starts (its weight, its own pause and analysis), or the
+    canary is promoted after the last step."""
+    steps = run.spec.steps
+    index = min(run.status.step or 0, len(steps) - 1)
+    canary = run.status.canary_version
+    if index == len(steps) - 1:
+        start_promotion(run, f"step {index + 1}/{len(steps)} ended by axiom.dev/promote=step")
+        return
+    run.set(
+        step=index + 1,
+        canary_weight=steps[index + 1].weight,
+        step_started_at=None,
+        step_analysis_passed=False,
+    )
+    run.event(
+        "Normal",
+        "StepAdvanced",
+        f"canary {canary} step {index + 2}/{len(steps)} at {steps[index + 1].weight}% "
+        "(axiom.dev/promote=step)",
+    )
