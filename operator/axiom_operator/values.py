@@ -65,6 +65,8 @@ class GateOutcome:
     message: str
     # When a valid certificate stops being valid (its expires_at); None: never, or unknown.
     expires_at: datetime | None = None
+    # Who signed it: the issuer and key id of a certificate that verified ("" otherwise).
+    signer: str = ""
 
 
 @dataclass(frozen=True)
