@@ -178,3 +178,23 @@ def test_kubeconfig_is_the_flag_else_the_first_existing_file_of_the_variable(
     variable = f"{tmp_path / 'a'}:{present}"
     assert kubeconfig_path(None, {"KUBECONFIG": variable}) == present
     assert kubeconfig_path("/x/config", {"KUBECONFIG": variable}) == Path("/x/config")
+
+
+def test_the_krew_manifest_names_the_archive_the_repo_builds() -> None:
+    import subprocess
+    import sys
+    import tomllib
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    check = [sys.executable, str(root / "hack" / "krew-archive.py"), "--check"]
+    assert subprocess.run(check, capture_output=True, check=False).returncode == 0
+    manifest = yaml.safe_load((root / "deploy" / "krew" / "axiom.yaml").read_text())
+    version = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+    assert manifest["kind"] == "Plugin" and manifest["metadata"]["name"] == "axiom"
+    assert manifest["spec"]["version"] == f"v{version}"
+    (platform,) = manifest["spec"]["platforms"]
+    assert platform["bin"] == "kubectl-axiom"
+    shim = (root / "deploy" / "krew" / "kubectl-axiom").read_text()
+    assert "-m axiom_operator.kubectl" in shim
