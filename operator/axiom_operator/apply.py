@@ -67,6 +67,7 @@ async def apply(ctx: OperatorContext, model: ModelIdentity, writes: Sequence[Wri
         elif isinstance(write, PostEvent):
             await ctx.events.post(model, write.event)
             applied.api_writes += 1
+            ctx.notifier.notify(model, write.event)  # queued: never waits on a receiver
         elif isinstance(write, RememberBaseline):
             if write.baseline is None:
                 ctx.baselines.pop(model.key, None)

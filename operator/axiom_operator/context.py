@@ -17,6 +17,7 @@ from axiom_operator.certificates import PackageHashCache
 from axiom_operator.events import EventRecorder
 from axiom_operator.kube import Kube
 from axiom_operator.metrics import OperatorMetrics
+from axiom_operator.notify.notifier import Notifier
 from axiom_operator.settings import OperatorSettings
 from axiom_operator.values import Baseline, ModelKey
 
@@ -33,9 +34,11 @@ class OperatorContext:
     baselines: dict[ModelKey, Baseline] = field(default_factory=dict)
     http: aiohttp.ClientSession | None = None
     events: EventRecorder = field(init=False)
+    notifier: Notifier = field(init=False)
 
     def __post_init__(self) -> None:
         self.events = EventRecorder(self.kube)
+        self.notifier = Notifier(self.kube, self.metrics)
 
     def record_phase(self, key: ModelKey, phase: str | None) -> None:
         if phase is None:

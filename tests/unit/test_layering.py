@@ -25,7 +25,7 @@ OPERATOR_LAYERS: list[tuple[str, ...]] = [
     ("queue",),
     ("pipeline",),
     ("observe", "plan", "apply"),
-    ("context", "events", "kube", "certificates", "prometheus", "status_view"),
+    ("context", "events", "kube", "certificates", "prometheus", "status_view", "notify"),
     ("status_model", "status", "rollout_spec", "resources", "diff", "metrics", "settings"),
     ("values",),
     ("rollout", "api"),
