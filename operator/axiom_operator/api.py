@@ -961,6 +961,12 @@ class AxiomModelStatus(ApiModel):
         max_length=8,
         description="axiom.dev/* annotations already acted on (each acts once per appearance).",
     )
+    waiting_for: Literal["PreRollout", "ConfirmPromotion"] | None = Field(
+        default=None,
+        description="The gate (spec.notifications.gates) the rollout waits on until its hook "
+        "answers 2xx: PreRollout (the new version is not deployed yet) or ConfirmPromotion "
+        "(the canary passed its steps).",
+    )
     replicas: int | None = Field(
         default=None, ge=0, description="Pods of the stable version (scale subresource)."
     )

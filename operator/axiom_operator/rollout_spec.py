@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from axiom_operator import api
 from axiom_operator.api import duration_seconds
 from axiom_operator.rollout import AnalysisThresholds, ManualRequests, RolloutSpec, Step
-from axiom_operator.rollout.model import TrafficMode
+from axiom_operator.rollout.model import Gate, TrafficMode
 
 ANNOTATION_PREFIX = "axiom.dev/"
 ROLLBACK_ANNOTATION = "axiom.dev/rollback"
@@ -123,4 +123,16 @@ def to_rollout_spec(
         certificate_ok=certificate_ok,
         certificate_reason=certificate_reason,
         requests=manual_requests(annotations),
+        gates=gates_of(spec),
     )
+
+
+def gates_of(spec: api.AxiomModelSpec) -> frozenset[Gate]:
+    gates = spec.notifications.gates if spec.notifications is not None else None
+    if gates is None:
+        return frozenset()
+    configured = {
+        Gate.PRE_ROLLOUT: gates.pre_rollout,
+        Gate.CONFIRM_PROMOTION: gates.confirm_promotion,
+    }
+    return frozenset(gate for gate, hook in configured.items() if hook is not None)

@@ -310,6 +310,7 @@ def summarize(
         last_analysis=_last_analysis_model(rollout),
         blocked_versions=list(rollout.blocked_versions) or None,
         handled_requests=list(rollout.handled_requests) or None,
+        waiting_for=rollout.waiting_for.value if rollout.waiting_for else None,
         replicas=serving.replicas if serving else 0,
         selector=names.selector_string(name, stable) if stable else None,
         rollout=write_rollout_status(rollout),

@@ -273,6 +273,15 @@ class RememberBaseline:
     baseline: Baseline | None
 
 
+@dataclass(frozen=True)
+class CallGate:
+    """Ask a gate's hook about ``version`` in the background (``notify.gates``); not an API
+    write: its answer is observed by a later pass."""
+
+    gate: str  # rollout.Gate value
+    version: str
+
+
 Write = (
     ApplyObject
     | ScaleDeployment
@@ -281,4 +290,5 @@ Write = (
     | PatchStatus
     | PostEvent
     | RememberBaseline
+    | CallGate
 )

@@ -27,9 +27,11 @@ QUICK_STEPS = {"steps": [{"weight": 50, "pause": "1s"}], "scaleDownDelay": "1s"}
 
 @dataclass
 class Receiver:
-    """An HTTP server on 127.0.0.1: /ok answers 200, /fail 500, /hang never answers."""
+    """An HTTP server on 127.0.0.1: /ok answers 200, /fail 500, /hang never answers; ``answers``
+    changes what a path answers."""
 
     calls: list[tuple[str, dict[str, str], Any]] = field(default_factory=list)
+    answers: dict[str, int] = field(default_factory=dict)  # path -> status (default 200)
     port: int = 0
     loop: asyncio.AbstractEventLoop | None = None
     runner: web.AppRunner | None = None
@@ -39,7 +41,8 @@ class Receiver:
         self.calls.append((request.path, dict(request.headers), body))
         if request.path == "/hang":
             await asyncio.sleep(3600)
-        return web.Response(status=500 if request.path == "/fail" else 200)
+        default = 500 if request.path == "/fail" else 200
+        return web.Response(status=self.answers.get(request.path, default))
 
     def start(self) -> None:
         ready = threading.Event()
@@ -170,3 +173,42 @@ def test_rollout_events_reach_generic_and_slack_receivers_past_a_hanging_one(
     )
     blocked = next(b for b in receiver.bodies("/ok") if b["event"] == "CertificateBlocked")
     assert blocked["type"] == "Warning" and json.dumps(blocked)
+
+
+def test_gates_hold_the_rollout_until_their_hooks_answer_2xx(
+    world: RolloutWorld, receiver: Receiver
+) -> None:
+    put_secret(world, "gates", {"pre": receiver.url("/pre"), "confirm": receiver.url("/confirm")})
+    receiver.answers.update({"/pre": 503, "/confirm": 403})
+    notifications = {
+        "secretRef": {"name": "gates"},
+        "gates": {
+            "preRollout": {"urlKey": "pre", "interval": "1s", "retries": 0},
+            "confirmPromotion": {"urlKey": "confirm", "interval": "1s", "retries": 0},
+        },
+    }
+    world.apply_model("1.0.0", replicas=1, traffic=TRAFFIC, notifications=notifications)
+    world.wait_stable("1.0.0", timeout=60)  # the first version is no rollout: no gate
+    world.apply_model(
+        "2.0.0", replicas=1, traffic=TRAFFIC, rollout=QUICK_STEPS, notifications=notifications
+    )
+    waiting = world.wait(
+        lambda s: s.get("waitingFor") == "PreRollout", 30, "waiting for the pre-rollout check"
+    )
+    assert waiting["stableVersion"] == "1.0.0" and "canaryVersion" not in waiting
+    wait_until(lambda: len(receiver.bodies("/pre")) >= 2, 15, "the check asked again")
+    asked = receiver.bodies("/pre")[0]
+    assert asked["kind"] == "GateRequest" and asked["gate"] == "PreRollout"
+    assert asked["version"] == "2.0.0" and asked["model"]["name"] == MODEL
+    assert f"{MODEL}-v2-0-0" not in world.deployments()
+    receiver.answers["/pre"] = 200
+    world.wait(
+        lambda s: s.get("waitingFor") == "ConfirmPromotion" and s.get("phase") == "Canary",
+        60,
+        "the canary passed its step and waits for confirmation",
+    )
+    assert world.status()["stableVersion"] == "1.0.0"
+    receiver.answers["/confirm"] = 204
+    done = world.wait_stable("2.0.0", timeout=60)
+    assert "waitingFor" not in done
+    assert receiver.bodies("/confirm")[-1]["canaryVersion"] == "2.0.0"
