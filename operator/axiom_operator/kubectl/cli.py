@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import ipaddress
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -174,6 +176,34 @@ async def cmd_verify(args: argparse.Namespace, kube: Kube, namespace: str) -> in
     return Exit.SUCCEEDED if verdict.outcome.valid else Exit.FAILED
 
 
+# -- dashboard ------------------------------------------------------------------------------
+
+
+async def cmd_dashboard(args: argparse.Namespace, kube: Kube, namespace: str) -> int:
+    from aiohttp import web
+
+    from axiom_operator.kubectl.dashboard.app import DashboardConfig, init_app
+
+    if not ipaddress.ip_address(args.address).is_loopback:
+        print(f"{PROG} dashboard: {args.address} is not a loopback address", file=sys.stderr)
+        return Exit.USAGE
+
+    async def models() -> list[dict[str, Any]]:
+        return await kube.list(api.KIND, namespace, {})
+
+    runner = web.AppRunner(init_app(models, DashboardConfig(interval=args.interval)))
+    await runner.setup()
+    site = web.TCPSite(runner, args.address, args.port)
+    await site.start()
+    port = runner.addresses[0][1]
+    say(f"dashboard of namespace {namespace}: http://{args.address}:{port}/ (read-only)")
+    try:
+        await asyncio.Event().wait()  # until Ctrl-C or SIGTERM
+    finally:
+        await runner.cleanup()
+    return Exit.SUCCEEDED
+
+
 # -- parser ---------------------------------------------------------------------------------
 
 
@@ -237,6 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--trusted-keys-namespace",
         help="pinned trust: read the keys there (AXIOM_OPERATOR_TRUSTED_KEYS_NAMESPACE)",
     )
+    dashboard = verbs.add_parser(
+        "dashboard", help="serve a live read-only view on localhost", description=None
+    )
+    dashboard.add_argument("--address", default="127.0.0.1", help="loopback address to bind")
+    dashboard.add_argument("--port", type=int, default=8787, help="port (0: any free one)")
+    dashboard.add_argument(
+        "--interval", type=_duration, default=1.0, metavar="DURATION", help="poll period"
+    )
+    dashboard.set_defaults(handler=cmd_dashboard, verb="dashboard")
     shell = verbs.add_parser("completion", help="print a shell completion script")
     shell.add_argument("shell", choices=completion.SHELLS)
     shell.set_defaults(handler=None, verb="completion")
@@ -266,6 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return Exit.USAGE
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return asyncio.run(_run(handler, args))
     except (NotFound, UnknownVersion, APIError, ConfigError, LookupError, SettingsError) as error:
@@ -274,8 +314,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TimeoutError as error:
         print(f"{PROG} {args.verb}: {error}", file=sys.stderr)
         return Exit.RUNNING
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # the way a watch or the dashboard is meant to end
+        return Exit.SUCCEEDED if args.verb in ("dashboard", "get") else 130
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: the dashboard closes its server
 
 
 def model_names(typed: Sequence[str]) -> list[str]:
