@@ -85,6 +85,11 @@ def test_a_refused_certificate_shows_why() -> None:
     assert "├── certificate 2.0.0  Refused (HashMismatch)\n│   bytes differ" in text
 
 
+def test_a_rollout_waiting_on_a_gate_says_which() -> None:
+    text = render(model(waitingFor="ConfirmPromotion"), [], [], None)
+    assert "├── waiting  for the ConfirmPromotion gate to answer 2xx" in text
+
+
 def test_figures_without_any_read_as_such() -> None:
     assert figures_line(None) == "no figures"
 

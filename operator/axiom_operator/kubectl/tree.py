@@ -47,7 +47,7 @@ def figures_line(figures: Mapping[str, Any] | None) -> str:
     if figures.get("errorRate") is not None:
         parts[-1] += f" ({100 * float(figures['errorRate']):.2f}%)"
     if figures.get("p99LatencyMs") is not None:
-        parts.append(f"p99 {float(figures['p99LatencyMs']):g} ms")
+        parts.append(f"p99 {float(figures['p99LatencyMs']):.1f} ms")
     if figures.get("meanConfidence") is not None:
         parts.append(f"confidence {float(figures['meanConfidence']):.3f}")
     return ", ".join(parts)
@@ -119,6 +119,8 @@ def render(
         )
     else:
         items.append(f"traffic  {status.get('stableVersion') or '-'} 100%")
+    if status.get("waitingFor"):
+        items.append(f"waiting  for the {status['waitingFor']} gate to answer 2xx")
     items.append(analysis_text(status.get("lastAnalysis")))
     if verdict is not None:
         items.append(certificate_line(verdict))
