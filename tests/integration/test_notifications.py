@@ -112,7 +112,7 @@ def test_rollout_events_reach_generic_and_slack_receivers_past_a_hanging_one(
 ) -> None:
     put_secret(world, "hooks", {
         "ok": receiver.url("/ok"), "token": "s3cret", "slack": receiver.url("/slack"),
-        "hang": receiver.url("/hang"),
+        "hang": receiver.url("/hang"), "fail": receiver.url("/fail"),
     })  # fmt: skip
     notifications = {
         "secretRef": {"name": "hooks"},
@@ -120,6 +120,7 @@ def test_rollout_events_reach_generic_and_slack_receivers_past_a_hanging_one(
             {"name": "stuck", "urlKey": "hang", "timeout": "1h", "retries": 0},
             {"name": "audit", "urlKey": "ok", "tokenKey": "token"},
             {"name": "team", "urlKey": "slack", "format": "Slack", "events": ["Promoted"]},
+            {"name": "broken", "urlKey": "fail", "retries": 1, "events": ["Promoted"]},
         ],
     }
     # Another model of the namespace, whose only receiver hangs: it must not matter to digits.
@@ -153,6 +154,9 @@ def test_rollout_events_reach_generic_and_slack_receivers_past_a_hanging_one(
     (slack,) = receiver.bodies("/slack")
     assert slack["text"].startswith(f"*{world.namespace}/{MODEL}* Promoted:")
     assert slack["attachments"][0]["color"] == "#2eb886"
+    # the failing receiver was tried once more (retries: 1), and that was all
+    wait_until(lambda: len(receiver.bodies("/fail")) == 2, 15, "the retry of the failing receiver")
+    assert [b["event"] for b in receiver.bodies("/fail")] == ["Promoted", "Promoted"]
     # the hanging receivers were each called once and are still waiting
     hung = [b["model"]["name"] for b in receiver.bodies("/hang")]
     assert sorted(set(hung)) == [MODEL, "other"] and len(hung) == 2

@@ -144,6 +144,16 @@ def test_request_ids_are_those_the_operator_records() -> None:
     assert Request("axiom.dev/pause", "true").request_id is None  # a level, not recorded
 
 
+def test_a_request_is_settled_once_the_operator_acted() -> None:
+    assert requests.settled(
+        Request("axiom.dev/promote", "step"), model(handledRequests=["promote=step"])
+    )
+    assert not requests.settled(Request("axiom.dev/promote", "step"), model())
+    assert not requests.settled(Request("axiom.dev/pause", "true"), model())
+    assert requests.settled(Request("axiom.dev/pause", "true"), model(phase="Paused"))
+    assert requests.settled(Request("axiom.dev/pause", None), model(phase="Canary"))
+
+
 def test_history_lists_outcomes_then_the_live_canary() -> None:
     done = model(history=[{"version": "1.0.0", "outcome": "Promoted", "at": "t1"}])
     assert history_table(done).splitlines() == [

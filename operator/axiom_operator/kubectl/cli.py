@@ -114,7 +114,7 @@ async def _send_all(
         value = "-" if request.value is None else f"={request.value}"
         say(f"{args.name}: {request.annotation}{value}")
         after = await send(kube, args.name, namespace, request, wait=args.wait)
-        if request.request_id is not None and after is None and args.wait > 0:
+        if after is None and args.wait > 0:
             say(f"the operator has not acted on it within {args.wait:g}s (is it running?)")
     status = (await read_model(kube, args.name, namespace)).get("status") or {}
     say(f"phase {status.get('phase')}: {status.get('message') or ''}")

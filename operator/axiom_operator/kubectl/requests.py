@@ -111,3 +111,17 @@ def rollback(model: Mapping[str, Any], to: str | None) -> Request:
             listed = ", ".join(sorted(str(v) for v in known if v)) or "none"
             raise RequestRefused(f"{to} is not in status.history (known: {listed})")
     return Request(ROLLBACK_ANNOTATION, to or "previous")
+
+
+def settled(request: Request, model: Mapping[str, Any]) -> bool:
+    """Has the operator acted on ``request``? A once-per-appearance request: its id is in
+    ``status.handledRequests``. The pause level: the canary is Paused (set) or no longer
+    Paused (removed); without a canary there is nothing to hold."""
+    status = _status(model)
+    request_id = request.request_id
+    if request_id is not None:
+        return request_id in (status.get("handledRequests") or ())
+    if not status.get("canaryVersion"):
+        return True
+    paused = status.get("phase") == "Paused"
+    return paused if request.value is not None else not paused

@@ -5,7 +5,7 @@ operator records the request's id in ``status.handledRequests`` and forgets it o
 seeing the annotation gone. So asking again for what was already handled (a second
 ``abort``, ``rollback`` to the same value) removes the annotation first, waits until the
 operator has forgotten the id, and sets it again. After setting, the verb waits (bounded)
-until the operator records the id, so it can say what happened.
+until the operator acted on it (:func:`.requests.settled`), so it can say what happened.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from lightkube.types import PatchType
 
 from axiom_operator import api
 from axiom_operator.kube import AxiomModelResource, Kube, translated
-from axiom_operator.kubectl.requests import Request
+from axiom_operator.kubectl.requests import Request, settled
 
 POLL_SECONDS = 0.5
 
@@ -74,8 +74,7 @@ async def until(
 async def send(
     kube: Kube, name: str, namespace: str, request: Request, *, wait: float
 ) -> dict[str, Any] | None:
-    """Set ``request``; the model once the operator recorded it (None: not within ``wait``,
-    or a request without an id, which is not recorded)."""
+    """Set ``request``; the model once the operator acted on it (None: not within ``wait``)."""
     model = await read_model(kube, name, namespace)
     request_id = request.request_id
     current = (model["metadata"].get("annotations") or {}).get(request.annotation)
@@ -89,6 +88,6 @@ async def send(
                 f"the operator did not notice {request.annotation} was removed (is it running?)"
             )
     await annotate(kube, name, namespace, {request.annotation: request.value})
-    if request_id is None or wait <= 0:
+    if wait <= 0:
         return None
-    return await until(kube, name, namespace, lambda m: request_id in handled(m), wait)
+    return await until(kube, name, namespace, lambda m: settled(request, m), wait)
