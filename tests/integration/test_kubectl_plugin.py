@@ -105,7 +105,7 @@ def test_promote_pause_resume_promote_full_history_and_rollback(
     ]
     back = plugin("rollback", MODEL, "--to", "1.0.0")
     assert back.returncode == 0, back.stderr
-    assert "phase RolledBack" in back.stdout
+    assert "now: RolledBack:" in back.stdout
     failed = plugin("status", MODEL)
     assert failed.returncode == 1 and failed.stdout.startswith("RolledBack:")
     unknown = plugin("rollback", MODEL, "--to", "9.9.9")
@@ -117,7 +117,7 @@ def test_abort_rolls_the_canary_back_and_status_fails(world: RolloutWorld, plugi
     aborted = plugin("abort", MODEL)
     assert aborted.returncode == 0, aborted.stderr
     assert "axiom.dev/rollback=previous" in aborted.stdout
-    assert "phase RolledBack" in aborted.stdout
+    assert "now: RolledBack:" in aborted.stdout
     status = plugin("status", MODEL)
     assert status.returncode == 1 and "2.0.0 blocked" in status.stdout
     again = plugin("abort", MODEL)

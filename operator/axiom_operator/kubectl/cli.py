@@ -116,8 +116,7 @@ async def _send_all(
         after = await send(kube, args.name, namespace, request, wait=args.wait)
         if after is None and args.wait > 0:
             say(f"the operator has not acted on it within {args.wait:g}s (is it running?)")
-    status = (await read_model(kube, args.name, namespace)).get("status") or {}
-    say(f"phase {status.get('phase')}: {status.get('message') or ''}")
+    say(f"now: {outcome(await read_model(kube, args.name, namespace)).line}")
     return Exit.SUCCEEDED
 
 
