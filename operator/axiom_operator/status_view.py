@@ -96,6 +96,9 @@ _RECONCILING_PHASES = {
 }
 
 
+WAITING_FOR_GATE = "WaitingForGate"  # status.waitingFor names the gate
+
+
 def _keeps_serving(stable: str | None) -> str:
     return f"; version {stable} keeps serving" if stable else "; nothing is deployed"
 
@@ -138,6 +141,8 @@ def _ready_condition(
             "Experiment",
             f"version {version} serves {rollout.effective_weight:g}% beside {stable} ({pods})",
         )
+    if rollout.waiting_for is not None:  # spec.version waits for a gate's hook
+        return ConditionValue("False", WAITING_FOR_GATE, message)
     return ConditionValue("False", rollout.phase.value, message)
 
 
@@ -185,6 +190,8 @@ def _reconciling_condition(rollout: RolloutStatus, ready: ConditionValue) -> Con
 
 
 def _progressing_condition(rollout: RolloutStatus) -> ConditionValue:
+    if rollout.waiting_for is not None:
+        return ConditionValue("True", WAITING_FOR_GATE, rollout.message)
     if rollout.phase in _PROGRESSING_PHASES:
         return ConditionValue("True", rollout.phase.value, rollout.message)
     if rollout.phase is Phase.STABLE:
