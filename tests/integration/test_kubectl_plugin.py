@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,20 +43,32 @@ def world(
 
 
 @pytest.fixture
-def plugin(kubeconfig: Path, namespace: str) -> Any:
+def plugin(kubeconfig: Path, namespace: str) -> Iterator[Any]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("runtime", "operator")),
+    }
+    env.pop("KUBECONFIG", None)  # the flag, as a user would pass it
+    base = [sys.executable, "-m", "axiom_operator.kubectl", "--kubeconfig", str(kubeconfig)]
+    base += ["-n", namespace]
+    started: list[subprocess.Popen[str]] = []
+
     def run(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("runtime", "operator")),
-        }
-        env.pop("KUBECONFIG", None)  # the flag, as a user would pass it
-        command = [sys.executable, "-m", "axiom_operator.kubectl", "--kubeconfig"]
-        command += [str(kubeconfig), "-n", namespace, *args]
         return subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=timeout, check=False
+            [*base, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
         )
 
-    return run
+    def popen(*args: str) -> subprocess.Popen[str]:
+        process = subprocess.Popen([*base, *args], env=env, stdout=subprocess.PIPE, text=True)
+        started.append(process)
+        return process
+
+    run.popen = popen  # type: ignore[attr-defined]
+    yield run
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def canary_at_first_step(world: RolloutWorld, plugin: Any) -> None:
@@ -112,8 +126,11 @@ def test_promote_pause_resume_promote_full_history_and_rollback(
     assert unknown.returncode == 1 and "9.9.9 is not in status.history" in unknown.stderr
 
 
-def test_abort_rolls_the_canary_back_and_status_fails(world: RolloutWorld, plugin: Any) -> None:
+def test_abort_rolls_the_canary_back_and_status_fails(
+    world: RolloutWorld, plugin: Any, kubeconfig: Path
+) -> None:
     canary_at_first_step(world, plugin)
+    watch = plugin.popen("get", MODEL, "--watch")
     aborted = plugin("abort", MODEL)
     assert aborted.returncode == 0, aborted.stderr
     assert "axiom.dev/rollback=previous" in aborted.stdout
@@ -122,6 +139,12 @@ def test_abort_rolls_the_canary_back_and_status_fails(world: RolloutWorld, plugi
     assert status.returncode == 1 and "2.0.0 blocked" in status.stdout
     again = plugin("abort", MODEL)
     assert again.returncode == 1 and "no canary to abort" in again.stderr
+    time.sleep(2)  # a poll or two after the rollback
+    watch.send_signal(signal.SIGINT)
+    shown, _ = watch.communicate(timeout=15)
+    assert watch.returncode == 0
+    first, *later = shown.split("\n--- ")
+    assert "phase Canary" in first and "phase RolledBack" in later[-1]
 
 
 def test_verify_checks_any_recorded_version_with_the_operators_check(
