@@ -28,7 +28,7 @@ QUICK_STEPS = {"steps": [{"weight": 50, "pause": "1s"}], "scaleDownDelay": "1s"}
 @dataclass
 class Receiver:
     """An HTTP server on 127.0.0.1: /ok answers 200, /fail 500, /hang never answers; ``answers``
-    changes what a path answers."""
+    changes what a path answers (0: it hangs)."""
 
     calls: list[tuple[str, dict[str, str], Any]] = field(default_factory=list)
     answers: dict[str, int] = field(default_factory=dict)  # path -> status (default 200)
@@ -39,7 +39,7 @@ class Receiver:
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.calls.append((request.path, dict(request.headers), body))
-        if request.path == "/hang":
+        if request.path == "/hang" or self.answers.get(request.path) == 0:
             await asyncio.sleep(3600)
         default = 500 if request.path == "/fail" else 200
         return web.Response(status=self.answers.get(request.path, default))
@@ -183,12 +183,17 @@ def test_gates_hold_the_rollout_until_their_hooks_answer_2xx(
     world: RolloutWorld, receiver: Receiver
 ) -> None:
     put_secret(world, "gates", {"pre": receiver.url("/pre"), "confirm": receiver.url("/confirm")})
-    receiver.answers.update({"/pre": 503, "/confirm": 403})
+    receiver.answers.update({"/pre": 503, "/confirm": 0})  # confirm hangs at first
     notifications = {
         "secretRef": {"name": "gates"},
         "gates": {
             "preRollout": {"urlKey": "pre", "interval": "1s", "retries": 0},
-            "confirmPromotion": {"urlKey": "confirm", "interval": "1s", "retries": 0},
+            "confirmPromotion": {
+                "urlKey": "confirm",
+                "timeout": "1s",
+                "interval": "1s",
+                "retries": 0,
+            },
         },
     }
     world.apply_model("1.0.0", replicas=1, traffic=TRAFFIC, notifications=notifications)
@@ -212,6 +217,9 @@ def test_gates_hold_the_rollout_until_their_hooks_answer_2xx(
         "the canary passed its step and waits for confirmation",
     )
     assert world.status()["stableVersion"] == "1.0.0"
+    # the hanging hook timed out and was asked again, not waited on
+    wait_until(lambda: len(receiver.bodies("/confirm")) >= 2, 15, "the gate asked again")
+    assert world.status()["waitingFor"] == "ConfirmPromotion"
     receiver.answers["/confirm"] = 204
     done = world.wait_stable("2.0.0", timeout=60)
     assert "waitingFor" not in done
