@@ -58,23 +58,29 @@ def _duration(text: str) -> float:
 # -- get ------------------------------------------------------------------------------------
 
 
-async def render_model(kube: Kube, name: str, namespace: str) -> str:
+async def render_model(
+    kube: Kube, name: str, namespace: str, verdicts: dict[int, tree.Verdict | None]
+) -> str:
+    """The tree; the certificate check runs once per spec generation (``verdicts`` keeps it:
+    a watch must not re-read the package bytes every second)."""
     model = await read_model(kube, name, namespace)
     labels = {MODEL_LABEL: name}
     deployments = await kube.list("Deployment", namespace, labels)
     pods = await kube.list("Pod", namespace, labels)
-    verdict: tree.Verdict | None
-    try:
-        verdict = await verify_version(kube, OperatorSettings.from_env(), model)
-    except (APIForbiddenError, InvalidSpecError):
-        verdict = None  # no right to read the Secrets, or a spec the operator refuses too
-    return tree.render(model, deployments, pods, verdict)
+    generation = int(model["metadata"].get("generation") or 0)
+    if generation not in verdicts:
+        try:
+            verdicts[generation] = await verify_version(kube, OperatorSettings.from_env(), model)
+        except (APIForbiddenError, InvalidSpecError):
+            verdicts[generation] = None  # no right to read the Secrets, or a refused spec
+    return tree.render(model, deployments, pods, verdicts[generation])
 
 
 async def cmd_get(args: argparse.Namespace, kube: Kube, namespace: str) -> int:
     shown = ""
+    verdicts: dict[int, tree.Verdict | None] = {}
     while True:
-        text = await render_model(kube, args.name, namespace)
+        text = await render_model(kube, args.name, namespace, verdicts)
         if text != shown:
             if shown:
                 say(f"--- {datetime.now(UTC).strftime('%H:%M:%S')}")
