@@ -191,3 +191,23 @@ def test_kubectl_finds_the_plugin_on_path_and_completes_names(
     assert answer.returncode == 0 and "1.0.0 is Stable" in answer.stdout, answer.stdout
     names = plugin("__complete", "-n", world.namespace, "get", "dig")
     assert names.stdout.split() == [MODEL]
+
+
+def test_the_bash_completion_script_completes_verbs_through_the_plugin(tmp_path: Path) -> None:
+    paths = os.pathsep.join(str(REPO / p) for p in ("runtime", "operator"))
+    shim = tmp_path / "kubectl-axiom"
+    shim.write_text(
+        f'#!/bin/sh\nPYTHONPATH={paths} exec {sys.executable} -m axiom_operator.kubectl "$@"\n'
+    )
+    shim.chmod(0o755)
+    script = (
+        "source <(kubectl-axiom completion bash)\n"
+        'COMP_WORDS=(kubectl-axiom ro); COMP_CWORD=1; _kubectl_axiom; echo "${COMPREPLY[@]}"\n'
+        "COMP_WORDS=(kubectl-axiom promote --f); COMP_CWORD=2; _kubectl_axiom; "
+        'echo "${COMPREPLY[@]}"\n'
+    )
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+    answer = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert answer.stdout.splitlines() == ["rollback", "--full"], answer.stderr
