@@ -636,6 +636,108 @@ class RolloutSpec(ApiModel):
         return self
 
 
+NOTIFICATION_EVENTS = (
+    "Started",
+    "StepAdvanced",
+    "AnalysisFailed",
+    "Promoted",
+    "RolledBack",
+    "CertificateBlocked",
+)
+NotificationEvent = Annotated[
+    Literal[
+        "Started", "StepAdvanced", "AnalysisFailed", "Promoted", "RolledBack", "CertificateBlocked"
+    ],
+    Field(description="One rollout event."),
+]
+SecretKey = Annotated[str, Field(pattern=CONFIG_KEY_PATTERN, max_length=253)]
+
+
+class SecretNameRef(ApiModel):
+    """A Secret in the AxiomModel's namespace."""
+
+    name: str = Field(
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        max_length=253,
+        description="Name of the Secret, in the AxiomModel's namespace.",
+    )
+
+
+class HookTarget(ApiModel):
+    """Where a hook is sent: a URL (and optional bearer token) read from
+    notifications.secretRef, never written in the spec."""
+
+    url_key: SecretKey = Field(description="Key of notifications.secretRef holding the URL.")
+    token_key: SecretKey | None = Field(
+        default=None,
+        description="Key of notifications.secretRef holding a token, sent as "
+        "'Authorization: Bearer <token>'.",
+    )
+    timeout: PositiveDuration = Field(default="5s", description="Per request.")
+    retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Further attempts after a failed one (no answer, a timeout, or not 2xx), "
+        "with a doubling delay from 1s.",
+    )
+
+
+class WebhookSpec(HookTarget):
+    """A receiver of rollout notifications (docs/notifications.md)."""
+
+    name: str = Field(
+        pattern=DNS_SUBDOMAIN_PATTERN, max_length=63, description="Names the receiver in logs."
+    )
+    format: Literal["Generic", "Slack"] = Field(
+        default="Generic",
+        description="Generic: the operator's JSON payload; Slack: an incoming-webhook message "
+        "({text, attachments}).",
+    )
+    events: list[NotificationEvent] | None = Field(
+        default=None,
+        max_length=len(NOTIFICATION_EVENTS),
+        description="Which events to send: Started, StepAdvanced, AnalysisFailed, Promoted, "
+        "RolledBack, CertificateBlocked. Absent: all.",
+    )
+
+
+class GateSpec(HookTarget):
+    """A hook the rollout waits on: it goes on once the hook answers 2xx for the version."""
+
+    interval: PositiveDuration = Field(
+        default="10s", description="While the gate is closed, how often it is asked again."
+    )
+
+
+class GatesSpec(ApiModel):
+    """Hooks a rollout waits on (docs/notifications.md)."""
+
+    pre_rollout: GateSpec | None = Field(
+        default=None,
+        description="Asked before a new version's canary starts: the version is not deployed "
+        "until it answers 2xx.",
+    )
+    confirm_promotion: GateSpec | None = Field(
+        default=None,
+        description="Asked once the canary passed its steps: it is promoted only after a 2xx "
+        "(axiom.dev/promote=true, a person's decision, does not wait for it).",
+    )
+
+
+class NotificationsSpec(ApiModel):
+    """Webhooks on rollout events, and gates the rollout waits on."""
+
+    secret_ref: SecretNameRef = Field(
+        description="The Secret holding every hook's URL and token (keys named by urlKey, "
+        "tokenKey)."
+    )
+    webhooks: list[WebhookSpec] | None = Field(
+        default=None, max_length=8, description="Receivers of rollout events."
+    )
+    gates: GatesSpec | None = Field(default=None, description="Hooks the rollout waits on.")
+
+
 class AxiomModelSpec(ApiModel):
     """Desired state: which verified model version serves, how, and how versions change."""
 
@@ -679,6 +781,9 @@ class AxiomModelSpec(ApiModel):
     runtime: RuntimeSpec | None = Field(default=None, description="Runtime pod settings.")
     traffic: TrafficSpec | None = Field(default=None, description="Traffic split settings.")
     rollout: RolloutSpec | None = Field(default=None, description="Progressive rollout settings.")
+    notifications: NotificationsSpec | None = Field(
+        default=None, description="Webhooks on rollout events and gates (docs/notifications.md)."
+    )
 
     @model_validator(mode="after")
     def _replicas_within_autoscaling(self) -> AxiomModelSpec:
@@ -855,6 +960,12 @@ class AxiomModelStatus(ApiModel):
         default=None,
         max_length=8,
         description="axiom.dev/* annotations already acted on (each acts once per appearance).",
+    )
+    waiting_for: Literal["PreRollout", "ConfirmPromotion"] | None = Field(
+        default=None,
+        description="The gate (spec.notifications.gates) the rollout waits on until its hook "
+        "answers 2xx: PreRollout (the new version is not deployed yet) or ConfirmPromotion "
+        "(the canary passed its steps).",
     )
     replicas: int | None = Field(
         default=None, ge=0, description="Pods of the stable version (scale subresource)."

@@ -15,6 +15,7 @@ from axiom_operator.context import OperatorContext
 from axiom_operator.resources import labels as names
 from axiom_operator.values import (
     ApplyObject,
+    CallGate,
     DeleteObject,
     ModelIdentity,
     PatchStatus,
@@ -67,6 +68,9 @@ async def apply(ctx: OperatorContext, model: ModelIdentity, writes: Sequence[Wri
         elif isinstance(write, PostEvent):
             await ctx.events.post(model, write.event)
             applied.api_writes += 1
+            ctx.notifier.notify(model, write.event)  # queued: never waits on a receiver
+        elif isinstance(write, CallGate):
+            ctx.gates.ask(model, write.gate, write.version)  # in the background
         elif isinstance(write, RememberBaseline):
             if write.baseline is None:
                 ctx.baselines.pop(model.key, None)

@@ -217,5 +217,8 @@ async def check_certificate(
     outcome = _outcome(verdict.ok, verdict.reason.value, verdict.message, policy)
     if verdict.ok and verdict.certificate is not None:
         # Known only for a certificate that verified: the reconcile looks again at this time.
-        outcome = replace(outcome, expires_at=verdict.certificate.expires_at)
+        signed = verdict.certificate
+        outcome = replace(
+            outcome, expires_at=signed.expires_at, signer=f"{signed.issuer} (key {signed.key_id})"
+        )
     return result(outcome, cert_hash)

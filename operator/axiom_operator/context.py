@@ -17,6 +17,8 @@ from axiom_operator.certificates import PackageHashCache
 from axiom_operator.events import EventRecorder
 from axiom_operator.kube import Kube
 from axiom_operator.metrics import OperatorMetrics
+from axiom_operator.notify.gates import GateCaller
+from axiom_operator.notify.notifier import Notifier
 from axiom_operator.settings import OperatorSettings
 from axiom_operator.values import Baseline, ModelKey
 
@@ -33,9 +35,13 @@ class OperatorContext:
     baselines: dict[ModelKey, Baseline] = field(default_factory=dict)
     http: aiohttp.ClientSession | None = None
     events: EventRecorder = field(init=False)
+    notifier: Notifier = field(init=False)
+    gates: GateCaller = field(init=False)
 
     def __post_init__(self) -> None:
         self.events = EventRecorder(self.kube)
+        self.notifier = Notifier(self.kube, self.metrics)
+        self.gates = GateCaller(self.kube, self.notifier)
 
     def record_phase(self, key: ModelKey, phase: str | None) -> None:
         if phase is None:
@@ -51,6 +57,7 @@ class OperatorContext:
         """What the operator remembers of a model that is gone."""
         self.record_phase(key, None)
         self.baselines.pop(key, None)
+        self.gates.forget(key)
 
     def pod_session(self) -> aiohttp.ClientSession:
         """The one client for pods' /ready and /metrics (and Prometheus), made on first use."""

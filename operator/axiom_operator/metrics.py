@@ -40,6 +40,12 @@ class OperatorMetrics:
             registry=r,
             buckets=_DURATION_BUCKETS,
         )
+        self.notifications: Counter = Counter(
+            "axiom_operator_notifications_total",
+            "Webhook notifications by result (delivered|failed|dropped).",
+            ("result",),
+            registry=r,
+        )
         self.api_writes: Counter = Counter(
             "axiom_operator_api_writes_total",
             "Writes sent to the apiserver, by verb and kind.",

@@ -16,13 +16,14 @@ from collections.abc import Mapping
 from axiom_operator import api
 from axiom_operator.api import duration_seconds
 from axiom_operator.rollout import AnalysisThresholds, ManualRequests, RolloutSpec, Step
-from axiom_operator.rollout.model import TrafficMode
+from axiom_operator.rollout.model import Gate, TrafficMode
 
 ANNOTATION_PREFIX = "axiom.dev/"
 ROLLBACK_ANNOTATION = "axiom.dev/rollback"
 PROMOTE_ANNOTATION = "axiom.dev/promote"
 PAUSE_ANNOTATION = "axiom.dev/pause"
 RESUME_ANNOTATION = "axiom.dev/resume"
+PROMOTE_STEP = "step"  # axiom.dev/promote=step: end the current step only
 _TRUE = frozenset({"true", "yes", "1"})
 
 
@@ -31,12 +32,15 @@ class SourceDecodeError(ValueError):
 
 
 def manual_requests(annotations: Mapping[str, str] | None) -> ManualRequests:
-    """The ``axiom.dev/rollback|promote|pause|resume`` annotations present now."""
+    """The ``axiom.dev/rollback|promote|pause|resume`` annotations present now
+    (``promote`` is ``true``: promote fully, or ``step``: end the current step)."""
     notes = annotations or {}
     rollback = (notes.get(ROLLBACK_ANNOTATION) or "").strip() or None
+    promote = notes.get(PROMOTE_ANNOTATION, "").strip().lower()
     return ManualRequests(
         rollback=rollback,
-        promote=notes.get(PROMOTE_ANNOTATION, "").strip().lower() in _TRUE,
+        promote=promote in _TRUE,
+        promote_step=promote == PROMOTE_STEP,
         pause=notes.get(PAUSE_ANNOTATION, "").strip().lower() in _TRUE,
         resume=notes.get(RESUME_ANNOTATION, "").strip().lower() in _TRUE,
     )
@@ -119,4 +123,16 @@ def to_rollout_spec(
         certificate_ok=certificate_ok,
         certificate_reason=certificate_reason,
         requests=manual_requests(annotations),
+        gates=gates_of(spec),
     )
+
+
+def gates_of(spec: api.AxiomModelSpec) -> frozenset[Gate]:
+    gates = spec.notifications.gates if spec.notifications is not None else None
+    if gates is None:
+        return frozenset()
+    configured = {
+        Gate.PRE_ROLLOUT: gates.pre_rollout,
+        Gate.CONFIRM_PROMOTION: gates.confirm_promotion,
+    }
+    return frozenset(gate for gate, hook in configured.items() if hook is not None)

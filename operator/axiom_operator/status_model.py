@@ -27,6 +27,7 @@ from axiom_operator import api
 from axiom_operator.rollout import (
     AnalysisRecord,
     Figures,
+    Gate,
     HistoryEntry,
     Outcome,
     PauseReason,
@@ -123,6 +124,7 @@ class RolloutMemory(_Memory):
     blocked_versions: tuple[str, ...] = ()
     handled_requests: tuple[str, ...] = ()
     sources: tuple[SourceMemory, ...] = ()
+    waiting_for: Gate | None = None
 
 
 def figures_model(figures: Figures | None) -> api.AnalysisFigures | None:
@@ -195,6 +197,7 @@ def to_memory(status: RolloutStatus) -> RolloutMemory:
         blocked_versions=status.blocked_versions,
         handled_requests=status.handled_requests,
         sources=tuple(SourceMemory(version=v, source=s) for v, s in status.sources),
+        waiting_for=status.waiting_for,
     )
 
 
@@ -243,6 +246,7 @@ def from_memory(memory: RolloutMemory) -> RolloutStatus:
         blocked_versions=tuple(memory.blocked_versions),
         handled_requests=tuple(memory.handled_requests),
         sources=tuple((s.version, s.source) for s in memory.sources),
+        waiting_for=memory.waiting_for,
     )
 
 

@@ -96,6 +96,9 @@ _RECONCILING_PHASES = {
 }
 
 
+WAITING_FOR_GATE = "WaitingForGate"  # status.waitingFor names the gate
+
+
 def _keeps_serving(stable: str | None) -> str:
     return f"; version {stable} keeps serving" if stable else "; nothing is deployed"
 
@@ -138,6 +141,8 @@ def _ready_condition(
             "Experiment",
             f"version {version} serves {rollout.effective_weight:g}% beside {stable} ({pods})",
         )
+    if rollout.waiting_for is not None:  # spec.version waits for a gate's hook
+        return ConditionValue("False", WAITING_FOR_GATE, message)
     return ConditionValue("False", rollout.phase.value, message)
 
 
@@ -185,6 +190,8 @@ def _reconciling_condition(rollout: RolloutStatus, ready: ConditionValue) -> Con
 
 
 def _progressing_condition(rollout: RolloutStatus) -> ConditionValue:
+    if rollout.waiting_for is not None:
+        return ConditionValue("True", WAITING_FOR_GATE, rollout.message)
     if rollout.phase in _PROGRESSING_PHASES:
         return ConditionValue("True", rollout.phase.value, rollout.message)
     if rollout.phase is Phase.STABLE:
@@ -310,6 +317,7 @@ def summarize(
         last_analysis=_last_analysis_model(rollout),
         blocked_versions=list(rollout.blocked_versions) or None,
         handled_requests=list(rollout.handled_requests) or None,
+        waiting_for=rollout.waiting_for.value if rollout.waiting_for else None,
         replicas=serving.replicas if serving else 0,
         selector=names.selector_string(name, stable) if stable else None,
         rollout=write_rollout_status(rollout),

@@ -65,6 +65,8 @@ class GateOutcome:
     message: str
     # When a valid certificate stops being valid (its expires_at); None: never, or unknown.
     expires_at: datetime | None = None
+    # Who signed it: the issuer and key id of a certificate that verified ("" otherwise).
+    signer: str = ""
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,15 @@ class RememberBaseline:
     baseline: Baseline | None
 
 
+@dataclass(frozen=True)
+class CallGate:
+    """Ask a gate's hook about ``version`` in the background (``notify.gates``); not an API
+    write: its answer is observed by a later pass."""
+
+    gate: str  # rollout.Gate value
+    version: str
+
+
 Write = (
     ApplyObject
     | ScaleDeployment
@@ -279,4 +290,5 @@ Write = (
     | PatchStatus
     | PostEvent
     | RememberBaseline
+    | CallGate
 )

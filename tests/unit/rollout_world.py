@@ -23,6 +23,7 @@ from axiom_operator.rollout import (
     DeploymentObservation,
     EmitEvent,
     EnsureDeployment,
+    Gate,
     ManualRequests,
     MetricsReading,
     Observations,
@@ -76,6 +77,7 @@ class World:
     pods_apply_traffic: bool = True
     canary_metrics: MetricsReading = GOOD
     stable_metrics: MetricsReading = GOOD
+    open_gates: frozenset[tuple[Gate, str]] = frozenset()  # gate hooks that answered 2xx
     last: Decision | None = None
     last_inputs: tuple[RolloutSpec, RolloutStatus, Observations, datetime] | None = None
     log: list[Decision] = field(default_factory=list)
@@ -85,7 +87,7 @@ class World:
         if self.window_started is not None:
             window = AnalysisWindow(self.window_started, self.canary_metrics, self.stable_metrics)
         applied = (self.applied_generation,) * 2 if self.deployments else ()
-        return Observations(dict(self.deployments), applied, window)
+        return Observations(dict(self.deployments), applied, window, self.open_gates)
 
     def tick(self, seconds: float = 0.0, **spec_changes: Any) -> Decision:
         """Advance the clock, decide, and let the world carry out the actions."""

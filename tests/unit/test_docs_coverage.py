@@ -66,12 +66,14 @@ def registered_metrics() -> set[str]:
 
 def axiom_keys() -> set[str]:
     """Every `axiom.dev/<name>` label, annotation or finalizer the code names (in a constant or
-    in a message), plus one annotation per field of the rollout's ManualRequests."""
+    in a message), plus one annotation per field of the rollout's ManualRequests
+    (a field ``<annotation>_<value>`` is a value of that annotation)."""
     from dataclasses import fields
 
     from axiom_operator.rollout.model import ManualRequests
 
-    keys = {f"axiom.dev/{field.name}" for field in fields(ManualRequests)}
+    # promote_step is a value of axiom.dev/promote (=step), not an annotation of its own
+    keys = {f"axiom.dev/{field.name.partition('_')[0]}" for field in fields(ManualRequests)}
     for _, tree in trees():
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):

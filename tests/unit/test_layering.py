@@ -20,12 +20,12 @@ SOURCES = {"axiom_operator": ROOT / "operator", "axiom_runtime": ROOT / "runtime
 # Highest first. A module may import its own layer's modules and any lower layer's; the
 # stages of a pass (observe, plan, apply) do not import one another.
 OPERATOR_LAYERS: list[tuple[str, ...]] = [
-    ("main", "cli", "crd"),
+    ("main", "cli", "crd", "kubectl"),
     ("handlers",),
     ("queue",),
     ("pipeline",),
     ("observe", "plan", "apply"),
-    ("context", "events", "kube", "certificates", "prometheus", "status_view"),
+    ("context", "events", "kube", "certificates", "prometheus", "status_view", "notify"),
     ("status_model", "status", "rollout_spec", "resources", "diff", "metrics", "settings"),
     ("values",),
     ("rollout", "api"),

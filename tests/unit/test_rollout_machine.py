@@ -10,9 +10,11 @@ from typing import Any
 from rollout_world import BAD, GOOD, THIN, World, events, of_type, spec, stable_world, warnings
 
 from axiom_operator.rollout import (
+    AskGate,
     DeleteDeployment,
     EmitEvent,
     EnsureDeployment,
+    Gate,
     ManualRequests,
     Outcome,
     PauseReason,
@@ -495,6 +497,69 @@ def test_a_step_without_pause_is_held_until_the_promote_annotation() -> None:
     world = canary_world(steps=(Step(10, None), Step(50, 60)))
     world.run(3600, every=60)
     assert world.status.step == 0 and world.status.phase is Phase.CANARY
+    world.annotate(promote=True)
+    world.tick(1)
+    assert world.status.stable_version == "2.0.0"
+
+
+def test_promote_step_ends_the_current_step_only() -> None:
+    world = canary_world(steps=(Step(10, None), Step(50, None)))
+    decision = world.annotate(promote_step=True)
+    assert world.status.step == 1 and world.status.canary_weight == 50
+    assert world.status.phase is Phase.CANARY
+    assert "StepAdvanced" in events(decision)
+    world.run(600, every=60)  # still held: the annotation acts once, the new step waits
+    assert world.status.step == 1 and world.status.stable_version == "1.0.0"
+
+
+def test_promote_step_at_the_last_step_promotes() -> None:
+    world = canary_world(steps=(Step(10, None),))
+    world.annotate(promote_step=True)
+    world.tick(1)
+    assert world.status.stable_version == "2.0.0"
+
+
+def test_promote_step_without_a_canary_is_ignored_with_a_warning() -> None:
+    world = stable_world()
+    decision = world.annotate(promote_step=True)
+    assert warnings(decision) == ["PromoteIgnored"]
+
+
+def test_a_pre_rollout_gate_keeps_the_new_version_off_until_its_hook_answers() -> None:
+    world = stable_world(gates=frozenset({Gate.PRE_ROLLOUT}))
+    decision = world.tick(1, version="2.0.0", source="src-2.0.0")
+    assert world.status.waiting_for is Gate.PRE_ROLLOUT and world.status.canary_version is None
+    assert AskGate(Gate.PRE_ROLLOUT, "2.0.0") in decision.actions
+    assert "2.0.0" not in world.deployments and events(decision) == ["WaitingForGate"]
+    assert events(world.tick(5)) == []  # still waiting: no Event again
+    world.open_gates = frozenset({(Gate.PRE_ROLLOUT, "2.0.0")})
+    decision = world.tick(1)
+    assert events(decision)[:2] == ["GateOpened", "CanaryStarted"]
+    assert world.status.waiting_for is None and world.status.canary_version == "2.0.0"
+    assert not of_type(decision, AskGate)
+
+
+def test_a_confirm_promotion_gate_holds_a_canary_that_passed_its_steps() -> None:
+    world = canary_world(gates=frozenset({Gate.CONFIRM_PROMOTION}))
+    world.run(400)
+    assert world.status.phase is Phase.CANARY and world.status.stable_version == "1.0.0"
+    assert world.status.waiting_for is Gate.CONFIRM_PROMOTION
+    assert "ConfirmPromotion" in world.status.message
+    assert AskGate(Gate.CONFIRM_PROMOTION, "2.0.0") in world.last.actions  # type: ignore[union-attr]
+    world.open_gates = frozenset({(Gate.CONFIRM_PROMOTION, "2.0.0")})
+    world.run(30)
+    assert world.status.stable_version == "2.0.0" and world.status.waiting_for is None
+
+
+def test_a_wait_ends_with_its_reason() -> None:
+    world = stable_world(gates=frozenset({Gate.PRE_ROLLOUT}))
+    world.tick(1, version="2.0.0", source="src-2.0.0")
+    world.tick(1, version="1.0.0")  # spec.version back to the stable one
+    assert world.status.waiting_for is None and world.status.phase is Phase.STABLE
+
+
+def test_promote_annotation_does_not_wait_for_confirmation() -> None:
+    world = canary_world(gates=frozenset({Gate.CONFIRM_PROMOTION}))
     world.annotate(promote=True)
     world.tick(1)
     assert world.status.stable_version == "2.0.0"

@@ -117,6 +117,10 @@ def test_annotations_become_manual_requests() -> None:
     )
 
 
+def test_promote_step_is_its_own_request() -> None:
+    assert manual_requests({"axiom.dev/promote": "step"}) == ManualRequests(promote_step=True)
+
+
 def test_empty_rollback_annotation_is_no_request() -> None:
     assert manual_requests({"axiom.dev/rollback": " "}).rollback is None
 

@@ -63,8 +63,9 @@ def run(
     *,
     version: str = "2.0.0",
     now: datetime = NOW,
+    spec_extra: dict[str, Any] | None = None,
 ) -> Any:
-    model_spec = spec(version)
+    model_spec = spec(version, **(spec_extra or {}))
     rollout_spec = to_rollout_spec(
         model_spec, {}, certificate_ok=gate.allowed, certificate_reason=gate.reason
     )
@@ -111,6 +112,17 @@ def stable_on_v1() -> dict[str, Any]:
     _, status, _ = run(stored(first), VALID, {"1.0.0": state("1.0.0")}, version="1.0.0")
     assert status["phase"] == "Stable"
     return stored(status)
+
+
+def test_a_version_waiting_for_its_pre_rollout_gate_is_not_ready_and_progressing() -> None:
+    gates = {"secretRef": {"name": "hooks"}, "gates": {"preRollout": {"urlKey": "pre"}}}
+    _, status, _ = run(
+        stable_on_v1(), VALID, {"1.0.0": state("1.0.0")}, spec_extra={"notifications": gates}
+    )
+    assert status["waitingFor"] == "PreRollout" and status["stableVersion"] == "1.0.0"
+    assert conditions(status)["Ready"] == ("False", "WaitingForGate")
+    assert conditions(status)["Progressing"] == ("True", "WaitingForGate")
+    assert conditions(status)["Reconciling"] == ("True", "WaitingForGate")
 
 
 def test_version_change_starts_a_canary_and_keeps_the_stable_serving() -> None:

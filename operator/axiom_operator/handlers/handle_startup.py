@@ -82,6 +82,8 @@ async def stop(memo: Any) -> None:
     ctx: OperatorContext | None = getattr(memo, "ctx", None)
     if ctx is None:
         return
+    await ctx.gates.close()
+    await ctx.notifier.close()
     if ctx.http is not None:
         await ctx.http.close()
     if ctx.metrics_runner is not None:

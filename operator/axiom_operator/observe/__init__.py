@@ -215,6 +215,7 @@ async def observe(
             deployments=deployment_observations(deployments),
             applied_traffic_generations=generations,
             analysis=window,
+            open_gates=ctx.gates.open_for(key),
         ),
         scrapes=scrapes,
         baseline=baseline,

@@ -61,6 +61,7 @@ from axiom_operator.resources.traffic import (
     traffic_config_text,
 )
 from axiom_operator.rollout import (
+    AskGate,
     DeleteDeployment,
     EmitEvent,
     EnsureDeployment,
@@ -75,6 +76,7 @@ from axiom_operator.rollout.machine import Decision
 from axiom_operator.status import merge_patch
 from axiom_operator.values import (
     Baseline,
+    CallGate,
     DeploymentState,
     Event,
     InvalidModel,
@@ -220,6 +222,8 @@ def plan_changes(decision: Decision, world: World, *, default_image: str) -> Cha
             _start_window(changes, decision, world, action)
         elif isinstance(action, RequeueAfter):
             changes.requeue(action.seconds)
+        elif isinstance(action, AskGate):
+            changes.writes.append(CallGate(action.gate.value, action.version))
     if decision.status.canary_version is None and world.baseline is not None:
         changes.writes.append(RememberBaseline(None))
     return _hold_if_blocked(changes, world)

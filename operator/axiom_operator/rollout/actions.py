@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from axiom_operator.rollout.model import TrafficMode
+from axiom_operator.rollout.model import Gate, TrafficMode
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,15 @@ class StartAnalysisWindow:
 
 
 @dataclass(frozen=True)
+class AskGate:
+    """Ask ``gate``'s hook about ``version`` (the handler calls it in the background, at the
+    gate's interval, and reports a 2xx in ``Observations.open_gates``)."""
+
+    gate: Gate
+    version: str
+
+
+@dataclass(frozen=True)
 class EmitEvent:
     type: Literal["Normal", "Warning"]
     reason: str
@@ -84,6 +93,7 @@ Action = (
     | SetTrafficWeight
     | PointServiceAt
     | StartAnalysisWindow
+    | AskGate
     | EmitEvent
     | RequeueAfter
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from axiom_operator.rollout.actions import (
     Action,
+    AskGate,
     DeleteDeployment,
     EnsureDeployment,
     PointServiceAt,
@@ -16,6 +17,7 @@ from axiom_operator.rollout.actions import (
     SetTrafficWeight,
     StartAnalysisWindow,
 )
+from axiom_operator.rollout.gates import gate_version
 from axiom_operator.rollout.model import Phase, TrafficMode
 from axiom_operator.rollout.run import Run
 from axiom_operator.rollout.traffic import canary_replicas
@@ -69,4 +71,7 @@ def desired_actions(run: Run) -> list[Action]:
         and (window is None or window.started_at < s.analysis_window_from)
     ):
         actions.append(StartAnalysisWindow(s.canary_version))
+    asked = gate_version(run)
+    if s.waiting_for is not None and asked is not None:
+        actions.append(AskGate(s.waiting_for, asked))
     return actions

@@ -31,6 +31,7 @@ from datetime import datetime
 
 from axiom_operator.rollout.actions import Action, RequeueAfter
 from axiom_operator.rollout.desired import desired_actions
+from axiom_operator.rollout.gates import forget_wait
 from axiom_operator.rollout.housekeeping import housekeeping, prune_sources
 from axiom_operator.rollout.model import Observations, Phase, RolloutSpec, RolloutStatus
 from axiom_operator.rollout.progress import progress
@@ -58,6 +59,7 @@ def decide(
     """The next status and the actions that bring the world to it."""
     run = Run(spec, status, observations, now)
     housekeeping(run)
+    forget_wait(run)
     manual_requests(run)
     progress(run)
     sync_traffic(run)

@@ -44,6 +44,13 @@ class Outcome(StrEnum):
     SUPERSEDED = "Superseded"
 
 
+class Gate(StrEnum):
+    """A hook the rollout waits on until it answers 2xx for the version (docs/notifications.md)."""
+
+    PRE_ROLLOUT = "PreRollout"  # before a new version's canary starts
+    CONFIRM_PROMOTION = "ConfirmPromotion"  # before a canary that passed its steps is promoted
+
+
 class PauseReason(StrEnum):
     ANNOTATION = "Annotation"
     INCONCLUSIVE = "Inconclusive"
@@ -65,11 +72,14 @@ class ManualRequests:
     ``rollback``, ``promote`` and ``resume`` act once per appearance: the machine records
     their ids in ``status.handledRequests`` and forgets an id once its annotation is gone, so
     removing and re-adding (or overwriting with another value) asks again. ``pause`` is a
-    level: the canary stays paused while it is present.
+    level: the canary stays paused while it is present. ``promote_step`` is
+    ``axiom.dev/promote=step``: end the current step now (its pause and analysis) and go on
+    to the next one, or promote after the last.
     """
 
     rollback: str | None = None  # "previous" or a version from history
     promote: bool = False
+    promote_step: bool = False
     pause: bool = False
     resume: bool = False
 
@@ -79,6 +89,8 @@ class ManualRequests:
             present.append(f"rollback={self.rollback}")
         if self.promote:
             present.append("promote=true")
+        if self.promote_step:
+            present.append("promote=step")
         if self.resume:
             present.append("resume=true")
         return tuple(present)
@@ -104,6 +116,7 @@ class RolloutSpec:
     certificate_ok: bool = True
     certificate_reason: str = ""
     requests: ManualRequests = ManualRequests()
+    gates: frozenset[Gate] = frozenset()  # the gates configured
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,8 @@ class Observations:
     # that could not be asked). GatewayAPI mode: the generation the HTTPRoute was applied at.
     applied_traffic_generations: tuple[int, ...] = ()
     analysis: AnalysisWindow | None = None
+    # (gate, version) pairs whose hook answered 2xx (the handler's calls, since it started).
+    open_gates: frozenset[tuple[Gate, str]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -199,6 +214,7 @@ class RolloutStatus:
     blocked_versions: tuple[str, ...] = ()
     handled_requests: tuple[str, ...] = ()
     sources: tuple[tuple[str, str], ...] = ()  # (version, opaque source) for re-creation
+    waiting_for: Gate | None = None  # the gate the rollout waits on now
 
     def source_of(self, version: str) -> str | None:
         return dict(self.sources).get(version)

@@ -8,6 +8,7 @@ held as an A/B experiment at canaryPercent, or walked through the steps (:mod:`.
 
 from __future__ import annotations
 
+from axiom_operator.rollout.gates import gate_open
 from axiom_operator.rollout.judging import analyse
 from axiom_operator.rollout.lifecycle import (
     end_canary,
@@ -16,7 +17,7 @@ from axiom_operator.rollout.lifecycle import (
     start_canary,
     start_promotion,
 )
-from axiom_operator.rollout.model import Outcome, Phase
+from axiom_operator.rollout.model import Gate, Outcome, Phase
 from axiom_operator.rollout.rollback import progress_rollback
 from axiom_operator.rollout.run import POLL_SECONDS, Run
 from axiom_operator.rollout.steps import progress_steps
@@ -64,6 +65,9 @@ def progress(run: Run) -> None:
         )
         return
     if run.status.canary_version is None:
+        if not gate_open(run, Gate.PRE_ROLLOUT, version):
+            run.set(message=f"{version} waits for the PreRollout hook; {s.stable_version} serves")
+            return
         start_canary(run, version)
     progress_canary(run)
 

@@ -1,5 +1,7 @@
 """Manual requests (``axiom.dev/rollback``, ``promote``, ``resume``) and rollbacks.
 
+``promote=true`` promotes the canary now; ``promote=step`` only ends its current step.
+
 Each request acts once per appearance of its annotation (its id goes into
 ``status.handledRequests``). A rollback to a warm version switches the Service at once; to a
 cold one it goes through ``RollingBack`` until the target is ready (:func:`progress_rollback`).
@@ -13,6 +15,7 @@ from datetime import timedelta
 from axiom_operator.rollout.lifecycle import end_canary, start_promotion
 from axiom_operator.rollout.model import Outcome, Phase, WarmVersion
 from axiom_operator.rollout.run import POLL_SECONDS, Run
+from axiom_operator.rollout.steps import skip_step
 
 
 def manual_requests(run: Run) -> None:
@@ -30,6 +33,14 @@ def manual_requests(run: Run) -> None:
             deferred.add("promote=true")
         else:
             run.event("Warning", "PromoteIgnored", "axiom.dev/promote: no canary to promote")
+    if requests.promote_step and "promote=step" not in handled:
+        s = run.status
+        if s.phase is Phase.CANARY and s.step is not None and run.spec.steps:
+            skip_step(run)
+        else:
+            run.event(
+                "Warning", "PromoteIgnored", "axiom.dev/promote=step: no canary walking its steps"
+            )
     if requests.resume and "resume=true" not in handled:
         resume(run)
     run.set(handled_requests=tuple(i for i in requests.ids() if i not in deferred))

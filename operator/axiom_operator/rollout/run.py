@@ -40,6 +40,8 @@ class Run:
         self.now = now
         self.events: list[EmitEvent] = []
         self.requeues: list[float] = []
+        # The gate the previous run waited on; ``status.waiting_for`` is decided afresh.
+        self.waited = status.waiting_for
 
     def set(self, **changes: Any) -> None:
         self.status = replace(self.status, **changes)

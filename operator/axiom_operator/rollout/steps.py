@@ -9,6 +9,7 @@ traffic never goes up without analysis.
 
 from __future__ import annotations
 
+from axiom_operator.rollout.gates import gate_open
 from axiom_operator.rollout.judging import analyse
 from axiom_operator.rollout.lifecycle import (
     fail_canary,
@@ -16,7 +17,7 @@ from axiom_operator.rollout.lifecycle import (
     start_promotion,
     steps_fingerprint,
 )
-from axiom_operator.rollout.model import PauseReason, Phase, Step
+from axiom_operator.rollout.model import Gate, PauseReason, Phase, Step
 from axiom_operator.rollout.run import POLL_SECONDS, Run
 from axiom_operator.rollout.traffic import traffic_live
 
@@ -39,8 +40,9 @@ def progress_steps(run: Run, canary: str) -> None:
     if _held_by_pause(run, canary):
         return
     if not run.spec.steps:
-        start_promotion(run, "no steps: switch once the canary is ready")
-        progress_promotion(run)
+        if _promotion_confirmed(run, canary):
+            start_promotion(run, "no steps: switch once the canary is ready")
+            progress_promotion(run)
         return
     _progress_current_step(run, canary)
 
@@ -70,6 +72,13 @@ def _held_by_pause(run: Run, canary: str) -> bool:
             run.enter(Phase.CANARY, f"canary {canary} resumed", "Resumed")
         else:
             return True
+    return False
+
+
+def _promotion_confirmed(run: Run, canary: str) -> bool:
+    if gate_open(run, Gate.CONFIRM_PROMOTION, canary):
+        return True
+    run.set(message=f"canary {canary} passed its steps; waits for the ConfirmPromotion hook")
     return False
 
 
@@ -113,8 +122,9 @@ def _progress_current_step(run: Run, canary: str) -> None:
             run.requeue(remaining)
         return
     if index == len(steps) - 1:
-        start_promotion(run, f"all {len(steps)} steps passed")
-        progress_promotion(run)
+        if _promotion_confirmed(run, canary):
+            start_promotion(run, f"all {len(steps)} steps passed")
+            progress_promotion(run)
         return
     run.set(
         step=index + 1,
@@ -128,3 +138,27 @@ def _progress_current_step(run: Run, canary: str) -> None:
         f"canary {canary} step {index + 2}/{len(steps)} at {steps[index + 1].weight}%",
     )
     run.requeue(POLL_SECONDS)
+
+
+def skip_step(run: Run) -> None:
+    """``axiom.dev/promote=step``: the current step ends now, without waiting for its pause
+    or an analysis; the next step starts (its weight, its own pause and analysis), or the
+    canary is promoted after the last step."""
+    steps = run.spec.steps
+    index = min(run.status.step or 0, len(steps) - 1)
+    canary = run.status.canary_version
+    if index == len(steps) - 1:
+        start_promotion(run, f"step {index + 1}/{len(steps)} ended by axiom.dev/promote=step")
+        return
+    run.set(
+        step=index + 1,
+        canary_weight=steps[index + 1].weight,
+        step_started_at=None,
+        step_analysis_passed=False,
+    )
+    run.event(
+        "Normal",
+        "StepAdvanced",
+        f"canary {canary} step {index + 2}/{len(steps)} at {steps[index + 1].weight}% "
+        "(axiom.dev/promote=step)",
+    )
