@@ -69,26 +69,28 @@ def test_gateway_api_routes_need_a_service_per_version_from_the_start() -> None:
     assert "apply Service m-v1-0-0" in first.changes
 
 
-def test_the_normal_events_of_a_pass_are_one_event_and_warnings_stay_apart() -> None:
-    from axiom_operator.plan import one_normal_event
+def test_a_passes_news_join_the_machines_first_event_and_warnings_stay_apart() -> None:
+    from axiom_operator.plan import fold_news
     from axiom_operator.values import Event
 
-    events = [
-        Event("Normal", "Deploying", "deploying 1.0.0"),
-        Event("Warning", "Stalled", "quota"),
-        Event("Normal", "CertificateVerified", "certificate valid"),
-        Event("Normal", "Reconciled", "created Deployment m-v1-0-0"),
+    machine = [
+        Event("Normal", "StepAdvanced", "step 2"),
+        Event("Normal", "Promoted", "2.0.0 is stable"),
     ]
-    assert one_normal_event(events) == [
+    news = [
+        Event("Normal", "Reconciled", "updated Service m"),
         Event("Warning", "Stalled", "quota"),
-        Event(
-            "Normal",
-            "Deploying",
-            "deploying 1.0.0; certificate valid; created Deployment m-v1-0-0",
-        ),
+        Event("Normal", "AvailableTrue", "2/2 pods"),
     ]
+    assert fold_news(machine, news) == [
+        Event("Normal", "StepAdvanced", "step 2; updated Service m; 2/2 pods"),
+        Event("Normal", "Promoted", "2.0.0 is stable"),
+        Event("Warning", "Stalled", "quota"),
+    ], "each machine Event stays (notifications act on each); the news join the first"
+    alone = fold_news([], [Event("Normal", "Reconciled", "a"), Event("Normal", "X", "b")])
+    assert alone == [Event("Normal", "Reconciled", "a; b")]
     long = [Event("Normal", "A", "x" * 800), Event("Normal", "B", "y" * 800)]
-    (merged,) = one_normal_event(long)
+    (merged,) = fold_news([], long)
     assert len(merged.message) == 1024 and merged.message.endswith("...")
 
 

@@ -293,10 +293,9 @@ def plan_report(
         events += [
             Event(a.type, a.reason, a.message) for a in decision.actions if isinstance(a, EmitEvent)
         ]
-    if written:
-        events.append(Event("Normal", "Reconciled", "; ".join(written)))
-    events += condition_events
-    writes += [PostEvent(event) for event in one_normal_event(events)]
+    news = [Event("Normal", "Reconciled", "; ".join(written))] if written else []
+    news += condition_events
+    writes += [PostEvent(event) for event in fold_news(events, news)]
     return writes
 
 
@@ -304,21 +303,34 @@ def plan_report(
 EVENT_MESSAGE_LIMIT = 1024
 
 
-def one_normal_event(events: Sequence[Event]) -> list[Event]:
-    """The Events of one pass: every Warning as it is, the Normal ones joined into one.
+def fold_news(events: Sequence[Event], news: Sequence[Event]) -> list[Event]:
+    """The Events of one pass: the rollout machine's (``events``) each as they are, and the
+    Normal ``news`` (the writes, ``Reconciled``; conditions' changes, ``CertificateVerified``,
+    ``AvailableTrue``) added to the message of the machine's first Normal Event, or, in a pass
+    without one, joined into one Event under the first one's reason. Warnings stay apart.
 
     A new model's first pass used to post five Normal Events (Deploying, CertificateVerified,
     ReadyFalse, AvailableFalse, Reconciled): one write each, 5,000 for 1,000 models, all telling
-    one story. They are one Event now, under the reason of the first (the rollout machine's,
-    when it has one), the messages in order."""
-    warnings = [e for e in events if e.type != "Normal"]
-    normal = [e for e in events if e.type == "Normal"]
-    if len(normal) <= 1:
-        return [*warnings, *normal]
-    message = "; ".join(dict.fromkeys(e.message for e in normal))
+    one story. The machine's Events stay whole because notifications and people act on each
+    (a pass that advances a step and promotes says both)."""
+    out = list(events)
+    out += [e for e in news if e.type != "Normal"]
+    normal = [e for e in news if e.type == "Normal"]
+    if not normal:
+        return out
+    first = next((i for i, e in enumerate(out) if e.type == "Normal"), None)
+    if first is None:
+        out.append(Event("Normal", normal[0].reason, _joined(normal)))
+    else:
+        out[first] = Event("Normal", out[first].reason, _joined([out[first], *normal]))
+    return out
+
+
+def _joined(events: Sequence[Event]) -> str:
+    message = "; ".join(dict.fromkeys(e.message for e in events))
     if len(message) > EVENT_MESSAGE_LIMIT:
         message = message[: EVENT_MESSAGE_LIMIT - 3] + "..."
-    return [*warnings, Event("Normal", normal[0].reason, message)]
+    return message
 
 
 def plan_invalid(invalid: InvalidModel) -> list[Write]:
