@@ -45,7 +45,7 @@ def test_a_single_row_predict_answer_is_one_row() -> None:
     other = {"prediction": [0.4, 0.6], "class": "cat", "confidence": 0.6}
     result = compare(read_answer(single), read_answer(other))
     assert (result.rows, result.agreements) == (1, 1)
-    assert result.confidence_deltas == (pytest.approx(0.3),)
+    assert result.confidence_deltas == pytest.approx((0.3,))
 
 
 def test_v2_answers_are_read_by_output_name() -> None:
