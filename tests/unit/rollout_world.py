@@ -35,6 +35,7 @@ from axiom_operator.rollout import (
     Step,
     decide,
 )
+from axiom_operator.rollout.comparison import ShadowSample
 
 A = TypeVar("A")
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -76,6 +77,7 @@ class World:
     pods_apply_traffic: bool = True
     canary_metrics: MetricsReading = GOOD
     stable_metrics: MetricsReading = GOOD
+    shadow: ShadowSample | None = None  # what the stable pods compared of mirrored requests
     last: Decision | None = None
     last_inputs: tuple[RolloutSpec, RolloutStatus, Observations, datetime] | None = None
     log: list[Decision] = field(default_factory=list)
@@ -83,7 +85,9 @@ class World:
     def observations(self) -> Observations:
         window = None
         if self.window_started is not None:
-            window = AnalysisWindow(self.window_started, self.canary_metrics, self.stable_metrics)
+            window = AnalysisWindow(
+                self.window_started, self.canary_metrics, self.stable_metrics, self.shadow
+            )
         applied = (self.applied_generation,) * 2 if self.deployments else ()
         return Observations(dict(self.deployments), applied, window)
 

@@ -118,8 +118,11 @@ def _set_traffic(
             canary_url(cluster_ip),
             action.weight,
             grpc_target=canary_grpc_target(cluster_ip),
+            mirror=action.mirror,
         )
-    text = traffic_config_text(action.generation, canary, traffic.request_id_header)
+    text = traffic_config_text(
+        action.generation, canary, traffic.request_id_header, pin_header=action.pin_header
+    )
     apply_if_changed(changes, build_traffic_configmap(owner, text), world)
     stable = decision.status.stable_version
     if action.mode is TrafficMode.GATEWAY_API and stable is not None:

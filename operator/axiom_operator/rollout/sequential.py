@@ -32,6 +32,10 @@ stable requests (fixed there, so later windows test one question). A canary whos
 
 All state is a few numbers (:class:`Evidence`): log likelihood ratios per grid point and
 counts, kept in the machine's status, so a restarted operator continues the same test.
+Without a latency histogram (figures read from Prometheus, which answers a p99 only) the
+latency tests have nothing to count: the ``maxP99LatencyMs`` guard judges latency window by
+window there.
+
 Pure: no I/O, no clock, no numpy.
 """
 
@@ -89,6 +93,7 @@ class Evidence:
     canary_slow: int = 0
     stable_slow: int = 0
     canary_over_guard: int = 0
+    canary_timed: int = 0  # canary requests seen in a latency histogram
     slow_bound_ms: float | None = None
     # Log likelihood ratios, one per grid point (HARM_RATIOS, GOOD_FRACTIONS).
     error_harm: tuple[float, ...] = field(default=(0.0,) * len(HARM_RATIOS))
@@ -220,6 +225,7 @@ def accumulate(
         canary_slow=evidence.canary_slow + canary_slow,
         stable_slow=evidence.stable_slow + stable_slow,
         canary_over_guard=evidence.canary_over_guard + over_guard,
+        canary_timed=evidence.canary_timed + round(_total(canary.latency)),
         slow_bound_ms=bound,
         error_harm=error_harm,
         slow_harm=slow_harm,
@@ -234,7 +240,13 @@ def judge(evidence: Evidence, settings: SequentialSettings) -> SequentialResult:
     error_harm = _mixture(evidence.error_harm)
     latency_harm = _mixture(evidence.slow_harm)
     error_good = _mixture(evidence.error_good)
-    latency_good = math.inf if settings.max_p99_latency_ms is None else _mixture(evidence.slow_good)
+    # Without a histogram (figures read from Prometheus) the maxP99LatencyMs guard judges
+    # latency window by window, as without sequential decisions.
+    latency_good = (
+        math.inf
+        if settings.max_p99_latency_ms is None or evidence.canary_timed == 0
+        else _mixture(evidence.slow_good)
+    )
 
     def result(verdict: SequentialVerdict, reasons: list[str]) -> SequentialResult:
         return SequentialResult(
@@ -286,4 +298,38 @@ def judge(evidence: Evidence, settings: SequentialSettings) -> SequentialResult:
             f"sequential tests passed over {evidence.canary_requests} canary requests "
             f"(false rollback rate {alpha})"
         ],
+    )
+
+
+# e-values are shown in status (JSON has no infinity); beyond this they all mean "decided".
+E_VALUE_CAP = 1e12
+
+
+@dataclass(frozen=True)
+class SequentialFigures:
+    """What ``status.lastAnalysis.sequential`` shows: the evidence and the four e-values."""
+
+    canary_requests: int
+    canary_errors: int
+    stable_requests: int
+    stable_errors: int
+    error_harm: float
+    latency_harm: float
+    error_good: float
+    latency_good: float
+
+
+def sequential_figures(evidence: Evidence, result: SequentialResult) -> SequentialFigures:
+    def shown(value: float) -> float:
+        return float(f"{min(value, E_VALUE_CAP):.4g}")
+
+    return SequentialFigures(
+        canary_requests=evidence.canary_requests,
+        canary_errors=evidence.canary_errors,
+        stable_requests=evidence.stable_requests,
+        stable_errors=evidence.stable_errors,
+        error_harm=shown(result.error_harm),
+        latency_harm=shown(result.latency_harm),
+        error_good=shown(result.error_good),
+        latency_good=shown(result.latency_good),
     )

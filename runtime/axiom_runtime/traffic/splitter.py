@@ -145,9 +145,6 @@ class TrafficSplitter:
             (*names.MODEL_LABELS, names.SPLIT_TARGET_LABEL),
             registry=registry,
         )
-        self._pinned_children = {
-            target: self._pinned.labels(*labels, target) for target in (PIN_CANARY, PIN_STABLE)
-        }
         self._config_errors = Counter(
             names.TRAFFIC_CONFIG_ERRORS_TOTAL,
             "Traffic config files rejected (the last good config stays applied).",
@@ -349,7 +346,8 @@ class TrafficSplitter:
         pin: str,
     ) -> web.StreamResponse:
         """A tester's request: the version asked for, outside every analysed count."""
-        self._pinned_children[pin].inc()
+        # Children on first use: a pod nobody pinned exports no pinned series at all.
+        self._pinned.labels(self.model_name, self.local_version, pin).inc()
         forwarded_to_me = FORWARDED_HEADER in request.headers
         canary = None if config is None else config.canary
         if (
