@@ -8,6 +8,10 @@ A stable runtime (digits 1.0.0) with a traffic config file and a canary runtime
    (told apart by X-Axiom-Version). Also the canary reached directly, for reference.
 2. Throughput of the stable pod at canary weight 0 %, 10 % and 50 % (wrk, no request id, so
    each request is a random draw), and the share wrk's requests actually forwarded.
+3. Shadow mirroring (weight 0, every request the stable answers also copied to the canary
+   and compared): the stable's p50/p99 with 100 % mirroring against 0 %, for one sequential
+   client and under wrk load, and the stable process's CPU time per request (psutil), whose
+   difference is the CPU cost of one mirrored request (copy, canary answer, comparison).
 
 Bounded: each wrk run lasts --duration seconds (default 10). On the 2-core dev machine the
 load generator, the stable pod and the canary share the cores: read the numbers as relative.
@@ -30,17 +34,22 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import psutil
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from runtime_bench import DIGITS, KEYS, WORK, axiom_server, wrk  # noqa: E402
+from runtime_bench import DIGITS, KEYS, WORK, Result, Server, axiom_server, wrk  # noqa: E402
 
 
-def write_config(path: Path, generation: int, canary_url: str | None, weight: float) -> None:
-    canary = (
+def write_config(
+    path: Path, generation: int, canary_url: str | None, weight: float, mirror: float = 0.0
+) -> None:
+    canary: dict[str, object] | None = (
         None if canary_url is None else {"version": "2.0.0", "url": canary_url, "weight": weight}
     )
+    if canary is not None and mirror:
+        canary["mirrorPercent"] = mirror
     scratch = path.with_suffix(".tmp")
     scratch.write_text(json.dumps({"generation": generation, "canary": canary}))
     os.replace(scratch, path)
@@ -83,6 +92,68 @@ def forwarded_share(port: int) -> tuple[float, float]:
                 if f'target="{target}"' in line:
                     counts[target] += float(line.rsplit(" ", 1)[1])
     return counts["stable"], counts["canary"]
+
+
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def shadow_counts(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("axiom_shadow_requests_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            counts[outcome] = counts.get(outcome, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98]
+
+
+def mirror_cost(
+    args: argparse.Namespace, config: Path, canary_base: str, stable: Server, body: str
+) -> None:
+    """Section 3: what 100 % shadow mirroring costs the stable pod."""
+    stable_predict = f"http://127.0.0.1:{stable.port}/predict"
+    sequential: dict[float, list[float]] = {}
+    loaded: dict[float, tuple[Result, float, float, dict[str, float]]] = {}
+    for generation, mirror in enumerate((0.0, 100.0, 0.0, 100.0), start=10):
+        write_config(config, generation, canary_base, 0.0, mirror)
+        wait_generation(stable.port, generation)
+        asyncio.run(timed_requests(stable_predict, body.encode(), 100))  # warm
+        times = asyncio.run(timed_requests(stable_predict, body.encode(), args.requests))
+        sequential.setdefault(mirror, []).extend(times.get("1.0.0", []))
+        before_cpu, before_shadow = cpu_seconds(stable.process.pid), shadow_counts(stable.port)
+        result = wrk(stable_predict, body, 16, args.duration)
+        cpu = cpu_seconds(stable.process.pid) - before_cpu
+        after_shadow = shadow_counts(stable.port)
+        shadow = {k: v - before_shadow.get(k, 0.0) for k, v in after_shadow.items()}
+        requests = result.rps * args.duration
+        if mirror not in loaded or result.p99_ms < loaded[mirror][1]:
+            loaded[mirror] = (result, result.p99_ms, cpu / requests * 1e6, shadow)
+    print("Shadow mirroring: weight 0, the stable answers every request (digits 1.0.0 -> 2.0.0)\n")
+    print("| mirror | sequential p50 ms | sequential p99 ms | wrk -c16 req/s | wrk p50 ms | "
+          "wrk p99 ms | stable CPU us/request | copies compared | dropped |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for mirror in (0.0, 100.0):
+        result, _, cpu_us, shadow = loaded[mirror]
+        seq = sequential[mirror]
+        print(f"| {mirror:.0f} % | {statistics.median(seq):.3f} | {p99(seq):.3f} | "
+              f"{result.rps:,.0f} | {result.p50_ms:.2f} | {result.p99_ms:.2f} | "
+              f"{cpu_us:.0f} | {shadow.get('compared', 0):,.0f} | {shadow.get('dropped', 0):,.0f} |")  # fmt: skip
+    seq_ratio = p99(sequential[100.0]) / p99(sequential[0.0])
+    wrk_ratio = loaded[100.0][1] / loaded[0.0][1]
+    per_copy = loaded[100.0][2] - loaded[0.0][2]
+    print(f"\nstable p99 with 100 % mirroring / without: sequential client {seq_ratio:.2f}x, "
+          f"under wrk load {wrk_ratio:.2f}x (best of two runs each)")  # fmt: skip
+    print(
+        f"CPU per mirrored request on the stable pod: {per_copy:.0f} us "
+        "(the canary's own inference not included)\n"
+    )
 
 
 def main() -> int:
@@ -146,6 +217,8 @@ def main() -> int:
             share = 100 * canary_n / (local_n + canary_n) if local_n + canary_n else 0.0
             print(f"| {weight:.0f} % | {result.rps:,.0f} | {result.p50_ms:.2f} | "
                   f"{result.p99_ms:.2f} | {result.errors} | {share:.1f} % |")  # fmt: skip
+        print()
+        mirror_cost(args, config, canary_base, stable, body)
     return 0
 
 
