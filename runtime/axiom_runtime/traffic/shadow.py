@@ -113,6 +113,8 @@ class ShadowMetrics:
             registry=registry,
         )
         self._seen_classes: set[str] = set()
+        self._by_canary: dict[str, _CanaryChildren] = {}
+        self._class_children: dict[tuple[str, str, str], Counter] = {}
 
     def outcome(self, canary: str, outcome: str) -> None:
         self.requests.labels(*self._labels, canary, outcome).inc()
@@ -123,28 +125,65 @@ class ShadowMetrics:
             return label
         return "other"
 
+    def _children(self, canary: str) -> _CanaryChildren:
+        """The children of one canary, resolved once (``labels()`` costs a lock and a hash
+        per call; a mirrored request updates a dozen series)."""
+        children = self._by_canary.get(canary)
+        if children is None:
+            labels = (*self._labels, canary)
+            children = _CanaryChildren(
+                compared=self.requests.labels(*labels, names.OUTCOME_COMPARED),
+                rows=self.rows.labels(*labels),
+                agreements=self.agreements.labels(*labels),
+                delta=self.delta.labels(*labels),
+                distance=self.distance.labels(*labels),
+                confidence={
+                    side: self.confidence.labels(*labels, side)
+                    for side in (names.SIDE_STABLE, names.SIDE_CANARY)
+                },
+            )
+            self._by_canary[canary] = children
+        return children
+
+    def _class_child(self, canary: str, side: str, label: str) -> Counter:
+        key = (canary, side, label)
+        child = self._class_children.get(key)
+        if child is None:
+            child = self.classes.labels(*self._labels, canary, side, self._class(label))
+            self._class_children[key] = child
+        return child
+
     def record(self, canary: str, comparison: Comparison) -> None:
-        labels = (*self._labels, canary)
-        self.outcome(canary, names.OUTCOME_COMPARED)
-        self.rows.labels(*labels).inc(comparison.rows)
-        self.agreements.labels(*labels).inc(comparison.agreements)
+        children = self._children(canary)
+        children.compared.inc()
+        children.rows.inc(comparison.rows)
+        children.agreements.inc(comparison.agreements)
         for source, target in comparison.flips:
-            self.flips.labels(*labels, self._class(source), self._class(target)).inc()
-        delta = self.delta.labels(*labels)
+            self.flips.labels(*self._labels, canary, self._class(source), self._class(target)).inc()
         for value in comparison.confidence_deltas:
-            delta.observe(value)
-        self.distance.labels(*labels).observe(comparison.max_output_distance)
+            children.delta.observe(value)
+        children.distance.observe(comparison.max_output_distance)
         for side, answer in (
             (names.SIDE_STABLE, comparison.stable),
             (names.SIDE_CANARY, comparison.canary),
         ):
             if answer.confidences is not None:
-                histogram = self.confidence.labels(*labels, side)
+                histogram = children.confidence[side]
                 for value in answer.confidences:
                     histogram.observe(value)
             if answer.classes is not None:
                 for label in answer.classes:
-                    self.classes.labels(*labels, side, self._class(label)).inc()
+                    self._class_child(canary, side, label).inc()
+
+
+@dataclass(frozen=True)
+class _CanaryChildren:
+    compared: Counter
+    rows: Counter
+    agreements: Counter
+    delta: Histogram
+    distance: Histogram
+    confidence: dict[str, Histogram]
 
 
 class Mirror:
