@@ -451,6 +451,17 @@ class TrafficSpec(ApiModel):
 class RolloutStep(ApiModel):
     """One step of a progressive rollout."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.weight > 0 || has(self.mirror)",
+                    "a rollout step with weight 0 needs mirror (a shadow step)",
+                )
+            ]
+        }
+    )
+
     weight: float = Field(
         ge=0,
         le=100,
