@@ -39,7 +39,7 @@ import psutil
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from runtime_bench import DIGITS, KEYS, WORK, Result, Server, axiom_server, wrk  # noqa: E402
+from runtime_bench import DIGITS, KEYS, WORK, Server, axiom_server, wrk  # noqa: E402
 
 
 def write_config(
@@ -117,39 +117,58 @@ def p99(values: list[float]) -> float:
 def mirror_cost(
     args: argparse.Namespace, config: Path, canary_base: str, stable: Server, body: str
 ) -> None:
-    """Section 3: what 100 % shadow mirroring costs the stable pod."""
+    """Section 3: what 100 % shadow mirroring costs the stable pod.
+
+    Mirror 0 % and 100 % alternate ``--rounds`` times (the machine's load drifts); each
+    figure is the median over the rounds."""
     stable_predict = f"http://127.0.0.1:{stable.port}/predict"
-    sequential: dict[float, list[float]] = {}
-    loaded: dict[float, tuple[Result, float, float, dict[str, float]]] = {}
-    for generation, mirror in enumerate((0.0, 100.0, 0.0, 100.0), start=10):
-        write_config(config, generation, canary_base, 0.0, mirror)
-        wait_generation(stable.port, generation)
-        asyncio.run(timed_requests(stable_predict, body.encode(), 100))  # warm
-        times = asyncio.run(timed_requests(stable_predict, body.encode(), args.requests))
-        sequential.setdefault(mirror, []).extend(times.get("1.0.0", []))
-        before_cpu, before_shadow = cpu_seconds(stable.process.pid), shadow_counts(stable.port)
-        result = wrk(stable_predict, body, 16, args.duration)
-        cpu = cpu_seconds(stable.process.pid) - before_cpu
-        after_shadow = shadow_counts(stable.port)
-        shadow = {k: v - before_shadow.get(k, 0.0) for k, v in after_shadow.items()}
-        requests = result.rps * args.duration
-        if mirror not in loaded or result.p99_ms < loaded[mirror][1]:
-            loaded[mirror] = (result, result.p99_ms, cpu / requests * 1e6, shadow)
-    print("Shadow mirroring: weight 0, the stable answers every request (digits 1.0.0 -> 2.0.0)\n")
-    print("| mirror | sequential p50 ms | sequential p99 ms | wrk -c16 req/s | wrk p50 ms | "
+    rounds: dict[float, list[dict[str, float]]] = {0.0: [], 100.0: []}
+    generation = 10
+    for _ in range(args.rounds):
+        for mirror in (0.0, 100.0):
+            generation += 1
+            write_config(config, generation, canary_base, 0.0, mirror)
+            wait_generation(stable.port, generation)
+            asyncio.run(timed_requests(stable_predict, body.encode(), 100))  # warm
+            times = asyncio.run(timed_requests(stable_predict, body.encode(), args.requests))
+            seq = times.get("1.0.0", [])
+            before_cpu, before_shadow = cpu_seconds(stable.process.pid), shadow_counts(stable.port)
+            result = wrk(stable_predict, body, 16, args.duration)
+            cpu = cpu_seconds(stable.process.pid) - before_cpu
+            after_shadow = shadow_counts(stable.port)
+            rounds[mirror].append(
+                {
+                    "seq_p50": statistics.median(seq),
+                    "seq_p99": p99(seq),
+                    "rps": result.rps,
+                    "wrk_p50": result.p50_ms,
+                    "wrk_p99": result.p99_ms,
+                    "cpu_us": cpu / (result.rps * args.duration) * 1e6,
+                    "compared": after_shadow.get("compared", 0.0)
+                    - before_shadow.get("compared", 0.0),
+                    "dropped": after_shadow.get("dropped", 0.0) - before_shadow.get("dropped", 0.0),
+                }
+            )
+
+    def median(mirror: float, key: str) -> float:
+        return statistics.median(r[key] for r in rounds[mirror])
+
+    print("Shadow mirroring: weight 0, the stable answers every request (digits 1.0.0 -> 2.0.0)")
+    print(f"(median of {args.rounds} alternating rounds; sequential: 1 client, "
+          f"{args.requests} requests; wrk -t1 -c16 -d{args.duration}s)\n")  # fmt: skip
+    print("| mirror | sequential p50 ms | sequential p99 ms | wrk req/s | wrk p50 ms | "
           "wrk p99 ms | stable CPU us/request | copies compared | dropped |")  # fmt: skip
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for mirror in (0.0, 100.0):
-        result, _, cpu_us, shadow = loaded[mirror]
-        seq = sequential[mirror]
-        print(f"| {mirror:.0f} % | {statistics.median(seq):.3f} | {p99(seq):.3f} | "
-              f"{result.rps:,.0f} | {result.p50_ms:.2f} | {result.p99_ms:.2f} | "
-              f"{cpu_us:.0f} | {shadow.get('compared', 0):,.0f} | {shadow.get('dropped', 0):,.0f} |")  # fmt: skip
-    seq_ratio = p99(sequential[100.0]) / p99(sequential[0.0])
-    wrk_ratio = loaded[100.0][1] / loaded[0.0][1]
-    per_copy = loaded[100.0][2] - loaded[0.0][2]
+        print(f"| {mirror:.0f} % | {median(mirror, 'seq_p50'):.3f} | {median(mirror, 'seq_p99'):.3f} | "
+              f"{median(mirror, 'rps'):,.0f} | {median(mirror, 'wrk_p50'):.2f} | "
+              f"{median(mirror, 'wrk_p99'):.2f} | {median(mirror, 'cpu_us'):.0f} | "
+              f"{median(mirror, 'compared'):,.0f} | {median(mirror, 'dropped'):,.0f} |")  # fmt: skip
+    seq_ratio = median(100.0, "seq_p99") / median(0.0, "seq_p99")
+    wrk_ratio = median(100.0, "wrk_p99") / median(0.0, "wrk_p99")
+    per_copy = median(100.0, "cpu_us") - median(0.0, "cpu_us")
     print(f"\nstable p99 with 100 % mirroring / without: sequential client {seq_ratio:.2f}x, "
-          f"under wrk load {wrk_ratio:.2f}x (best of two runs each)")  # fmt: skip
+          f"under wrk load {wrk_ratio:.2f}x")  # fmt: skip
     print(
         f"CPU per mirrored request on the stable pod: {per_copy:.0f} us "
         "(the canary's own inference not included)\n"
@@ -161,6 +180,15 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--requests", type=int, default=2000, help="sequential latency requests")
     parser.add_argument("--soak", type=int, default=0, help="ignored (shared run_all option)")
+    parser.add_argument(
+        "--mirror-only", action="store_true", help="only section 3 (shadow mirroring)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="mirror 0 %%/100 %% alternations")
+    parser.add_argument(
+        "--pin-cpus",
+        action="store_true",
+        help="stable pod and client on CPU 0, canary on CPU 1 (canary on another node)",
+    )
     parser.add_argument("--skip-mlserver", action="store_true", help="ignored (shared option)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -182,9 +210,18 @@ def main() -> int:
         ) as stable,
     ):  # fmt: skip
         canary_base = f"http://127.0.0.1:{canary.port}"
+        if args.pin_cpus:
+            # As if the canary ran on another node: it no longer takes the core that the
+            # stable pod and this client share (2-core machine).
+            os.sched_setaffinity(0, {0})
+            os.sched_setaffinity(stable.process.pid, {0})
+            os.sched_setaffinity(canary.process.pid, {1})
         stable_predict = f"http://127.0.0.1:{stable.port}/predict"
         canary_predict = f"{canary_base}/predict"
 
+        if args.mirror_only:
+            mirror_cost(args, config, canary_base, stable, body)
+            return 0
         write_config(config, 1, canary_base, 50.0)
         wait_generation(stable.port, 1)
         asyncio.run(timed_requests(stable_predict, body.encode(), 200))  # warm both paths

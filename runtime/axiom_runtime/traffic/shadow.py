@@ -34,7 +34,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from axiom_runtime import metric_names as names
 from axiom_runtime.traffic.compare import Comparison, Uncomparable, compare, read_answer
-from axiom_runtime.traffic.forward import Forwarder, ForwardFailure
+from axiom_runtime.traffic.forward import ForwardedAnswer, Forwarder, ForwardFailure
+from axiom_runtime.traffic.mirror_client import MirrorAnswer, MirrorConnection
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +201,9 @@ class Mirror:
         self._queue: asyncio.Queue[MirrorJob] = asyncio.Queue(maxsize=queue_size)
         self._workers_wanted = workers
         self._workers: list[asyncio.Task[None]] = []
-        # Its own pool: copies must not take the connections the split's forwards use.
+        self._connections: list[MirrorConnection] = []
+        # https canaries only (the operator writes http ClusterIP URLs); its own pool, so that
+        # copies never take the connections the split's forwards use.
         self._forwarder = Forwarder(max_connections=workers * 2)
 
     @property
@@ -210,9 +213,10 @@ class Mirror:
     def offer(self, job: MirrorJob) -> bool:
         """Queue ``job`` if there is room; a full queue drops it (counted). Never waits."""
         if not self._workers:
+            self._connections = [MirrorConnection() for _ in range(self._workers_wanted)]
             self._workers = [
-                asyncio.create_task(self._work(), name=f"shadow-mirror-{index}")
-                for index in range(self._workers_wanted)
+                asyncio.create_task(self._work(connection), name=f"shadow-mirror-{index}")
+                for index, connection in enumerate(self._connections)
             ]
         try:
             self._queue.put_nowait(job)
@@ -221,21 +225,26 @@ class Mirror:
             return False
         return True
 
-    async def _work(self) -> None:
+    async def _work(self, connection: MirrorConnection) -> None:
         while True:
             job = await self._queue.get()
             try:
-                await self._mirror(job)
+                await self._mirror(job, connection)
             except Exception:  # a worker must outlive any surprise; the next copy is fine
                 log.exception("shadow mirror failed")
             finally:
                 self._queue.task_done()
 
-    async def _mirror(self, job: MirrorJob) -> None:
+    async def _mirror(self, job: MirrorJob, connection: MirrorConnection) -> None:
         try:
-            answer = await self._forwarder.forward(
-                job.method, job.url, job.headers, job.body, job.timeout_seconds
-            )
+            if job.method == "POST" and job.url.startswith("http://"):
+                answer: MirrorAnswer | ForwardedAnswer = await connection.post(
+                    job.url, job.headers, job.body, job.timeout_seconds
+                )
+            else:
+                answer = await self._forwarder.forward(
+                    job.method, job.url, job.headers, job.body, job.timeout_seconds
+                )
         except ForwardFailure as failure:
             self.metrics.outcome(job.canary_version, failure.reason)
             return
@@ -261,4 +270,7 @@ class Mirror:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._workers = []
+        for connection in self._connections:
+            connection.close()
+        self._connections = []
         await self._forwarder.close()
