@@ -120,6 +120,10 @@ class ShadowMetrics:
     def outcome(self, canary: str, outcome: str) -> None:
         self.requests.labels(*self._labels, canary, outcome).inc()
 
+    def dropped(self, canary: str) -> None:
+        """A copy the full queue refused: on the request path, so no ``labels()`` lookup."""
+        self._children(canary).dropped.inc()
+
     def _class(self, label: str) -> str:
         if label in self._seen_classes or len(self._seen_classes) < MAX_CLASS_SERIES:
             self._seen_classes.add(label)
@@ -134,6 +138,7 @@ class ShadowMetrics:
             labels = (*self._labels, canary)
             children = _CanaryChildren(
                 compared=self.requests.labels(*labels, names.OUTCOME_COMPARED),
+                dropped=self.requests.labels(*labels, names.OUTCOME_DROPPED),
                 rows=self.rows.labels(*labels),
                 agreements=self.agreements.labels(*labels),
                 delta=self.delta.labels(*labels),
@@ -180,6 +185,7 @@ class ShadowMetrics:
 @dataclass(frozen=True)
 class _CanaryChildren:
     compared: Counter
+    dropped: Counter
     rows: Counter
     agreements: Counter
     delta: Histogram
@@ -210,6 +216,14 @@ class Mirror:
     def pending(self) -> int:
         return self._queue.qsize()
 
+    def refuse_if_full(self, canary_version: str) -> bool:
+        """True (and the copy counted as dropped) when the queue has no room: the caller
+        then builds no copy at all, so a saturated mirror costs the request path least."""
+        if self._queue.full():
+            self.metrics.dropped(canary_version)
+            return True
+        return False
+
     def offer(self, job: MirrorJob) -> bool:
         """Queue ``job`` if there is room; a full queue drops it (counted). Never waits."""
         if not self._workers:
@@ -221,7 +235,7 @@ class Mirror:
         try:
             self._queue.put_nowait(job)
         except asyncio.QueueFull:
-            self.metrics.outcome(job.canary_version, names.OUTCOME_DROPPED)
+            self.metrics.dropped(job.canary_version)
             return False
         return True
 

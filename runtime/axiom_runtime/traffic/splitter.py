@@ -376,6 +376,8 @@ class TrafficSplitter:
         stable_body = response.body
         if response.status >= 300 or not isinstance(stable_body, bytes):
             return
+        if self.mirror.refuse_if_full(config.canary.version):
+            return
         headers = request_headers_for_canary(
             request.headers, config.request_id_header, self.local_version
         )
