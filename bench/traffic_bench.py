@@ -8,6 +8,10 @@ A stable runtime (digits 1.0.0) with a traffic config file and a canary runtime
    (told apart by X-Axiom-Version). Also the canary reached directly, for reference.
 2. Throughput of the stable pod at canary weight 0 %, 10 % and 50 % (wrk, no request id, so
    each request is a random draw), and the share wrk's requests actually forwarded.
+3. Shadow mirroring (weight 0, every request the stable answers also copied to the canary
+   and compared): the stable's p50/p99 with 100 % mirroring against 0 %, for one sequential
+   client and under wrk load, and the stable process's CPU time per request (psutil), whose
+   difference is the CPU cost of one mirrored request (copy, canary answer, comparison).
 
 Bounded: each wrk run lasts --duration seconds (default 10). On the 2-core dev machine the
 load generator, the stable pod and the canary share the cores: read the numbers as relative.
@@ -30,17 +34,22 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import psutil
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from runtime_bench import DIGITS, KEYS, WORK, axiom_server, wrk  # noqa: E402
+from runtime_bench import DIGITS, KEYS, WORK, Server, axiom_server, wrk  # noqa: E402
 
 
-def write_config(path: Path, generation: int, canary_url: str | None, weight: float) -> None:
-    canary = (
+def write_config(
+    path: Path, generation: int, canary_url: str | None, weight: float, mirror: float = 0.0
+) -> None:
+    canary: dict[str, object] | None = (
         None if canary_url is None else {"version": "2.0.0", "url": canary_url, "weight": weight}
     )
+    if canary is not None and mirror:
+        canary["mirrorPercent"] = mirror
     scratch = path.with_suffix(".tmp")
     scratch.write_text(json.dumps({"generation": generation, "canary": canary}))
     os.replace(scratch, path)
@@ -85,11 +94,112 @@ def forwarded_share(port: int) -> tuple[float, float]:
     return counts["stable"], counts["canary"]
 
 
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def shadow_counts(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("axiom_shadow_requests_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            counts[outcome] = counts.get(outcome, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98]
+
+
+def mirror_cost(
+    args: argparse.Namespace, config: Path, canary_base: str, stable: Server, body: str
+) -> None:
+    """Section 3: what 100 % shadow mirroring costs the stable pod.
+
+    Mirror 0 % and 100 % alternate ``--rounds`` times (the machine's load drifts); each
+    figure is the median over the rounds."""
+    stable_predict = f"http://127.0.0.1:{stable.port}/predict"
+    rounds: dict[float, list[dict[str, float]]] = {0.0: [], 100.0: []}
+    generation = 10
+    for _ in range(args.rounds):
+        for mirror in (0.0, 100.0):
+            generation += 1
+            write_config(config, generation, canary_base, 0.0, mirror)
+            wait_generation(stable.port, generation)
+            asyncio.run(timed_requests(stable_predict, body.encode(), 100))  # warm
+            times = asyncio.run(timed_requests(stable_predict, body.encode(), args.requests))
+            seq = times.get("1.0.0", [])
+            before_cpu, before_shadow = cpu_seconds(stable.process.pid), shadow_counts(stable.port)
+            result = wrk(stable_predict, body, 16, args.duration)
+            cpu = cpu_seconds(stable.process.pid) - before_cpu
+            after_shadow = shadow_counts(stable.port)
+            rounds[mirror].append(
+                {
+                    "seq_p50": statistics.median(seq),
+                    "seq_p99": p99(seq),
+                    "rps": result.rps,
+                    "wrk_p50": result.p50_ms,
+                    "wrk_p99": result.p99_ms,
+                    "cpu_us": cpu / (result.rps * args.duration) * 1e6,
+                    "requests": result.rps * args.duration,
+                    "compared": after_shadow.get("compared", 0.0)
+                    - before_shadow.get("compared", 0.0),
+                    "dropped": after_shadow.get("dropped", 0.0) - before_shadow.get("dropped", 0.0),
+                }
+            )
+
+    def median(mirror: float, key: str) -> float:
+        return statistics.median(r[key] for r in rounds[mirror])
+
+    print("Shadow mirroring: weight 0, the stable answers every request (digits 1.0.0 -> 2.0.0)")
+    print(f"(median of {args.rounds} alternating rounds; sequential: 1 client, "
+          f"{args.requests} requests; wrk -t1 -c16 -d{args.duration}s)\n")  # fmt: skip
+    print("| mirror | sequential p50 ms | sequential p99 ms | wrk req/s | wrk p50 ms | "
+          "wrk p99 ms | stable CPU us/request | copies compared | dropped |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for mirror in (0.0, 100.0):
+        print(f"| {mirror:.0f} % | {median(mirror, 'seq_p50'):.3f} | {median(mirror, 'seq_p99'):.3f} | "
+              f"{median(mirror, 'rps'):,.0f} | {median(mirror, 'wrk_p50'):.2f} | "
+              f"{median(mirror, 'wrk_p99'):.2f} | {median(mirror, 'cpu_us'):.0f} | "
+              f"{median(mirror, 'compared'):,.0f} | {median(mirror, 'dropped'):,.0f} |")  # fmt: skip
+    seq_ratio = median(100.0, "seq_p99") / median(0.0, "seq_p99")
+    wrk_ratio = median(100.0, "wrk_p99") / median(0.0, "wrk_p99")
+    per_copy = median(100.0, "cpu_us") - median(0.0, "cpu_us")
+    # Under wrk most copies are dropped (the canary shares the 2 cores); a dropped copy costs
+    # a failed queue put, so the cost of one copy actually sent and compared is this:
+    per_compared = statistics.median(
+        (with_mirror["cpu_us"] - without["cpu_us"])
+        * with_mirror["requests"]
+        / with_mirror["compared"]
+        for with_mirror, without in zip(rounds[100.0], rounds[0.0], strict=True)
+        if with_mirror["compared"]
+    )
+    print(f"\nstable p99 with 100 % mirroring / without: sequential client {seq_ratio:.2f}x, "
+          f"under wrk load {wrk_ratio:.2f}x")  # fmt: skip
+    print(
+        f"CPU per mirrored request on the stable pod: {per_copy:.0f} us averaged over every "
+        f"request, {per_compared:.0f} us per copy sent and compared "
+        "(the canary's own inference not included)\n"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--requests", type=int, default=2000, help="sequential latency requests")
     parser.add_argument("--soak", type=int, default=0, help="ignored (shared run_all option)")
+    parser.add_argument(
+        "--mirror-only", action="store_true", help="only section 3 (shadow mirroring)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="mirror 0 %%/100 %% alternations")
+    parser.add_argument(
+        "--pin-cpus",
+        action="store_true",
+        help="stable pod and client on CPU 0, canary on CPU 1 (canary on another node)",
+    )
     parser.add_argument("--skip-mlserver", action="store_true", help="ignored (shared option)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -111,9 +221,18 @@ def main() -> int:
         ) as stable,
     ):  # fmt: skip
         canary_base = f"http://127.0.0.1:{canary.port}"
+        if args.pin_cpus:
+            # As if the canary ran on another node: it no longer takes the core that the
+            # stable pod and this client share (2-core machine).
+            os.sched_setaffinity(0, {0})
+            os.sched_setaffinity(stable.process.pid, {0})
+            os.sched_setaffinity(canary.process.pid, {1})
         stable_predict = f"http://127.0.0.1:{stable.port}/predict"
         canary_predict = f"{canary_base}/predict"
 
+        if args.mirror_only:
+            mirror_cost(args, config, canary_base, stable, body)
+            return 0
         write_config(config, 1, canary_base, 50.0)
         wait_generation(stable.port, 1)
         asyncio.run(timed_requests(stable_predict, body.encode(), 200))  # warm both paths
@@ -146,6 +265,8 @@ def main() -> int:
             share = 100 * canary_n / (local_n + canary_n) if local_n + canary_n else 0.0
             print(f"| {weight:.0f} % | {result.rps:,.0f} | {result.p50_ms:.2f} | "
                   f"{result.p99_ms:.2f} | {result.errors} | {share:.1f} % |")  # fmt: skip
+        print()
+        mirror_cost(args, config, canary_base, stable, body)
     return 0
 
 

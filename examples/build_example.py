@@ -1,11 +1,15 @@
 """Build the example digits models, their certificates and the TEST-ONLY key pair (`make example`).
 
-Three versions of one model, so the canary demo has something to move between:
+Four versions of one model, so the canary demo has something to move between:
   digits-1.0.0  MLP (32 hidden units), good accuracy
   digits-2.0.0  MLP (64 hidden units, another seed), also good: a safe upgrade
   digits-3.0.0  deliberately bad: tiny random weights, near-uniform low-confidence answers.
                 It is still a valid, signed package: a certificate proves properties (valid
                 probabilities, bounded outputs), not accuracy. Analysis must catch it.
+  digits-4.0.0  confident and wrong: 1.0.0 with its output labels permuted (class k answers
+                k+1 mod 10), so it keeps 1.0.0's confidence, latency and error rate exactly
+                and disagrees with it on every input. Signed too; only a same-input
+                comparison (shadow mode) can tell.
 
 Everything is byte-reproducible on a given platform: fixed random_state and split, fixed zip
 timestamps, a signing key derived from a fixed seed (Ed25519 signatures are deterministic), and
@@ -78,6 +82,18 @@ def evaluate(path: Path, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     }
 
 
+def permute_labels(weights: dict[str, np.ndarray], classes: int) -> dict[str, np.ndarray]:
+    """The last dense layer's output units moved one place: class k's score becomes k+1's."""
+    last = max(weights, key=lambda name: int(name.split(".")[0]))
+    layer = last.split(".")[0]
+    permuted = dict(weights)
+    for name in (f"{layer}.weight", f"{layer}.bias"):
+        array = weights[name]
+        axis = [i for i, size in enumerate(array.shape) if size == classes][-1]
+        permuted[name] = np.roll(array, 1, axis=axis)
+    return permuted
+
+
 def write_keys(keys_dir: Path) -> Ed25519PrivateKey:
     key = Ed25519PrivateKey.from_private_bytes(KEY_SEED)
     (keys_dir / "trusted").mkdir(parents=True, exist_ok=True)
@@ -100,6 +116,7 @@ def build(out: Path) -> dict[str, Any]:
         ("1.0.0", v1, "32 hidden units, seed 0"),
         ("2.0.0", v2, "64 hidden units, seed 1"),
         ("3.0.0", v1, "deliberately bad: tiny random weights, near-uniform outputs"),
+        ("4.0.0", v1, "confident and wrong: 1.0.0 with its output labels permuted (k -> k+1)"),
     ):
         spec, weights = from_sklearn(
             model, name="digits", version=version, input_range=(0.0, 1.0),
@@ -111,6 +128,8 @@ def build(out: Path) -> dict[str, Any]:
                 k: (noise.standard_normal(w.shape) * 0.01).astype(np.float32)
                 for k, w in weights.items()
             }
+        if version == "4.0.0":
+            weights = permute_labels(weights, spec.output_shape[-1])
         path = digits_dir / f"digits-{version}.axiom"
         write_package(path, spec, weights)
         certificate = sign_certificate(

@@ -436,19 +436,59 @@ class TrafficSpec(ApiModel):
         description="GatewayAPI mode: the Gateway the HTTPRoute <model> attaches to (its "
         "parentRef). Without it the route is written but attached to no Gateway.",
     )
+    pin_header: str | None = Field(
+        default=None,
+        pattern=HEADER_NAME_PATTERN,
+        max_length=128,
+        description="Opt-in pinning for testers (Runtime mode): a request carrying this header "
+        "(e.g. X-Axiom-Pin) with the value `canary` or `stable` is answered by that version, "
+        "also at canary weight 0. Pinned requests are counted apart (a series of their own, "
+        "docs/metrics.md) and never feed the analysis. Absent: the header is "
+        "ignored, nobody can choose a version.",
+    )
 
 
 class RolloutStep(ApiModel):
     """One step of a progressive rollout."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.weight > 0 || has(self.mirror)",
+                    "a rollout step with weight 0 needs mirror (a shadow step)",
+                )
+            ]
+        }
+    )
+
     weight: float = Field(
-        gt=0, le=100, description="Percent of requests sent to the canary during this step."
+        ge=0,
+        le=100,
+        description="Percent of requests sent to the canary during this step (its answers "
+        "reach users). 0 only with mirror: a shadow step.",
+    )
+    mirror: float | None = Field(
+        default=None,
+        gt=0,
+        le=100,
+        description="Shadow traffic (Runtime mode): percent of the requests the stable answers "
+        "that are also sent to the canary, chosen by request id. The user always gets the "
+        "stable's answer, never delayed (a full mirror queue drops copies, counted); the stable "
+        "pod compares both answers (agreement, label flips, confidence delta, distribution "
+        "shift) for the analysis. e.g. {weight: 0, mirror: 100, pause: 2m}.",
     )
     pause: Duration | None = Field(
         default=None,
         description="How long to hold this step (e.g. 30s, 1m, 1h30m) before the next; "
         "absent: wait for the axiom.dev/promote annotation.",
     )
+
+    @model_validator(mode="after")
+    def _sends_something(self) -> RolloutStep:
+        if self.weight <= 0 and not self.mirror:
+            raise ValueError("a rollout step with weight 0 needs mirror (a shadow step)")
+        return self
 
 
 class PrometheusCredentialsRef(ApiModel):
@@ -526,6 +566,19 @@ class PrometheusSource(ApiModel):
         return headers
 
 
+class SequentialSpec(ApiModel):
+    """Sequential decisions (anytime-valid likelihood-ratio tests, docs/rollout.md)."""
+
+    false_rollback_rate: float = Field(
+        default=0.05,
+        gt=0,
+        le=0.5,
+        description="Highest chance that a canary as good as the stable is rolled back by the "
+        "sequential tests, however long it runs and however often it is checked (also the "
+        "chance that a canary outside the guards is shown within them).",
+    )
+
+
 class AnalysisSpec(ApiModel):
     """Metric checks that decide whether a canary step passes."""
 
@@ -574,6 +627,37 @@ class AnalysisSpec(ApiModel):
         le=1,
         description="Highest tolerated drop of the canary's mean confidence below the stable "
         "version's in the same window (checked when the stable served at least minRequests).",
+    )
+    min_agreement: float | None = Field(
+        default=0.95,
+        ge=0,
+        le=1,
+        description="Shadow steps: lowest tolerated share of mirrored rows whose canary class "
+        "equals the stable's on the same input (checked once minRequests rows were compared). "
+        "null: not checked.",
+    )
+    max_confidence_delta: float | None = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Shadow steps: highest tolerated mean |canary - stable| top-class "
+        "confidence on the same inputs. null: not checked.",
+    )
+    max_distribution_shift: float | None = Field(
+        default=0.2,
+        ge=0,
+        description="Shadow steps: highest tolerated population stability index (PSI) of the "
+        "canary's outputs against the stable's on the same inputs (the larger of the class "
+        "mix's and the confidence histogram's; < 0.1 is no shift, > 0.25 a large one). null: "
+        "not checked.",
+    )
+    sequential: SequentialSpec | None = Field(
+        default=None,
+        description="Judge error rate and latency by sequential tests over the whole canary "
+        "instead of window by window: a clearly worse canary is rolled back as soon as the "
+        "evidence shows it, a step passes only once the canary is shown within maxErrorRate "
+        "and maxP99LatencyMs, and too little evidence is Inconclusive. The thresholds stay as "
+        "guards. docs/rollout.md gives the requests each decision takes.",
     )
     prometheus: PrometheusSource | None = Field(
         default=None,
@@ -846,6 +930,58 @@ class AnalysisFigures(ApiModel):
     )
 
 
+class LabelFlip(ApiModel):
+    """Mirrored rows the stable classed ``from`` and the canary ``to``."""
+
+    from_: str = Field(alias="from", max_length=128, description="The stable's class.")
+    to: str = Field(max_length=128, description="The canary's class.")
+    count: int = Field(ge=0, description="Rows in the window.")
+
+
+class AnalysisComparison(ApiModel):
+    """Same-input comparison of mirrored requests in the analysed window."""
+
+    compared: int = Field(ge=0, description="Mirrored requests compared.")
+    rows: int = Field(ge=0, description="Rows compared.")
+    dropped: int = Field(ge=0, description="Copies dropped because the mirror queue was full.")
+    agreement: float | None = Field(
+        default=None, ge=0, le=1, description="Share of rows whose class agreed (0..1)."
+    )
+    mean_confidence_delta: float | None = Field(
+        default=None, ge=0, description="Mean |canary - stable| confidence per row."
+    )
+    max_output_distance: float | None = Field(
+        default=None, ge=0, description="Upper bound of the largest output difference."
+    )
+    distribution_shift: float | None = Field(
+        default=None, ge=0, description="PSI of the canary's outputs against the stable's."
+    )
+    top_flips: list[LabelFlip] | None = Field(
+        default=None, max_length=3, description="The most frequent label flips."
+    )
+
+
+class AnalysisSequential(ApiModel):
+    """The sequential tests over the whole canary so far."""
+
+    canary_requests: int = Field(ge=0, description="Canary requests in the evidence.")
+    canary_errors: int = Field(ge=0, description="Canary errors in the evidence.")
+    stable_requests: int = Field(ge=0, description="Stable requests in the evidence.")
+    stable_errors: int = Field(ge=0, description="Stable errors in the evidence.")
+    error_harm: float = Field(
+        ge=0, description="e-value that the canary errs more than the stable (rollback at 2/rate)."
+    )
+    latency_harm: float = Field(
+        ge=0, description="e-value that the canary is slower than the stable (rollback at 2/rate)."
+    )
+    error_good: float = Field(
+        ge=0, description="e-value that the canary's error rate is below maxErrorRate."
+    )
+    latency_good: float = Field(
+        ge=0, description="e-value that the canary's p99 is below maxP99LatencyMs."
+    )
+
+
 class AnalysisResult(ApiModel):
     """The last canary analysis."""
 
@@ -876,6 +1012,13 @@ class AnalysisResult(ApiModel):
     )
     canary: AnalysisFigures | None = Field(default=None, description="The canary's figures.")
     stable: AnalysisFigures | None = Field(default=None, description="The stable's figures.")
+    comparison: AnalysisComparison | None = Field(
+        default=None,
+        description="Shadow steps: the canary's answers against the stable's on the same inputs.",
+    )
+    sequential: AnalysisSequential | None = Field(
+        default=None, description="The sequential tests' evidence over the whole canary."
+    )
 
 
 PHASES = (

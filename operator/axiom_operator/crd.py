@@ -145,6 +145,15 @@ def build_crd() -> dict[str, Any]:
         ("Ready", "string", '.status.conditions[?(@.type=="Ready")].status', "Ready condition"),
         ("Age", "date", ".metadata.creationTimestamp", "Age"),
     ]
+    wide_columns = [
+        (
+            "Agreement",
+            "number",
+            ".status.lastAnalysis.comparison.agreement",
+            "Shadow steps: share of mirrored rows where the canary agreed with the stable",
+        ),
+        ("Analysis", "string", ".status.lastAnalysis.verdict", "Last analysis verdict"),
+    ]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -183,6 +192,11 @@ def build_crd() -> dict[str, Any]:
                     "additionalPrinterColumns": [
                         {"name": n, "type": t, "jsonPath": p, "description": d}
                         for n, t, p, d in columns
+                    ]
+                    + [
+                        # -o wide only: the default table users and docs know stays as it is.
+                        {"name": n, "type": t, "jsonPath": p, "description": d, "priority": 1}
+                        for n, t, p, d in wide_columns
                     ],
                 }
             ],

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from axiom_operator import api
 from axiom_operator.api import duration_seconds
 from axiom_operator.rollout import AnalysisThresholds, ManualRequests, RolloutSpec, Step
+from axiom_operator.rollout.comparison import ComparisonThresholds
 from axiom_operator.rollout.model import Gate, TrafficMode
 
 ANNOTATION_PREFIX = "axiom.dev/"
@@ -57,6 +58,14 @@ def thresholds(analysis: api.AnalysisSpec) -> AnalysisThresholds:
         inconclusive_limit=analysis.inconclusive_limit,
         max_latency_ratio=analysis.max_latency_ratio,
         max_confidence_drop=analysis.max_confidence_drop,
+        comparison=ComparisonThresholds(
+            min_agreement=analysis.min_agreement,
+            max_confidence_delta=analysis.max_confidence_delta,
+            max_distribution_shift=analysis.max_distribution_shift,
+        ),
+        false_rollback_rate=None
+        if analysis.sequential is None
+        else analysis.sequential.false_rollback_rate,
     )
 
 
@@ -105,6 +114,7 @@ def to_rollout_spec(
         Step(
             weight=step.weight,
             pause_seconds=None if step.pause is None else duration_seconds(step.pause),
+            mirror=step.mirror or 0.0,
         )
         for step in rollout.steps or ()
     )
@@ -124,6 +134,7 @@ def to_rollout_spec(
         certificate_reason=certificate_reason,
         requests=manual_requests(annotations),
         gates=gates_of(spec),
+        pin_header=traffic.pin_header,
     )
 
 

@@ -38,6 +38,8 @@ from axiom_operator.rollout import (
     Verdict,
     WarmVersion,
 )
+from axiom_operator.rollout.comparison import ComparisonFigures
+from axiom_operator.rollout.sequential import Evidence, SequentialFigures
 from axiom_operator.status import rfc3339
 
 
@@ -68,6 +70,7 @@ class TrafficMemory(_Memory):
     canary_version: str | None = None
     weight: float = 0.0
     mode: TrafficMode = TrafficMode.RUNTIME
+    mirror: float | None = None  # None (not written) when 0: what releases before wrote
 
 
 class WarmMemory(_Memory):
@@ -90,6 +93,26 @@ class AnalysisMemory(_Memory):
     stable: api.AnalysisFigures | None = None
     version: str | None = None
     step: int | None = None
+    comparison: api.AnalysisComparison | None = None
+    sequential: api.AnalysisSequential | None = None
+
+
+class EvidenceMemory(_Memory):
+    """The sequential tests' state (``rollout.sequential.Evidence``), field by field."""
+
+    canary_requests: int = 0
+    canary_errors: int = 0
+    stable_requests: int = 0
+    stable_errors: int = 0
+    canary_slow: int = 0
+    stable_slow: int = 0
+    canary_over_guard: int = 0
+    canary_timed: int = 0
+    slow_bound_ms: float | None = None
+    error_harm: tuple[float, ...] = ()
+    slow_harm: tuple[float, ...] = ()
+    error_good: tuple[float, ...] = ()
+    slow_good: tuple[float, ...] = ()
 
 
 class SourceMemory(_Memory):
@@ -116,6 +139,7 @@ class RolloutMemory(_Memory):
     analysis_inconclusive: int = 0
     analysis_window_from: Time | None = None
     last_analysis: AnalysisMemory | None = None
+    evidence: EvidenceMemory | None = None
     traffic: TrafficMemory = TrafficMemory()
     rollback_target: str | None = None
     previous_version: str | None = None
@@ -152,6 +176,88 @@ def _figures(model: api.AnalysisFigures | None) -> Figures | None:
     )
 
 
+def comparison_model(figures: ComparisonFigures | None) -> api.AnalysisComparison | None:
+    """The same-input comparison under the status' names."""
+    if figures is None:
+        return None
+    return api.AnalysisComparison(
+        compared=figures.compared,
+        rows=figures.rows,
+        dropped=figures.dropped,
+        agreement=figures.agreement,
+        mean_confidence_delta=figures.mean_confidence_delta,
+        max_output_distance=figures.max_output_distance,
+        distribution_shift=figures.distribution_shift,
+        top_flips=[
+            api.LabelFlip.model_validate({"from": source[:128], "to": target[:128], "count": n})
+            for source, target, n in figures.top_flips
+        ]
+        or None,
+    )
+
+
+def _comparison(model: api.AnalysisComparison | None) -> ComparisonFigures | None:
+    if model is None:
+        return None
+    return ComparisonFigures(
+        compared=model.compared,
+        rows=model.rows,
+        dropped=model.dropped,
+        agreement=model.agreement,
+        mean_confidence_delta=model.mean_confidence_delta,
+        max_output_distance=model.max_output_distance,
+        distribution_shift=model.distribution_shift,
+        top_flips=tuple((f.from_, f.to, f.count) for f in model.top_flips or ()),
+    )
+
+
+def sequential_model(figures: SequentialFigures | None) -> api.AnalysisSequential | None:
+    if figures is None:
+        return None
+    return api.AnalysisSequential(
+        canary_requests=figures.canary_requests,
+        canary_errors=figures.canary_errors,
+        stable_requests=figures.stable_requests,
+        stable_errors=figures.stable_errors,
+        error_harm=figures.error_harm,
+        latency_harm=figures.latency_harm,
+        error_good=figures.error_good,
+        latency_good=figures.latency_good,
+    )
+
+
+def _sequential(model: api.AnalysisSequential | None) -> SequentialFigures | None:
+    if model is None:
+        return None
+    return SequentialFigures(
+        canary_requests=model.canary_requests,
+        canary_errors=model.canary_errors,
+        stable_requests=model.stable_requests,
+        stable_errors=model.stable_errors,
+        error_harm=model.error_harm,
+        latency_harm=model.latency_harm,
+        error_good=model.error_good,
+        latency_good=model.latency_good,
+    )
+
+
+def _evidence_memory(evidence: Evidence | None) -> EvidenceMemory | None:
+    if evidence is None:
+        return None
+    return EvidenceMemory(**{name: getattr(evidence, name) for name in EvidenceMemory.model_fields})
+
+
+def _evidence(memory: EvidenceMemory | None) -> Evidence | None:
+    if memory is None:
+        return None
+    defaults = Evidence()
+    values = {name: getattr(memory, name) for name in EvidenceMemory.model_fields}
+    for name in ("error_harm", "slow_harm", "error_good", "slow_good"):
+        if len(values[name]) != len(getattr(defaults, name)):
+            values[name] = getattr(defaults, name)  # another grid: start that test over
+    return Evidence(**values)
+
+
 def to_memory(status: RolloutStatus) -> RolloutMemory:
     last = status.last_analysis
     return RolloutMemory(
@@ -180,12 +286,16 @@ def to_memory(status: RolloutStatus) -> RolloutMemory:
             stable=figures_model(last.stable),
             version=last.version,
             step=last.step,
+            comparison=comparison_model(last.comparison),
+            sequential=sequential_model(last.sequential),
         ),
+        evidence=_evidence_memory(status.evidence),
         traffic=TrafficMemory(
             generation=status.traffic.generation,
             canary_version=status.traffic.canary_version,
             weight=status.traffic.weight,
             mode=status.traffic.mode,
+            mirror=status.traffic.mirror or None,
         ),
         rollback_target=status.rollback_target,
         previous_version=status.previous_version,
@@ -229,12 +339,16 @@ def from_memory(memory: RolloutMemory) -> RolloutStatus:
             stable=_figures(last.stable),
             version=last.version,
             step=last.step,
+            comparison=_comparison(last.comparison),
+            sequential=_sequential(last.sequential),
         ),
+        evidence=_evidence(memory.evidence),
         traffic=TrafficState(
             generation=memory.traffic.generation,
             canary_version=memory.traffic.canary_version,
             weight=memory.traffic.weight,
             mode=memory.traffic.mode,
+            mirror=memory.traffic.mirror or 0.0,
         ),
         rollback_target=memory.rollback_target,
         previous_version=memory.previous_version,

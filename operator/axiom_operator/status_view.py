@@ -19,7 +19,13 @@ from axiom_operator import status as conditions
 from axiom_operator.resources import labels as names
 from axiom_operator.rollout import Figures, Phase, RolloutStatus
 from axiom_operator.status import ConditionValue
-from axiom_operator.status_model import VERDICT_WORDS, figures_model, write_rollout_status
+from axiom_operator.status_model import (
+    VERDICT_WORDS,
+    comparison_model,
+    figures_model,
+    sequential_model,
+    write_rollout_status,
+)
 from axiom_operator.values import DeploymentState, Event, GateOutcome
 
 # A certificate that expires within this window is reported (CertificateValid stays True,
@@ -223,6 +229,8 @@ def _last_analysis_model(rollout: RolloutStatus) -> api.AnalysisResult | None:
         failures=rollout.analysis_failures,
         canary=_figures(record.canary),
         stable=_figures(record.stable),
+        comparison=comparison_model(record.comparison),
+        sequential=sequential_model(record.sequential),
     )
 
 

@@ -46,3 +46,29 @@ SPLIT_REQUESTS_TOTAL: Final = "axiom_split_requests_total"
 SPLIT_TARGET_LABEL: Final = "target"
 CANARY_FORWARD_LATENCY: Final = "axiom_canary_forward_latency_seconds"
 TRAFFIC_CONFIG_ERRORS_TOTAL: Final = "axiom_traffic_config_errors_total"
+
+# Shadow traffic (mirrored requests), counted by the stable pod that holds both answers.
+# Read by the analysis: outcomes, agreement, flips, confidence delta, output distance, and
+# each side's class mix and confidence (the distribution shift).
+CANARY_LABEL: Final = "canary"
+OUTCOME_LABEL: Final = "outcome"
+SIDE_LABEL: Final = "side"
+CLASS_LABEL: Final = "class"
+FROM_LABEL: Final = "from"
+TO_LABEL: Final = "to"
+SHADOW_REQUESTS_TOTAL: Final = "axiom_shadow_requests_total"
+SHADOW_ROWS_TOTAL: Final = "axiom_shadow_rows_total"
+SHADOW_AGREEMENTS_TOTAL: Final = "axiom_shadow_agreements_total"
+SHADOW_LABEL_FLIPS_TOTAL: Final = "axiom_shadow_label_flips_total"
+SHADOW_CONFIDENCE_DELTA: Final = "axiom_shadow_confidence_delta"
+SHADOW_OUTPUT_DISTANCE: Final = "axiom_shadow_output_distance"
+SHADOW_CONFIDENCE: Final = "axiom_shadow_confidence"
+SHADOW_CLASS_TOTAL: Final = "axiom_shadow_class_total"
+OUTCOME_COMPARED: Final = "compared"
+OUTCOME_UNCOMPARABLE: Final = "uncomparable"
+OUTCOME_DROPPED: Final = "dropped"
+SIDE_STABLE: Final = "stable"
+SIDE_CANARY: Final = "canary"
+
+# Requests a tester pinned to one version by header: counted apart, never analysed.
+PINNED_REQUESTS_TOTAL: Final = "axiom_pinned_requests_total"

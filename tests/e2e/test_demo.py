@@ -30,7 +30,8 @@ STORY = (
     "5. Canary 2.0.0: split, analysis, promotion",
     "6. Bad version 3.0.0: rolled back automatically",
     "7. Roll back by annotation",
-    "8. Clean up",
+    "8. Confident and wrong 4.0.0: caught in shadow mode",
+    "9. Clean up",
 )
 
 
@@ -58,5 +59,6 @@ def test_demo_runs_to_its_end_and_leaves_nothing_running(tmp_path: Path) -> None
     positions = [output.find(title) for title in STORY]
     assert all(p >= 0 for p in positions) and positions == sorted(positions), output[-4000:]
     assert "answered by version 1.0.0" in output and "answered by version 2.0.0" in output
+    assert "not one client request was answered by 4.0.0, and none failed" in output
     assert "The demo ran to its end." in output
     assert processes_mentioning(directory) == []

@@ -36,6 +36,7 @@ from axiom_operator.rollout import (
     Step,
     decide,
 )
+from axiom_operator.rollout.comparison import ShadowSample
 
 A = TypeVar("A")
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -78,6 +79,7 @@ class World:
     canary_metrics: MetricsReading = GOOD
     stable_metrics: MetricsReading = GOOD
     open_gates: frozenset[tuple[Gate, str]] = frozenset()  # gate hooks that answered 2xx
+    shadow: ShadowSample | None = None  # what the stable pods compared of mirrored requests
     last: Decision | None = None
     last_inputs: tuple[RolloutSpec, RolloutStatus, Observations, datetime] | None = None
     log: list[Decision] = field(default_factory=list)
@@ -85,7 +87,9 @@ class World:
     def observations(self) -> Observations:
         window = None
         if self.window_started is not None:
-            window = AnalysisWindow(self.window_started, self.canary_metrics, self.stable_metrics)
+            window = AnalysisWindow(
+                self.window_started, self.canary_metrics, self.stable_metrics, self.shadow
+            )
         applied = (self.applied_generation,) * 2 if self.deployments else ()
         return Observations(dict(self.deployments), applied, window, self.open_gates)
 

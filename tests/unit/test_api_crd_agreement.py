@@ -104,8 +104,20 @@ def test_crd_declares_status_and_scale_subresources(crd_on_disk: dict[str, Any])
 def test_printer_columns_cover_version_stable_canary_weight_phase_ready_age(
     crd_on_disk: dict[str, Any],
 ) -> None:
-    columns = [c["name"] for c in crd_on_disk["spec"]["versions"][0]["additionalPrinterColumns"]]
+    printed = crd_on_disk["spec"]["versions"][0]["additionalPrinterColumns"]
+    columns = [c["name"] for c in printed if not c.get("priority")]
     assert columns == ["Version", "Stable", "Canary", "Weight", "Phase", "Ready", "Age"]
+
+
+def test_kubectl_get_wide_shows_the_shadow_agreement_and_the_last_verdict(
+    crd_on_disk: dict[str, Any],
+) -> None:
+    printed = crd_on_disk["spec"]["versions"][0]["additionalPrinterColumns"]
+    wide = {c["name"]: c["jsonPath"] for c in printed if c.get("priority") == 1}
+    assert wide == {
+        "Agreement": ".status.lastAnalysis.comparison.agreement",
+        "Analysis": ".status.lastAnalysis.verdict",
+    }
 
 
 def test_short_name_is_axm(crd_on_disk: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 DIGITS = EXAMPLES / "digits"
 AXIOM = Path(sys.executable).with_name("axiom")
-VERSIONS = ("1.0.0", "2.0.0", "3.0.0")
+VERSIONS = ("1.0.0", "2.0.0", "3.0.0", "4.0.0")
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -51,6 +51,12 @@ def test_good_versions_are_accurate_and_the_bad_one_is_not() -> None:
     assert metrics["3.0.0"]["mean_confidence"] < 0.2
 
 
+def test_the_permuted_version_is_as_confident_as_1_0_0_and_wrong_on_almost_every_row() -> None:
+    metrics = json.loads((DIGITS / "metrics.json").read_text())["versions"]
+    assert metrics["4.0.0"]["mean_confidence"] == metrics["1.0.0"]["mean_confidence"]
+    assert metrics["4.0.0"]["holdout_accuracy"] < 0.05
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_metrics_describe_the_committed_packages(version: str) -> None:
     metrics = json.loads((DIGITS / "metrics.json").read_text())["versions"][version]
@@ -80,4 +86,4 @@ def test_build_script_is_byte_reproducible(tmp_path: Path) -> None:
             }
         )
     assert outputs[0] == outputs[1]
-    assert len(outputs[0]) == 12  # 3 packages, 3 certificates, 3 samples, metrics, 2 keys
+    assert len(outputs[0]) == 14  # 4 packages, 4 certificates, 3 samples, metrics, 2 keys

@@ -40,6 +40,10 @@ def run(directory: Path, keep: bool) -> int:
         ("Canary 2.0.0: split, analysis, promotion", story.canary_good_version),
         ("Bad version 3.0.0: rolled back automatically", story.canary_bad_version),
         ("Roll back by annotation", story.rollback_by_annotation),
+        (
+            "Confident and wrong 4.0.0: caught in shadow mode",
+            story.shadow_catches_a_confident_wrong_version,
+        ),
     )
     failed: str | None = None
     try:

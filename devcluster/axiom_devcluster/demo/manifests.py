@@ -118,6 +118,22 @@ def canary_rollout(
     }
 
 
+def shadow_rollout(
+    *,
+    shadow_pause: str = "8s",
+    steps: tuple[tuple[float, str], ...] = ((25, "8s"), (50, "8s")),
+    interval: str = "4s",
+    min_requests: int = 20,
+    min_agreement: float = 0.95,
+) -> dict[str, Any]:
+    """spec.rollout with a shadow step first: every request the stable answers is also sent
+    to the canary and both answers are compared, before any user gets the canary's."""
+    rollout = canary_rollout(steps=steps, interval=interval, min_requests=min_requests)
+    rollout["steps"].insert(0, {"weight": 0, "mirror": 100, "pause": shadow_pause})
+    rollout["analysis"]["minAgreement"] = min_agreement
+    return rollout
+
+
 def axiom_model(
     namespace: str,
     version: str,

@@ -74,10 +74,31 @@ def analysis_figures(last: dict[str, Any]) -> str:
     """status.lastAnalysis's canary and stable figures in one line (empty when none)."""
     if not last:
         return ""
-    return (
+    text = (
         f"canary {last.get('version', '?')}: {_version_figures(last.get('canary'))} | "
         f"stable: {_version_figures(last.get('stable'))}"
     )
+    comparison = last.get("comparison")
+    if comparison:
+        text += f" | shadow: {_comparison_figures(comparison)}"
+    return text
+
+
+def _comparison_figures(comparison: dict[str, Any]) -> str:
+    """status.lastAnalysis.comparison in a few words: rows, agreement, top flips."""
+    parts = [f"{comparison.get('rows', 0)} mirrored rows"]
+    if comparison.get("agreement") is not None:
+        parts.append(f"agreement {float(comparison['agreement']):.3f}")
+    if comparison.get("meanConfidenceDelta") is not None:
+        parts.append(f"confidence delta {float(comparison['meanConfidenceDelta']):.3f}")
+    flips = comparison.get("topFlips") or []
+    if flips:
+        parts.append(
+            "flips " + ", ".join(f"{f.get('from')}->{f.get('to')} x{f.get('count')}" for f in flips)
+        )
+    if comparison.get("dropped"):
+        parts.append(f"{comparison['dropped']} copies dropped")
+    return ", ".join(parts)
 
 
 def ready_condition(model: dict[str, Any] | None) -> str:

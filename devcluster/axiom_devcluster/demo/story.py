@@ -280,6 +280,52 @@ class Story(Narration):
         )
         self.get_axm()
 
+    def shadow_catches_a_confident_wrong_version(self) -> None:
+        """4.0.0 is 1.0.0 with its labels permuted: as confident, as fast, and wrong. A shadow
+        step compares its answers with 1.0.0's on the same requests before any user gets one."""
+        v4 = ExampleVersion.of("4.0.0")
+        self.publish_version(v4)
+        begun = time.monotonic()
+        self.report.note("Version 4.0.0 is 1.0.0 with its output labels permuted (a 3 is called")
+        self.report.note("4): the same confidence, latency and error rate, wrong on every input.")
+        self.report.note("It starts with a shadow step: weight 0, every request 1.0.0 answers is")
+        self.report.note("also sent to 4.0.0 and both answers are compared (minAgreement 0.95).")
+        self.apply(
+            manifests.axiom_model(
+                self.ns, v4.version, v4.sha256, rollout=manifests.shadow_rollout()
+            ),
+            show_yaml=True,
+        )
+        saw_canary = False
+
+        def check(now: Snapshot, elapsed: float) -> None:
+            nonlocal saw_canary
+            saw_canary = saw_canary or now.canary == "4.0.0"
+            if now.canary == "4.0.0" and (now.weight or 0) > 0:
+                raise DemoStepError(f"4.0.0 got user traffic: {now.describe()}")
+            if now.stable == "4.0.0":
+                raise DemoStepError(f"the permuted version 4.0.0 became stable: {now.describe()}")
+            if not saw_canary and elapsed > CANARY_START_TIMEOUT:
+                raise DemoStepError(
+                    f"no canary of 4.0.0 within {CANARY_START_TIMEOUT:.0f} s "
+                    f"(now: {now.describe()}). {UNWIRED_HINT}"
+                )
+
+        final = self.watch(
+            "4.0.0 rolled back by the same-input comparison",
+            lambda now, _: saw_canary and "4.0.0" in now.blocked and not now.canary,
+            timeout=ROLLOUT_TIMEOUT,
+            check=check,
+        )
+        if "agreement" not in final.reasons:
+            raise DemoStepError(f"4.0.0 was not rolled back on agreement: {final.describe()}")
+        self.show(f"kubectl -n {self.ns} get axm -o wide", "get", "axm", "-o", "wide")
+        stats = self.expect_no_failures(begun, "the shadow step of 4.0.0")
+        if stats.by_version["4.0.0"]:
+            raise DemoStepError(f"{stats.by_version['4.0.0']} client answers came from 4.0.0")
+        self.report.note("not one client request was answered by 4.0.0, and none failed")
+        self.new_events()
+
     def stop_client(self) -> None:
         if self.client is not None:
             self.totals = self.client.stop()

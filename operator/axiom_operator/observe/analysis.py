@@ -27,7 +27,7 @@ from axiom_operator.prometheus import (
     request_headers,
 )
 from axiom_operator.rollout import AnalysisWindow, MetricsReading, Unreachable, window_sample
-from axiom_operator.rollout.samples import Scrape
+from axiom_operator.rollout.samples import Scrape, shadow_sample
 from axiom_operator.values import Baseline
 
 
@@ -52,8 +52,20 @@ def pods_window(
             baseline.scrapes.get(version, {}), current, model=model, version=version
         )
 
+    # The stable pods hold both answers of every mirrored request: the comparison is theirs.
+    stable_now = scrapes.get(stable) or {}
+    shadow = (
+        shadow_sample(
+            baseline.scrapes.get(stable, {}), stable_now, model=model, stable=stable, canary=canary
+        )
+        if stable_now
+        else None
+    )
     return AnalysisWindow(
-        started_at=baseline.started_at, canary=reading(canary), stable=reading(stable)
+        started_at=baseline.started_at,
+        canary=reading(canary),
+        stable=reading(stable),
+        shadow=shadow,
     )
 
 

@@ -120,8 +120,11 @@ def _set_traffic(
             canary_url(cluster_ip),
             action.weight,
             grpc_target=canary_grpc_target(cluster_ip),
+            mirror=action.mirror,
         )
-    text = traffic_config_text(action.generation, canary, traffic.request_id_header)
+    text = traffic_config_text(
+        action.generation, canary, traffic.request_id_header, pin_header=action.pin_header
+    )
     traffic_map = build_traffic_configmap(owner, text)
     if canary is not None or world.child("ConfigMap", traffic_map["metadata"]["name"]):
         # No canary and no ConfigMap yet: nothing to split and no pod reading an old split.

@@ -41,9 +41,16 @@ def traffic_config_text(
     generation: int,
     canary: CanaryTarget | None,
     request_id_header: str,
+    *,
+    pin_header: str | None = None,
 ) -> str:
     return render_traffic_config(
-        TrafficConfig(generation=generation, canary=canary, request_id_header=request_id_header)
+        TrafficConfig(
+            generation=generation,
+            canary=canary,
+            request_id_header=request_id_header,
+            pin_header=pin_header,
+        )
     )
 
 

@@ -48,6 +48,8 @@ class SetTrafficWeight:
     weight: float
     generation: int
     mode: TrafficMode
+    mirror: float = 0.0  # shadow share (Runtime mode)
+    pin_header: str | None = None  # opt-in tester pinning
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,16 @@ added a second time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+from axiom_operator.rollout import comparison as compare
+from axiom_operator.rollout import sequential as seq
+from axiom_operator.rollout.comparison import (
+    ComparisonFigures,
+    ComparisonThresholds,
+    ShadowSample,
+)
 
 
 class Verdict(StrEnum):
@@ -34,6 +42,10 @@ class AnalysisSample:
     mean_confidence: float | None = None
     # Only meaningful on the stable sample: forwards to the canary that got no answer.
     canary_forward_failures: int = 0
+    # Cumulative latency histogram of the window, (upper bound in ms, requests): what the
+    # sequential latency test counts slow requests from. Left out of equality: it is the raw
+    # material of ``p99_ms``, which is compared.
+    latency_buckets_ms: tuple[tuple[float, float], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,20 @@ class AnalysisThresholds:
     inconclusive_limit: int = 10
     max_latency_ratio: float | None = None
     max_confidence_drop: float | None = None
+    # Same-input comparison limits (checked only on windows with mirrored rows).
+    comparison: ComparisonThresholds = field(default_factory=ComparisonThresholds)
+    # Sequential decisions on error rate and latency (None: window by window).
+    false_rollback_rate: float | None = None
+
+    def sequential_settings(self) -> seq.SequentialSettings | None:
+        if self.false_rollback_rate is None:
+            return None
+        return seq.SequentialSettings(
+            false_rollback_rate=self.false_rollback_rate,
+            min_requests=self.min_requests,
+            max_error_rate=self.max_error_rate,
+            max_p99_latency_ms=self.max_p99_latency_ms,
+        )
 
 
 @dataclass(frozen=True)
@@ -81,6 +107,10 @@ class AnalysisResult:
     reasons: tuple[str, ...]
     canary: Figures | None
     stable: Figures | None
+    comparison: ComparisonFigures | None = None
+    sequential: seq.SequentialResult | None = None
+    # The sequential evidence including this window (what the machine keeps), or None.
+    evidence: seq.Evidence | None = None
 
 
 def _figures(requests: int, errors: int, sample: AnalysisSample | None) -> Figures:
@@ -118,17 +148,45 @@ def _relative_failures(
     return failures
 
 
+def _comparison(
+    shadow: ShadowSample | None, thresholds: AnalysisThresholds, expect: bool
+) -> tuple[ComparisonFigures | None, list[str], list[str]]:
+    """(figures, failures, doubts) of the window's same-input comparison."""
+    if shadow is None or shadow.rows == 0:
+        doubts = ["shadow step: no mirrored request was compared"] if expect else []
+        return None, [], doubts
+    figures = compare.figures(shadow)
+    if shadow.rows < thresholds.min_requests:
+        return figures, [], [f"{shadow.rows} mirrored rows < minRequests {thresholds.min_requests}"]
+    return figures, compare.failures(figures, thresholds.comparison), []
+
+
 def evaluate(
-    canary: MetricsReading, stable: MetricsReading, thresholds: AnalysisThresholds
+    canary: MetricsReading,
+    stable: MetricsReading,
+    thresholds: AnalysisThresholds,
+    *,
+    shadow: ShadowSample | None = None,
+    evidence: seq.Evidence | None = None,
+    expect_comparison: bool = False,
 ) -> AnalysisResult:
-    """Judge one window of the canary against ``thresholds`` and against the stable version."""
+    """Judge one window of the canary against ``thresholds`` and against the stable version.
+
+    ``shadow`` is what the stable pods compared of mirrored requests in the window;
+    ``expect_comparison`` (a shadow step) makes its absence inconclusive. With sequential
+    decisions (``thresholds.false_rollback_rate``) the window is added to ``evidence``
+    (the whole canary's so far) and the tests decide; the thresholds stay as guards.
+    """
     stable_sample = stable if isinstance(stable, AnalysisSample) else None
     unanswered = stable_sample.canary_forward_failures if stable_sample else 0
+    if shadow is not None:
+        unanswered += shadow.unanswered  # copies the canary never answered: errors too
     stable_figures = (
         _figures(stable_sample.requests, stable_sample.errors, stable_sample)
         if stable_sample
         else None
     )
+    settings = thresholds.sequential_settings()
 
     if isinstance(canary, Unreachable):
         # The stable pods' count of unanswered forwards is still evidence about the canary.
@@ -142,28 +200,78 @@ def evaluate(
                 ),
                 figures,
                 stable_figures,
+                evidence=evidence,
             )
         return AnalysisResult(
             Verdict.INCONCLUSIVE,
             (f"canary metrics unreachable: {canary.reason}",),
             None,
             stable_figures,
+            evidence=evidence,
         )
 
     requests = canary.requests + unanswered
     errors = canary.errors + unanswered
     figures = _figures(requests, errors, canary)
-    if requests < thresholds.min_requests or requests == 0:
+    comparison, comparison_failures, comparison_doubts = _comparison(
+        shadow, thresholds, expect_comparison
+    )
+    sequential: seq.SequentialResult | None = None
+    if settings is not None:
+        evidence = seq.accumulate(
+            evidence or seq.Evidence(),
+            seq.Counts(requests, errors, canary.latency_buckets_ms),
+            seq.Counts(
+                stable_sample.requests if stable_sample else 0,
+                stable_sample.errors if stable_sample else 0,
+                stable_sample.latency_buckets_ms if stable_sample else (),
+            ),
+            settings,
+        )
+        sequential = seq.judge(evidence, settings)
+
+    def result(verdict: Verdict, reasons: list[str]) -> AnalysisResult:
         return AnalysisResult(
-            Verdict.INCONCLUSIVE,
-            (f"{requests} canary requests < minRequests {thresholds.min_requests}",),
-            figures,
-            stable_figures,
+            verdict, tuple(reasons), figures, stable_figures, comparison, sequential, evidence
         )
 
+    thin = requests < thresholds.min_requests or requests == 0
+    if thin and sequential is None:
+        if comparison_failures:
+            return result(Verdict.FAILURE, comparison_failures)
+        return result(
+            Verdict.INCONCLUSIVE,
+            [f"{requests} canary requests < minRequests {thresholds.min_requests}"],
+        )
+
+    failures: list[str] = list(comparison_failures)
+    doubts: list[str] = list(comparison_doubts)
+    if not thin:  # the guards judge a window only when it holds enough requests
+        failures.extend(_guard_failures(canary, figures, stable_figures, thresholds, doubts))
+    if sequential is not None and sequential.verdict is seq.SequentialVerdict.HARMFUL:
+        failures.extend(sequential.reasons)
+    if failures:
+        return result(Verdict.FAILURE, failures)
+    if sequential is not None and sequential.verdict is seq.SequentialVerdict.UNDECIDED:
+        doubts.extend(sequential.reasons)
+    if doubts:
+        return result(Verdict.INCONCLUSIVE, doubts)
+    if sequential is not None:
+        return result(Verdict.SUCCESS, list(sequential.reasons))
+    return result(Verdict.SUCCESS, [f"{requests} requests within thresholds"])
+
+
+def _guard_failures(
+    canary: AnalysisSample,
+    figures: Figures,
+    stable_figures: Figures | None,
+    thresholds: AnalysisThresholds,
+    doubts: list[str],
+) -> list[str]:
+    """The fixed thresholds on this window (``doubts`` gets what could not be checked)."""
     failures: list[str] = []
-    doubts: list[str] = []
-    rate = errors / requests
+    assert figures.error_rate is not None
+    rate = figures.error_rate
     if rate > thresholds.max_error_rate:
         failures.append(f"error rate {rate:.4f} > maxErrorRate {thresholds.max_error_rate}")
     if thresholds.max_p99_latency_ms is not None:
@@ -185,11 +293,4 @@ def evaluate(
         )
     if stable_figures is not None and stable_figures.requests >= thresholds.min_requests:
         failures.extend(_relative_failures(figures, stable_figures, thresholds))
-
-    if failures:
-        return AnalysisResult(Verdict.FAILURE, tuple(failures), figures, stable_figures)
-    if doubts:
-        return AnalysisResult(Verdict.INCONCLUSIVE, tuple(doubts), figures, stable_figures)
-    return AnalysisResult(
-        Verdict.SUCCESS, (f"{requests} requests within thresholds",), figures, stable_figures
-    )
+    return failures

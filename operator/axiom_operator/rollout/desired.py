@@ -50,7 +50,14 @@ def desired_actions(run: Run) -> list[Action]:
             actions.append(EnsureDeployment(warm.version, spec.replicas, s.source_of(warm.version)))
     traffic = s.traffic
     actions.append(
-        SetTrafficWeight(traffic.canary_version, traffic.weight, traffic.generation, spec.mode)
+        SetTrafficWeight(
+            traffic.canary_version,
+            traffic.weight,
+            traffic.generation,
+            spec.mode,
+            mirror=traffic.mirror,
+            pin_header=spec.pin_header,
+        )
     )
     shared_service = spec.mode is TrafficMode.REPLICAS and s.canary_version is not None
     actions.append(PointServiceAt(None if shared_service else s.stable_version))

@@ -12,6 +12,8 @@ from axiom_operator.rollout.analysis import Verdict, evaluate
 from axiom_operator.rollout.lifecycle import fail_canary
 from axiom_operator.rollout.model import AnalysisRecord, PauseReason, Phase
 from axiom_operator.rollout.run import Run
+from axiom_operator.rollout.sequential import sequential_figures
+from axiom_operator.rollout.traffic import mirror_percent
 
 
 def analyse(run: Run, canary: str, act: bool) -> bool:
@@ -35,7 +37,15 @@ def analyse(run: Run, canary: str, act: bool) -> bool:
     if due_in > 0:
         run.requeue(due_in)
         return True
-    result = evaluate(window.canary, window.stable, thresholds)
+    sequential = thresholds.false_rollback_rate is not None
+    result = evaluate(
+        window.canary,
+        window.stable,
+        thresholds,
+        shadow=window.shadow,
+        evidence=s.evidence,
+        expect_comparison=mirror_percent(run) > 0,
+    )
     record = AnalysisRecord(
         run.now,
         result.verdict,
@@ -44,8 +54,16 @@ def analyse(run: Run, canary: str, act: bool) -> bool:
         result.stable,
         version=canary or None,
         step=s.step,
+        comparison=result.comparison,
+        sequential=None
+        if result.sequential is None or result.evidence is None
+        else sequential_figures(result.evidence, result.sequential),
     )
     run.set(last_analysis=record)
+    if sequential and result.evidence is not s.evidence:
+        # The window is in the evidence now: the next one must start here, or it would be
+        # counted twice. Thin traffic accumulates in the evidence instead of the window.
+        run.set(evidence=result.evidence, analysis_window_from=run.now)
     run.requeue(thresholds.interval_seconds)
     summary = "; ".join(result.reasons)
     if result.verdict is Verdict.INCONCLUSIVE:

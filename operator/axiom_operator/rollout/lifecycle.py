@@ -36,6 +36,7 @@ def start_canary(run: Run, version: str) -> None:
         analysis_inconclusive=0,
         analysis_window_from=None,
         last_analysis=None,
+        evidence=None,
     )
     if run.spec.mode is TrafficMode.REPLICAS:
         # The Service selects every version during the canary: nothing else may run.

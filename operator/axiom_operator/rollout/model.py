@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from axiom_operator.rollout.analysis import AnalysisThresholds, Figures, MetricsReading, Verdict
+from axiom_operator.rollout.comparison import ComparisonFigures, ShadowSample
+from axiom_operator.rollout.sequential import Evidence, SequentialFigures
 
 HISTORY_LIMIT = 10
 
@@ -63,6 +65,8 @@ class Step:
 
     weight: float
     pause_seconds: float | None = 0.0
+    # Shadow traffic: percent of the requests the stable answers also copied to the canary.
+    mirror: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,8 @@ class RolloutSpec:
     certificate_reason: str = ""
     requests: ManualRequests = ManualRequests()
     gates: frozenset[Gate] = frozenset()  # the gates configured
+    # Opt-in tester pinning: the header written into the traffic config (None: off).
+    pin_header: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,8 @@ class AnalysisWindow:
     started_at: datetime
     canary: MetricsReading
     stable: MetricsReading
+    # What the stable pods compared of mirrored requests (None: nothing read).
+    shadow: ShadowSample | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +176,8 @@ class AnalysisRecord:
     # reads after an automatic rollback), so it cannot borrow them from the live status.
     version: str | None = None
     step: int | None = None
+    comparison: ComparisonFigures | None = None
+    sequential: SequentialFigures | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +188,7 @@ class TrafficState:
     canary_version: str | None = None
     weight: float = 0.0
     mode: TrafficMode = TrafficMode.RUNTIME
+    mirror: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -206,6 +217,8 @@ class RolloutStatus:
     analysis_inconclusive: int = 0
     analysis_window_from: datetime | None = None  # windows must start at or after this
     last_analysis: AnalysisRecord | None = None
+    # The sequential tests' evidence over the whole canary (None: none yet / not used).
+    evidence: Evidence | None = None
     traffic: TrafficState = TrafficState()
     rollback_target: str | None = None
     previous_version: str | None = None

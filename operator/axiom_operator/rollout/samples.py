@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from axiom_operator.rollout.analysis import AnalysisSample
+from axiom_operator.rollout.comparison import ShadowSample
 from axiom_runtime import metric_names as names
 
 REQUESTS = names.INFERENCE_TOTAL
@@ -107,6 +108,7 @@ def window_sample(
             total[key] = total.get(key, 0.0) + value
     buckets = [(_parse_le(key[3:]), value) for key, value in total.items() if key.startswith("le:")]
     p99_seconds = histogram_quantile(0.99, buckets)
+    latency_ms = tuple(sorted((upper * 1000.0, count) for upper, count in buckets))
     confidence_count = total.get("confidence_count", 0.0)
     return AnalysisSample(
         requests=round(total.get("requests", 0.0)),
@@ -116,4 +118,100 @@ def window_sample(
             total.get("confidence_sum", 0.0) / confidence_count if confidence_count > 0 else None
         ),
         canary_forward_failures=round(total.get("unanswered", 0.0)),
+        latency_buckets_ms=latency_ms,
+    )
+
+
+_SEP = "\x1f"  # joins label values inside one flat counter key
+
+
+def _shadow_counters(scrape: Scrape, model: str, stable: str, canary: str) -> dict[str, float]:
+    """The shadow series one stable pod counted for ``canary``, flat, keyed by a short name."""
+    values: dict[str, float] = {}
+
+    def add(key: str, value: float) -> None:
+        values[key] = values.get(key, 0.0) + value
+
+    def of(name: str) -> Iterable[PromSample]:
+        for sample in _series(scrape, name, model, stable):
+            if sample.labels.get(names.CANARY_LABEL) == canary:
+                yield sample
+
+    for sample in of(names.SHADOW_REQUESTS_TOTAL):
+        add(f"outcome:{sample.labels.get(names.OUTCOME_LABEL, '')}", sample.value)
+    for sample in of(names.SHADOW_ROWS_TOTAL):
+        add("rows", sample.value)
+    for sample in of(names.SHADOW_AGREEMENTS_TOTAL):
+        add("agreements", sample.value)
+    for sample in of(names.SHADOW_LABEL_FLIPS_TOTAL):
+        source = sample.labels.get(names.FROM_LABEL, "")
+        target = sample.labels.get(names.TO_LABEL, "")
+        add(f"flip:{source}{_SEP}{target}", sample.value)
+    for sample in of(f"{names.SHADOW_CONFIDENCE_DELTA}_sum"):
+        add("delta_sum", sample.value)
+    for sample in of(f"{names.SHADOW_CONFIDENCE_DELTA}_count"):
+        add("delta_count", sample.value)
+    for sample in of(f"{names.SHADOW_OUTPUT_DISTANCE}_bucket"):
+        add(f"distance:{sample.labels.get('le', '+Inf')}", sample.value)
+    for sample in of(f"{names.SHADOW_CONFIDENCE}_bucket"):
+        side = sample.labels.get(names.SIDE_LABEL, "")
+        add(f"confidence:{side}{_SEP}{sample.labels.get('le', '+Inf')}", sample.value)
+    for sample in of(names.SHADOW_CLASS_TOTAL):
+        side = sample.labels.get(names.SIDE_LABEL, "")
+        add(f"class:{side}{_SEP}{sample.labels.get(names.CLASS_LABEL, '')}", sample.value)
+    return values
+
+
+def shadow_sample(
+    baseline: Mapping[str, Scrape],
+    current: Mapping[str, Scrape],
+    *,
+    model: str,
+    stable: str,
+    canary: str,
+) -> ShadowSample:
+    """What the stable pods compared of ``canary``'s answers in the window, summed over pods."""
+    total: dict[str, float] = {}
+    for pod, scrape in current.items():
+        before = _shadow_counters(baseline[pod], model, stable, canary) if pod in baseline else None
+        for key, value in _delta(before, _shadow_counters(scrape, model, stable, canary)).items():
+            total[key] = total.get(key, 0.0) + value
+
+    def histogram(prefix: str) -> tuple[tuple[float, float], ...]:
+        return tuple(
+            sorted(
+                (_parse_le(key[len(prefix) :]), value)
+                for key, value in total.items()
+                if key.startswith(prefix)
+            )
+        )
+
+    def labelled(prefix: str) -> dict[str, int]:
+        return {
+            key[len(prefix) :]: round(value)
+            for key, value in total.items()
+            if key.startswith(prefix) and round(value) > 0
+        }
+
+    flips: dict[tuple[str, str], int] = {}
+    for key, count in labelled("flip:").items():
+        source, _, target = key.partition(_SEP)
+        flips[(source, target)] = count
+    outcome = labelled("outcome:")
+    return ShadowSample(
+        compared=outcome.get(names.OUTCOME_COMPARED, 0),
+        uncomparable=outcome.get(names.OUTCOME_UNCOMPARABLE, 0),
+        dropped=outcome.get(names.OUTCOME_DROPPED, 0),
+        unanswered=sum(outcome.get(reason, 0) for reason in UNANSWERED_REASONS),
+        failed_5xx=outcome.get(names.REASON_STATUS_5XX, 0),
+        rows=round(total.get("rows", 0.0)),
+        agreements=round(total.get("agreements", 0.0)),
+        flips=flips,
+        confidence_delta_sum=total.get("delta_sum", 0.0),
+        confidence_delta_count=round(total.get("delta_count", 0.0)),
+        distance=histogram("distance:"),
+        stable_confidence=histogram(f"confidence:{names.SIDE_STABLE}{_SEP}"),
+        canary_confidence=histogram(f"confidence:{names.SIDE_CANARY}{_SEP}"),
+        stable_classes=labelled(f"class:{names.SIDE_STABLE}{_SEP}"),
+        canary_classes=labelled(f"class:{names.SIDE_CANARY}{_SEP}"),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from axiom_operator.rollout.model import TrafficMode, TrafficState
+from axiom_operator.rollout.model import Phase, TrafficMode, TrafficState
 from axiom_operator.rollout.run import Run
 
 
@@ -27,22 +27,39 @@ def canary_replicas(mode: TrafficMode, weight: float, replicas: int) -> int:
     return max(1, round(replicas * weight / (100.0 - weight)))
 
 
+def mirror_percent(run: Run) -> float:
+    """The current step's shadow share: mirrored only while its canary step runs (or is
+    paused there), only in Runtime mode (the stable pods copy the requests)."""
+    s = run.status
+    steps = run.spec.steps
+    if (
+        run.spec.mode is not TrafficMode.RUNTIME
+        or run.spec.canary_percent is not None
+        or s.phase not in (Phase.CANARY, Phase.PAUSED)
+        or s.step is None
+        or not 0 <= s.step < len(steps)
+    ):
+        return 0.0
+    return steps[s.step].mirror
+
+
 def sync_traffic(run: Run) -> None:
     """Bump the traffic generation when the split to write differs from the one written."""
     s = run.status
-    wanted: tuple[str | None, float, TrafficMode]
+    wanted: tuple[str | None, float, TrafficMode, float]
     if s.canary_version is not None and run.spec.mode is not TrafficMode.REPLICAS:
-        wanted = (s.canary_version, s.canary_weight, run.spec.mode)
+        wanted = (s.canary_version, s.canary_weight, run.spec.mode, mirror_percent(run))
     else:
-        wanted = (None, 0.0, run.spec.mode)
+        wanted = (None, 0.0, run.spec.mode, 0.0)
     written = s.traffic
-    if (written.canary_version, written.weight, written.mode) != wanted:
+    if (written.canary_version, written.weight, written.mode, written.mirror) != wanted:
         run.set(
             traffic=TrafficState(
                 generation=written.generation + 1,
                 canary_version=wanted[0],
                 weight=wanted[1],
                 mode=wanted[2],
+                mirror=wanted[3],
             )
         )
 

@@ -31,13 +31,16 @@ class CanaryTarget:
     """Where the canary's share goes: its version, base URL and percentage (0..100).
 
     ``grpc_target`` (``host:port``) is where gRPC calls of the canary's share go; without it
-    every gRPC call is served by the stable pod.
+    every gRPC call is served by the stable pod. ``mirror`` (0..100) is the percentage of
+    the requests the stable answers itself that are also copied to the canary (shadow
+    traffic: compared, never shown to the user), chosen by request id like the split.
     """
 
     version: str
     url: str
     weight: float
     grpc_target: str | None = None
+    mirror: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,24 @@ class TrafficConfig:
     canary: CanaryTarget | None = None
     request_id_header: str = DEFAULT_REQUEST_ID_HEADER
     forward_timeout_seconds: float = DEFAULT_FORWARD_TIMEOUT_SECONDS
+    # Opt-in: a request carrying this header with value "canary" or "stable" is served by
+    # that version (testers), counted apart and never analysed. None: no pinning.
+    pin_header: str | None = None
+
+
+def _percent(raw: dict[str, Any], field: str, name: str) -> float:
+    value = _number(raw[name], field)
+    if not 0.0 <= value <= 100.0:
+        raise TrafficConfigError(field, f"must be within 0..100, got {value}")
+    if round(value, 2) != value:
+        raise TrafficConfigError(field, f"has more than 2 decimals: {value}")
+    return value
+
+
+def _header_name(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value or not value.isascii() or " " in value:
+        raise TrafficConfigError(field, f"must be an HTTP header name, got {value!r}")
+    return value
 
 
 def _number(value: Any, field: str) -> float:
@@ -65,7 +86,7 @@ def _parse_canary(raw: Any) -> CanaryTarget | None:
         return None
     if not isinstance(raw, dict):
         raise TrafficConfigError("canary", "must be an object or null")
-    unknown = set(raw) - {"version", "url", "weight", "grpcTarget"}
+    unknown = set(raw) - {"version", "url", "weight", "grpcTarget", "mirrorPercent"}
     if unknown:
         raise TrafficConfigError(f"canary.{sorted(unknown)[0]}", "unknown field")
     version = raw.get("version")
@@ -79,16 +100,16 @@ def _parse_canary(raw: Any) -> CanaryTarget | None:
         raise TrafficConfigError("canary.url", f"must be an http(s) URL with a host, got {url!r}")
     if "weight" not in raw:
         raise TrafficConfigError("canary.weight", "is required")
-    weight = _number(raw["weight"], "canary.weight")
-    if not 0.0 <= weight <= 100.0:
-        raise TrafficConfigError("canary.weight", f"must be within 0..100, got {weight}")
-    if round(weight, 2) != weight:
-        raise TrafficConfigError("canary.weight", f"has more than 2 decimals: {weight}")
+    weight = _percent(raw, "canary.weight", "weight")
+    mirror = (
+        _percent(raw, "canary.mirrorPercent", "mirrorPercent") if "mirrorPercent" in raw else 0.0
+    )
     return CanaryTarget(
         version=version,
         url=url.rstrip("/"),
         weight=weight,
         grpc_target=_grpc_target(raw.get("grpcTarget")),
+        mirror=mirror,
     )
 
 
@@ -115,7 +136,13 @@ def parse_traffic_config(text: str) -> TrafficConfig:
         raise TrafficConfigError("<document>", f"not valid JSON: {error}") from None
     if not isinstance(raw, dict):
         raise TrafficConfigError("<document>", "must be a JSON object")
-    unknown = set(raw) - {"generation", "canary", "requestIdHeader", "forwardTimeoutSeconds"}
+    unknown = set(raw) - {
+        "generation",
+        "canary",
+        "requestIdHeader",
+        "forwardTimeoutSeconds",
+        "pinHeader",
+    }
     if unknown:
         raise TrafficConfigError(sorted(unknown)[0], "unknown field")
     if "generation" not in raw:
@@ -123,9 +150,9 @@ def parse_traffic_config(text: str) -> TrafficConfig:
     generation = raw["generation"]
     if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
         raise TrafficConfigError("generation", f"must be an integer >= 0, got {generation!r}")
-    header = raw.get("requestIdHeader", DEFAULT_REQUEST_ID_HEADER)
-    if not isinstance(header, str) or not header or not header.isascii() or " " in header:
-        raise TrafficConfigError("requestIdHeader", f"must be an HTTP header name, got {header!r}")
+    header = _header_name(raw.get("requestIdHeader", DEFAULT_REQUEST_ID_HEADER), "requestIdHeader")
+    pin = raw.get("pinHeader")
+    pin_header = None if pin is None else _header_name(pin, "pinHeader")
     timeout = _number(
         raw.get("forwardTimeoutSeconds", DEFAULT_FORWARD_TIMEOUT_SECONDS), "forwardTimeoutSeconds"
     )
@@ -136,6 +163,7 @@ def parse_traffic_config(text: str) -> TrafficConfig:
         canary=_parse_canary(raw.get("canary")),
         request_id_header=header,
         forward_timeout_seconds=timeout,
+        pin_header=pin_header,
     )
 
 
@@ -150,10 +178,14 @@ def render_traffic_config(config: TrafficConfig) -> str:
         }
         if config.canary.grpc_target is not None:
             canary["grpcTarget"] = config.canary.grpc_target
-    document = {
+        if config.canary.mirror:
+            canary["mirrorPercent"] = config.canary.mirror
+    document: dict[str, Any] = {
         "generation": config.generation,
         "canary": canary,
         "requestIdHeader": config.request_id_header,
         "forwardTimeoutSeconds": config.forward_timeout_seconds,
     }
+    if config.pin_header is not None:
+        document["pinHeader"] = config.pin_header
     return json.dumps(document, sort_keys=True) + "\n"

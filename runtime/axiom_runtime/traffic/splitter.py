@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import random
@@ -24,6 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from axiom_runtime import metric_names as names
 from axiom_runtime.traffic.config import TrafficConfig, TrafficConfigError, parse_traffic_config
 from axiom_runtime.traffic.forward import Forwarder, ForwardFailure, request_headers_for_canary
+from axiom_runtime.traffic.shadow import MIRROR_HEADER, Mirror, MirrorJob, ShadowMetrics
 from axiom_runtime.traffic.split import goes_to_canary
 
 if TYPE_CHECKING:
@@ -37,6 +39,15 @@ log = logging.getLogger(__name__)
 FORWARDED_HEADER = "X-Axiom-Forwarded"
 VERSION_HEADER = "X-Axiom-Version"
 FALLBACK_HEADER = "X-Axiom-Canary-Fallback"
+PINNED_HEADER = "X-Axiom-Pinned"
+# True while this pod serves a request that must not feed the analysis (a tester's pin).
+# A context variable, not request storage: each aiohttp request runs in its own task, and
+# the routes read it without the splitter handing them anything.
+SERVING_PINNED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "axiom_serving_pinned", default=False
+)
+PIN_CANARY = "canary"
+PIN_STABLE = "stable"
 
 # Forwarding adds a loopback/in-cluster hop: finer buckets than the defaults at the low end.
 FORWARD_LATENCY_BUCKETS = (
@@ -76,6 +87,8 @@ class TrafficSplitter:
         poll_interval: float = 1.0,
         rng: random.Random | None = None,
         max_message_bytes: int = 4 * 1024 * 1024,
+        mirror_queue_size: int = 256,
+        mirror_workers: int = 4,
     ) -> None:
         self.config_path = Path(config_path)
         self.model_name = model_name
@@ -121,6 +134,17 @@ class TrafficSplitter:
         # reads -1 until this splitter applies a config.
         self._generation_gauge = generation_gauge
         self._generation_gauge.set(-1)
+        self.mirror = Mirror(
+            ShadowMetrics(registry, model_name, local_version),
+            queue_size=mirror_queue_size,
+            workers=mirror_workers,
+        )
+        self._pinned = Counter(
+            names.PINNED_REQUESTS_TOTAL,
+            "Requests a tester pinned to one version by header (never analysed).",
+            (*names.MODEL_LABELS, names.SPLIT_TARGET_LABEL),
+            registry=registry,
+        )
         self._config_errors = Counter(
             names.TRAFFIC_CONFIG_ERRORS_TOTAL,
             "Traffic config files rejected (the last good config stays applied).",
@@ -213,6 +237,7 @@ class TrafficSplitter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch_task
             self._watch_task = None
+        await self.mirror.close()
         await self._forwarder.close()
         if self._grpc_forwarder is not None:
             await self._grpc_forwarder.close()
@@ -228,20 +253,66 @@ class TrafficSplitter:
         request_id = request.headers.get(config.request_id_header)
         return goes_to_canary(request_id, config.canary.weight, self._rng)
 
+    def _wants_mirror(self, request: web.Request, config: TrafficConfig | None) -> bool:
+        """Copy this locally answered request to the canary? Sticky by id, like the split,
+        but on its own hash ("mirror:" + id) so the mirrored share of the requests stable
+        answers is ``mirror`` percent whatever the weight."""
+        if config is None or config.canary is None or not config.canary.mirror:
+            return False
+        if FORWARDED_HEADER in request.headers or config.canary.version == self.local_version:
+            return False
+        request_id = request.headers.get(config.request_id_header)
+        return goes_to_canary(
+            None if request_id is None else f"mirror:{request_id}", config.canary.mirror, self._rng
+        )
+
+    def _pin_of(self, request: web.Request, config: TrafficConfig | None) -> str | None:
+        """``canary`` or ``stable`` when the spec opted into pinning and the header asks."""
+        if config is None or config.pin_header is None:
+            return None
+        if FORWARDED_HEADER in request.headers:
+            # A pinned request forwarded to this (canary) pod: serve it, count it apart.
+            return PIN_CANARY if request.headers.get(PINNED_HEADER) == PIN_CANARY else None
+        value = request.headers.get(config.pin_header, "").strip().lower()
+        if value in (PIN_CANARY, PIN_STABLE):
+            return value
+        return None
+
     async def handle(
         self, request: web.Request, body: bytes, serve_locally: ServeLocally
     ) -> web.StreamResponse:
         """Answer ``request`` locally or from the canary; a failed forward is answered locally."""
         config = self._config  # one read: this request sticks to this generation
+        pin = self._pin_of(request, config)
+        if pin is not None:
+            return await self._handle_pinned(request, body, serve_locally, config, pin)
         if not self._wants_canary(request, config):
             self._to_stable.inc()
-            return await serve_locally()
+            response = await serve_locally()
+            if self._wants_mirror(request, config):
+                self._offer_mirror(request, body, response, config)
+            return response
         assert config is not None and config.canary is not None
         self._to_canary.inc()
+        return await self._forward(request, body, serve_locally, config, count_failures=True)
+
+    async def _forward(
+        self,
+        request: web.Request,
+        body: bytes,
+        serve_locally: ServeLocally,
+        config: TrafficConfig,
+        *,
+        count_failures: bool,
+        pinned: bool = False,
+    ) -> web.StreamResponse:
         canary = config.canary
+        assert canary is not None
         headers = request_headers_for_canary(
             request.headers, config.request_id_header, self.local_version
         )
+        if pinned:
+            headers[PINNED_HEADER] = PIN_CANARY
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
@@ -253,14 +324,75 @@ class TrafficSplitter:
                 config.forward_timeout_seconds,
             )
         except ForwardFailure as failure:
-            self._failure_children[failure.reason].inc()
+            if count_failures:
+                self._failure_children[failure.reason].inc()
+            else:
+                SERVING_PINNED.set(True)
             response = await serve_locally()
             if not response.prepared:
                 response.headers[FALLBACK_HEADER] = failure.reason
             return response
-        self._forward_latency.observe(loop.time() - started)
+        if count_failures:
+            self._forward_latency.observe(loop.time() - started)
         answer.headers.setdefault(VERSION_HEADER, canary.version)
         return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
+
+    async def _handle_pinned(
+        self,
+        request: web.Request,
+        body: bytes,
+        serve_locally: ServeLocally,
+        config: TrafficConfig | None,
+        pin: str,
+    ) -> web.StreamResponse:
+        """A tester's request: the version asked for, outside every analysed count."""
+        # Children on first use: a pod nobody pinned exports no pinned series at all.
+        self._pinned.labels(self.model_name, self.local_version, pin).inc()
+        forwarded_to_me = FORWARDED_HEADER in request.headers
+        canary = None if config is None else config.canary
+        if (
+            pin == PIN_STABLE
+            or forwarded_to_me
+            or canary is None
+            or canary.version == self.local_version
+        ):
+            SERVING_PINNED.set(True)  # the routes skip the analysed metrics for this one
+            return await serve_locally()
+        assert config is not None
+        return await self._forward(
+            request, body, serve_locally, config, count_failures=False, pinned=True
+        )
+
+    def _offer_mirror(
+        self,
+        request: web.Request,
+        body: bytes,
+        response: web.StreamResponse,
+        config: TrafficConfig | None,
+    ) -> None:
+        """Queue a copy of a request stable answered (only a complete 2xx JSON answer)."""
+        if config is None or config.canary is None or not isinstance(response, web.Response):
+            return
+        stable_body = response.body
+        if response.status >= 300 or not isinstance(stable_body, bytes):
+            return
+        if self.mirror.refuse_if_full(config.canary.version):
+            return
+        headers = request_headers_for_canary(
+            request.headers, config.request_id_header, self.local_version
+        )
+        headers[MIRROR_HEADER] = "1"
+        self.mirror.offer(
+            MirrorJob(
+                canary_version=config.canary.version,
+                url=config.canary.url + request.path_qs,
+                method=request.method,
+                headers=headers,
+                body=body,
+                stable_body=stable_body,
+                timeout_seconds=config.forward_timeout_seconds,
+            )
+        )
 
     # -- gRPC requests --------------------------------------------------------------------
 
