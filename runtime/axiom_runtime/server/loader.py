@@ -5,33 +5,27 @@ in a :class:`Readiness` that is not ready, with one line a person can act on (it
 once and shown by ``/ready``). With the ``audit`` policy a certificate failure is reported
 but the model serves. A missing or broken *package* is never served, whatever the policy.
 
-Sources: a local path or ``file://`` URI (a mounted ConfigMap or volume is a file), or
-``http(s)://``, downloaded once into a private temp dir with a size cap and a timeout.
+Sources (:mod:`axiom_runtime.sources`): a local path or ``file://`` URI (a mounted
+ConfigMap, volume or PVC is a file), ``http(s)://`` or ``s3://``, downloaded once into a
+private temp dir with a size cap and a timeout, hashed while it streams.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import os
+import functools
 import shutil
 import tempfile
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
-from axiom_runtime.errors import AxiomError
 from axiom_runtime.package import ModelPackage, load_package
 from axiom_runtime.server.config import CertificatePolicy, ServerConfig
+from axiom_runtime.sources import FetchedPackage, FetchLimits, ModelSourceError, fetch, scheme_of
 
-_DOWNLOAD_CHUNK = 256 * 1024
-
-
-class ModelSourceError(AxiomError, OSError):
-    """The model URI cannot be fetched (bad scheme, HTTP error, too large, timeout)."""
+__all__ = ["ModelSource", "ModelSourceError", "load_and_verify"]
 
 
 class Phase(enum.StrEnum):
@@ -91,76 +85,20 @@ class LoadOutcome:
 # -- fetching ---------------------------------------------------------------------------
 
 
-def local_path(uri: str) -> Path | None:
-    """The filesystem path a path or ``file://`` URI names; None for remote URIs."""
-    parsed = urllib.parse.urlparse(uri)
-    if parsed.scheme == "file":
-        if parsed.netloc not in ("", "localhost"):
-            raise ModelSourceError(f"model URI {uri!r}: file:// URIs must not name a host")
-        return Path(urllib.parse.unquote(parsed.path))
-    if parsed.scheme in ("http", "https"):
-        return None
-    if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
-        return Path(uri)
-    raise ModelSourceError(
-        f"model URI {uri!r}: scheme {parsed.scheme!r} is not supported (use a path, file://, http://, https://)"
-    )
-
-
-async def download(uri: str, directory: Path, *, max_bytes: int, timeout_s: float) -> Path:
-    """Stream ``uri`` into ``directory``; refuse more than ``max_bytes`` or ``timeout_s`` in total."""
-    target = directory / "model.axiom"
-    timeout = aiohttp.ClientTimeout(total=timeout_s)
-    received = 0
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(uri) as response,
-        ):
-            if response.status != 200:
-                raise ModelSourceError(f"model URI {uri}: HTTP {response.status} {response.reason}")
-            declared = response.content_length
-            if declared is not None and declared > max_bytes:
-                raise ModelSourceError(
-                    f"model URI {uri}: {declared} bytes exceeds the download cap of {max_bytes}"
-                )
-            with target.open("wb") as handle:
-                async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):
-                    received += len(chunk)
-                    if received > max_bytes:
-                        raise ModelSourceError(
-                            f"model URI {uri}: more than the download cap of {max_bytes} bytes"
-                        )
-                    handle.write(chunk)
-    except TimeoutError:
-        raise ModelSourceError(
-            f"model URI {uri}: download did not finish in {timeout_s:g} s"
-        ) from None
-    except aiohttp.ClientError as error:
-        raise ModelSourceError(f"model URI {uri}: {type(error).__name__}: {error}") from None
-    return target
-
-
 class ModelSource:
-    """Resolves the model URI to a local file; owns (and removes) the download directory."""
+    """Resolves the model URI to a local file (:mod:`axiom_runtime.sources`); owns (and
+    removes) the private download directory, so a pod downloads its package once."""
 
     def __init__(self, config: ServerConfig) -> None:
         self._config = config
         self._directory: Path | None = None
 
-    async def fetch(self) -> Path:
-        path = local_path(self._config.model_uri)
-        if path is not None:
-            if not path.is_file():
-                raise ModelSourceError(f"model URI {self._config.model_uri!r}: no such file {path}")
-            return path
-        self._directory = Path(tempfile.mkdtemp(prefix="axiom-model-"))
-        return await download(
-            self._config.model_uri,
-            self._directory,
-            max_bytes=self._config.max_download_bytes,
-            timeout_s=self._config.download_timeout_s,
-        )
+    async def fetch(self) -> FetchedPackage:
+        uri = self._config.model_uri
+        if scheme_of(uri) != "file":
+            self._directory = Path(tempfile.mkdtemp(prefix="axiom-model-"))
+        limits = FetchLimits(self._config.max_download_bytes, self._config.download_timeout_s)
+        return await fetch(uri, self._directory or Path(), limits)
 
     def cleanup(self) -> None:
         if self._directory is not None:
@@ -231,10 +169,14 @@ async def load_and_verify(config: ServerConfig, source: ModelSource) -> LoadOutc
     """Fetch, load, pin-check and verify; the outcome says whether the server may serve."""
     pending = CertificateState("Pending", False, "package not loaded", config.effective_policy)
     try:
-        path = await source.fetch()
+        fetched = await source.fetch()
         loop = asyncio.get_running_loop()
         # Loading decompresses and checks every layer: keep the event loop (health probes) free.
-        package = await loop.run_in_executor(None, load_package, path)
+        # A download was hashed as it streamed; a local file is hashed through the handle
+        # the zip is then read from.
+        package = await loop.run_in_executor(
+            None, functools.partial(load_package, fetched.path, sha256=fetched.sha256)
+        )
     except (OSError, ValueError) as error:  # ModelSourceError, PackageError, unreadable file
         return LoadOutcome(None, pending, f"cannot load model: {error}", Phase.LOAD_FAILED)
     if config.model_sha256 is not None and package.sha256 != config.model_sha256:
