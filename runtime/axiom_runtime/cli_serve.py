@@ -11,7 +11,7 @@ import argparse
 from axiom_runtime.server.config import FLAG_NAMES, CertificatePolicy, ServerConfig, UvloopMode
 
 _HELP = {
-    "model_uri": "model package: a path, file://, http:// or https:// URI",
+    "model_uri": "model package: a path, file://, http://, https:// or s3://bucket/key URI",
     "model_sha256": "refuse to serve unless the package has this SHA-256 (hex)",
     "certificate": "certificate JSON file for the package",
     "trusted_keys": "trusted public keys: a directory (one file per key id) or a 'key_id: key' file",
@@ -27,8 +27,11 @@ _HELP = {
     "max_batch_wait_ms": "how long a batch may wait to fill, only under load (default 1.0)",
     "max_pending_rows": "queued rows beyond which inference answers 503 (default 16384)",
     "max_body_bytes": "request body limit (default 4 MiB)",
-    "max_download_bytes": "size cap for http(s) model downloads (default 512 MiB)",
-    "download_timeout_s": "time limit for http(s) model downloads in seconds (default 60)",
+    "max_download_bytes": "size cap for http(s) and s3 model downloads (default 512 MiB)",
+    "download_timeout_s": "time limit for http(s) and s3 model downloads in seconds (default 60)",
+    "s3_endpoint": "S3-compatible endpoint for s3:// URIs, http(s)://host[:port] (path-style); "
+    "credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN",
+    "s3_region": "SigV4 region for s3:// URIs (default us-east-1)",
     "traffic_config": "traffic split config file (stable pods of a canary rollout)",
     "log_level": "DEBUG, INFO, WARNING, ERROR (default INFO)",
     "request_log_sample_rate": "fraction of requests to log, 0..1 (default 0)",

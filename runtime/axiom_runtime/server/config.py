@@ -57,6 +57,10 @@ class ServerConfig:
     max_body_bytes: int = 4 * MIB
     max_download_bytes: int = 512 * MIB
     download_timeout_s: float = 60.0
+    # s3:// URIs: the endpoint (path-style) and SigV4 region. The credentials are read from
+    # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN only, never from flags.
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
     traffic_config: str | None = None
     log_level: str = "INFO"
     request_log_sample_rate: float = 0.0  # fraction of requests logged, 0 = none
@@ -148,6 +152,8 @@ FLAG_NAMES: dict[str, str] = {
     "max_body_bytes": "--max-body-bytes",
     "max_download_bytes": "--max-download-bytes",
     "download_timeout_s": "--download-timeout",
+    "s3_endpoint": "--s3-endpoint",
+    "s3_region": "--s3-region",
     "traffic_config": "--traffic-config",
     "log_level": "--log-level",
     "request_log_sample_rate": "--request-log-sample-rate",

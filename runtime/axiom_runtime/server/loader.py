@@ -23,7 +23,14 @@ from typing import Any
 
 from axiom_runtime.package import ModelPackage, load_package
 from axiom_runtime.server.config import CertificatePolicy, ServerConfig
-from axiom_runtime.sources import FetchedPackage, FetchLimits, ModelSourceError, fetch, scheme_of
+from axiom_runtime.sources import (
+    FetchedPackage,
+    FetchLimits,
+    ModelSourceError,
+    S3Settings,
+    fetch,
+    scheme_of,
+)
 
 __all__ = ["ModelSource", "ModelSourceError", "load_and_verify"]
 
@@ -98,7 +105,12 @@ class ModelSource:
         if scheme_of(uri) != "file":
             self._directory = Path(tempfile.mkdtemp(prefix="axiom-model-"))
         limits = FetchLimits(self._config.max_download_bytes, self._config.download_timeout_s)
-        return await fetch(uri, self._directory or Path(), limits)
+        s3 = None
+        if scheme_of(uri) == "s3":
+            s3 = S3Settings.from_env(
+                endpoint=self._config.s3_endpoint, region=self._config.s3_region
+            )
+        return await fetch(uri, self._directory or Path(), limits, s3=s3)
 
     def cleanup(self) -> None:
         if self._directory is not None:

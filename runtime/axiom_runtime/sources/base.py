@@ -49,8 +49,20 @@ class S3Settings:
         return f"S3Settings(endpoint={self.endpoint!r}, region={self.region!r})"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> S3Settings:
-        env = os.environ if env is None else env
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        endpoint: str | None = None,
+        region: str | None = None,
+    ) -> S3Settings:
+        """From ``AXIOM_S3_ENDPOINT``/``_REGION`` (or the given endpoint and region) and the
+        ``AWS_*`` credential variables of ``env`` (default: this process's)."""
+        env = dict(os.environ if env is None else env)
+        if endpoint:
+            env["AXIOM_S3_ENDPOINT"] = endpoint
+        if region:
+            env["AXIOM_S3_REGION"] = region
         missing = [
             name
             for name in ("AXIOM_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
