@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from axiom_runtime.server.config import FLAG_NAMES, CertificatePolicy, ServerConfig, UvloopMode
+from axiom_runtime.server.config import (
+    FLAG_NAMES,
+    CertificateFormat,
+    CertificatePolicy,
+    ServerConfig,
+    UvloopMode,
+)
 
 _HELP = {
     "model_uri": "model package: a path, file://, http://, https:// or s3://bucket/key URI",
@@ -17,6 +23,9 @@ _HELP = {
     "trusted_keys": "trusted public keys: a directory (one file per key id) or a 'key_id: key' file",
     "certificate_policy": "enforce: stay not-ready on a bad certificate (default when one is given); "
     "audit: serve and report",
+    "certificate_format": "axiom: --certificate is a property certificate (default); oms: an "
+    "OpenSSF Model Signing bundle, checked against the EC keys and CA certificates among "
+    "--trusted-keys",
     "model_name": "name the V2 routes answer to (default: the package's name)",
     "expected_version": "refuse a package or certificate of any other version",
     "host": "address to listen on (default 0.0.0.0)",
@@ -40,6 +49,7 @@ _HELP = {
 }
 _CHOICES = {
     "certificate_policy": [policy.value for policy in CertificatePolicy],
+    "certificate_format": [kind.value for kind in CertificateFormat],
     "uvloop": [mode.value for mode in UvloopMode],
 }
 

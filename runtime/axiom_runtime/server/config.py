@@ -28,6 +28,11 @@ class CertificatePolicy(enum.StrEnum):
     AUDIT = "audit"  # serve anyway, report the failure in /ready and metrics
 
 
+class CertificateFormat(enum.StrEnum):
+    AXIOM = "axiom"  # a property certificate (Ed25519), axiom_runtime.certificate
+    OMS = "oms"  # an OpenSSF Model Signing bundle, axiom_runtime.certificate.oms
+
+
 class UvloopMode(enum.StrEnum):
     AUTO = "auto"  # use uvloop when importable
     ON = "on"
@@ -44,6 +49,7 @@ class ServerConfig:
     trusted_keys: str | None = None
     # None means "not set": enforce when a certificate is given, else no verification.
     certificate_policy: CertificatePolicy | None = None
+    certificate_format: CertificateFormat = CertificateFormat.AXIOM
     model_name: str | None = None  # name the V2 routes answer to; default the package's
     expected_version: str | None = None
     host: str = "0.0.0.0"
@@ -141,6 +147,7 @@ FLAG_NAMES: dict[str, str] = {
     "certificate": "--certificate",
     "trusted_keys": "--trusted-keys",
     "certificate_policy": "--certificate-policy",
+    "certificate_format": "--certificate-format",
     "model_name": "--model-name",
     "expected_version": "--expected-version",
     "host": "--host",
@@ -217,6 +224,7 @@ def _log_level(raw: Any, source: str) -> str:
 _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "model_sha256": _sha256,
     "certificate_policy": _enum(CertificatePolicy),
+    "certificate_format": _enum(CertificateFormat),
     "port": _integer,
     "grpc_port": _integer,
     "max_batch_size": _integer,

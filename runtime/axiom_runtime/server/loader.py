@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from axiom_runtime.package import ModelPackage, load_package
-from axiom_runtime.server.config import CertificatePolicy, ServerConfig
+from axiom_runtime.server.config import CertificateFormat, CertificatePolicy, ServerConfig
 from axiom_runtime.sources import (
     FetchedPackage,
     FetchLimits,
@@ -152,6 +152,8 @@ def verify(package: ModelPackage, config: ServerConfig) -> CertificateState:
             "a certificate was given but no trusted keys (--trusted-keys)",
             policy,
         )
+    if config.certificate_format is CertificateFormat.OMS:
+        return _verify_oms(package, certificate, config.trusted_keys, policy)
     try:
         keys = load_trusted_keys(config.trusted_keys)
     except (OSError, ValueError) as error:
@@ -167,6 +169,23 @@ def verify(package: ModelPackage, config: ServerConfig) -> CertificateState:
     )
     issuer = _issuer_of(result.certificate)
     return CertificateState(result.reason.value, result.ok, result.message, policy, issuer)
+
+
+def _verify_oms(
+    package: ModelPackage, bundle: bytes, trusted_keys: str, policy: CertificatePolicy | None
+) -> CertificateState:
+    from axiom_runtime.certificate.oms import OmsTrust, verify_oms_bundle
+
+    try:
+        trust = OmsTrust.from_directory(trusted_keys)
+    except OSError as error:
+        return CertificateState(
+            "Unreadable", False, f"cannot load trusted keys {trusted_keys}: {error}", policy
+        )
+    verdict = verify_oms_bundle(bundle, trust, package_sha256=package.sha256)
+    return CertificateState(
+        verdict.reason.value, verdict.ok, verdict.message, policy, verdict.signer
+    )
 
 
 def _issuer_of(certificate: Any) -> str | None:
