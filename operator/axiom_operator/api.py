@@ -289,6 +289,15 @@ class CertificateSpec(ApiModel):
     config_map_ref: ObjectKeyRef | None = Field(
         default=None, description="ConfigMap key holding the certificate JSON (one source only)."
     )
+    format: Literal["Axiom", "OMS"] = Field(
+        default="Axiom",
+        description="What the referenced key holds. Axiom: a property certificate (JSON, "
+        "Ed25519), which says what was checked on data. OMS: an OpenSSF Model Signing bundle "
+        "(a Sigstore bundle of the package file, ECDSA key or certificate chain, e.g. written "
+        "by `model_signing sign` or `axiom cert sign --format oms`), which says who published "
+        "these bytes; verified offline against the EC public keys and CA certificates among "
+        "the trusted keys. The key default stays certificate.json: set key (e.g. model.sig).",
+    )
     policy: Literal["Enforce", "Audit"] = Field(
         default="Enforce",
         description="Enforce: a version whose certificate does not verify is never deployed and "

@@ -35,6 +35,7 @@ from axiom_operator.resources.deployment import certificate_source, configmap_mo
 from axiom_operator.settings import OperatorSettings
 from axiom_operator.values import GateOutcome, GateResult, SourceRef
 from axiom_runtime.certificate import verify_certificate
+from axiom_runtime.certificate.oms import OmsTrust, verify_oms_bundle
 from axiom_runtime.errors import AxiomError
 from axiom_runtime.keys import parse_trusted_keys
 from axiom_runtime.sources import ModelSourceError, S3Settings
@@ -286,6 +287,11 @@ async def check_certificate(
             ),
             cert_hash,
         )
+    if spec.certificate.format == "OMS":
+        oms = verify_oms_bundle(
+            cert_bytes, OmsTrust.from_entries(key_entries), package_sha256=spec.model.sha256
+        )
+        return result(_outcome(oms.ok, oms.reason.value, oms.message, policy), cert_hash)
     verdict = verify_certificate(
         cert_bytes,
         keys,

@@ -91,6 +91,7 @@ def test_runtime_env_follows_the_server_contract() -> None:
         "AXIOM_CERTIFICATE": "/etc/axiom/certificate/certificate.json",
         "AXIOM_TRUSTED_KEYS": "/etc/axiom/trusted-keys",
         "AXIOM_CERTIFICATE_POLICY": "enforce",
+        "AXIOM_CERTIFICATE_FORMAT": "axiom",
         "AXIOM_HOST": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}},
         "AXIOM_PORT": "8080",
         "AXIOM_GRPC_PORT": "8081",

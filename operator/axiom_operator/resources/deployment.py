@@ -149,6 +149,7 @@ def _env(inputs: VersionInputs) -> list[dict[str, Any]]:
         {"name": "AXIOM_CERTIFICATE", "value": f"{CERTIFICATE_DIR}/{inputs.certificate.key}"},
         {"name": "AXIOM_TRUSTED_KEYS", "value": TRUSTED_KEYS_DIR},
         {"name": "AXIOM_CERTIFICATE_POLICY", "value": spec.certificate.policy.lower()},
+        {"name": "AXIOM_CERTIFICATE_FORMAT", "value": spec.certificate.format.lower()},
         {
             "name": "AXIOM_HOST",
             "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}},
