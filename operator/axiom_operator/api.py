@@ -289,14 +289,23 @@ class CertificateSpec(ApiModel):
     config_map_ref: ObjectKeyRef | None = Field(
         default=None, description="ConfigMap key holding the certificate JSON (one source only)."
     )
-    format: Literal["Axiom", "OMS"] = Field(
+    format: Literal["Axiom", "OMS", "AxiomAndOMS"] = Field(
         default="Axiom",
-        description="What the referenced key holds. Axiom: a property certificate (JSON, "
-        "Ed25519), which says what was checked on data. OMS: an OpenSSF Model Signing bundle "
-        "(a Sigstore bundle of the package file, ECDSA key or certificate chain, e.g. written "
-        "by `model_signing sign` or `axiom cert sign --format oms`), which says who published "
-        "these bytes; verified offline against the EC public keys and CA certificates among "
-        "the trusted keys. The key default stays certificate.json: set key (e.g. model.sig).",
+        description="Which signatures this version carries. Axiom: the referenced key holds a "
+        "property certificate (JSON, Ed25519), which says what was checked on data. OMS: the "
+        "referenced key holds an OpenSSF Model Signing bundle (a Sigstore bundle of the package "
+        "file, ECDSA key or certificate chain, e.g. written by `model_signing sign` or `axiom "
+        "cert sign --format oms`), which says who published these bytes; verified offline "
+        "against the EC public keys and CA certificates among the trusted keys (set key, e.g. "
+        "model.sig). AxiomAndOMS: both, in the same Secret/ConfigMap (the certificate at key, "
+        "the bundle at omsBundleKey), and both must pass.",
+    )
+    oms_bundle_key: str = Field(
+        default="model.sig",
+        pattern=CONFIG_KEY_PATTERN,
+        max_length=253,
+        description="With format AxiomAndOMS: the key of the same Secret/ConfigMap that holds "
+        "the OMS bundle.",
     )
     policy: Literal["Enforce", "Audit"] = Field(
         default="Enforce",

@@ -248,7 +248,21 @@ async def check_certificate(
         )
     assert cert_ref.key is not None
     cert_bytes = cert_entries[cert_ref.key]
-    cert_hash = hashlib.sha256(cert_bytes).hexdigest()[:16]
+    bundle: bytes | None = None
+    if spec.certificate.format == "AxiomAndOMS":
+        bundle = cert_entries.get(spec.certificate.oms_bundle_key)
+        if bundle is None:
+            return result(
+                GateOutcome(
+                    None,
+                    False,
+                    "CertificateNotFound",
+                    f"key {spec.certificate.oms_bundle_key!r} (spec.certificate.omsBundleKey) "
+                    f"of {cert_ref.kind} {namespace}/{cert_ref.name} not found: add the OMS "
+                    f"bundle of version {spec.version}",
+                )
+            )
+    cert_hash = hashlib.sha256(cert_bytes + (bundle or b"")).hexdigest()[:16]
     key_entries = await _read(kube, keys_ref, keys_namespace)
     if key_entries is None:
         return result(
@@ -287,11 +301,15 @@ async def check_certificate(
             ),
             cert_hash,
         )
-    if spec.certificate.format == "OMS":
+    if spec.certificate.format != "Axiom":
+        # Who published these bytes first; with AxiomAndOMS, what was checked on them next.
         oms = verify_oms_bundle(
-            cert_bytes, OmsTrust.from_entries(key_entries), package_sha256=spec.model.sha256
+            bundle if bundle is not None else cert_bytes,
+            OmsTrust.from_entries(key_entries),
+            package_sha256=spec.model.sha256,
         )
-        return result(_outcome(oms.ok, oms.reason.value, oms.message, policy), cert_hash)
+        if spec.certificate.format == "OMS" or not oms.ok:
+            return result(_outcome(oms.ok, oms.reason.value, oms.message, policy), cert_hash)
     verdict = verify_certificate(
         cert_bytes,
         keys,

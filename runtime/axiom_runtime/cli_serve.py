@@ -26,6 +26,7 @@ _HELP = {
     "certificate_format": "axiom: --certificate is a property certificate (default); oms: an "
     "OpenSSF Model Signing bundle, checked against the EC keys and CA certificates among "
     "--trusted-keys",
+    "oms_bundle": "an OMS bundle to check as well as the property certificate: both must pass",
     "model_name": "name the V2 routes answer to (default: the package's name)",
     "expected_version": "refuse a package or certificate of any other version",
     "host": "address to listen on (default 0.0.0.0)",

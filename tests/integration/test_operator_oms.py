@@ -19,9 +19,19 @@ from lightkube import AsyncClient
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Secret
-from operator_support import KEY_ID, SIGNING_KEY, condition, model_when, package, put_package
+from operator_support import (
+    KEY_ID,
+    OTHER_KEY,
+    SIGNING_KEY,
+    certificate,
+    condition,
+    model_when,
+    package,
+    put_package,
+)
 
 from axiom_operator.kube import AxiomModelResource
+from axiom_runtime.certificate import certificate_json
 from axiom_runtime.certificate.oms_testing import ec_key_files
 from axiom_runtime.keys import public_key_pem
 
@@ -47,7 +57,7 @@ def model_signing_bundle(data: bytes, private_key: Path, directory: Path) -> byt
 
 async def deploy_with_bundle(
     client: AsyncClient, namespace: str, tmp_path: Path, *, signed: bytes, served: bytes,
-    trusted_pem: bytes,
+    trusted_pem: bytes, property_certificate: dict[str, Any] | None = None,
 ) -> None:  # fmt: skip
     keys = ec_key_files(tmp_path / "keys")
     bundle = model_signing_bundle(signed, keys.private_key, tmp_path)
@@ -63,7 +73,18 @@ async def deploy_with_bundle(
     await client.create(
         Secret(
             metadata=ObjectMeta(name="digits-1-0-0-sig", namespace=namespace),
-            data={"model.sig": base64.b64encode(bundle).decode()},
+            data={
+                "model.sig": base64.b64encode(bundle).decode(),
+                **(
+                    {
+                        "certificate.json": base64.b64encode(
+                            certificate_json(property_certificate).encode()
+                        ).decode()
+                    }
+                    if property_certificate is not None
+                    else {}
+                ),
+            },
         )
     )
     await put_package(client, namespace, "digits-1-0-0", served)
@@ -77,10 +98,11 @@ async def deploy_with_bundle(
                 "uri": "configmap://digits-1-0-0/model.axiom",
                 "sha256": hashlib.sha256(served).hexdigest(),
             },
-            "certificate": {
-                "format": "OMS",
-                "secretRef": {"name": "digits-1-0-0-sig", "key": "model.sig"},
-            },
+            "certificate": (
+                {"format": "OMS", "secretRef": {"name": "digits-1-0-0-sig", "key": "model.sig"}}
+                if property_certificate is None
+                else {"format": "AxiomAndOMS", "secretRef": {"name": "digits-1-0-0-sig"}}
+            ),
             "runtime": {"image": "axiom-runtime:test"},
         },
     }
@@ -147,3 +169,42 @@ async def test_a_bundle_by_an_untrusted_key_is_refused(
     )
     assert [d async for d in kube_client.list(Deployment)] == []
     assert condition(model, "CertificateValid")["status"] == "False"
+
+
+async def test_with_a_property_certificate_both_are_mounted_and_both_must_pass(
+    kube_client: AsyncClient, namespace: str, operator_runner: Any, tmp_path: Path
+) -> None:
+    data = package("digits", "1.0.0")
+    await deploy_with_bundle(
+        kube_client, namespace, tmp_path, signed=data, served=data, trusted_pem=b"",
+        property_certificate=certificate(data),
+    )  # fmt: skip
+    model = await model_when(
+        kube_client, "digits", lambda m: condition(m, "Ready").get("status") == "True", within=90
+    )
+    assert condition(model, "CertificateValid")["reason"] == "Valid"
+    pod = (await kube_client.get(Deployment, "digits-v1-0-0")).spec.template.spec
+    env = {e.name: e.value for e in pod.containers[0].env}
+    assert env["AXIOM_CERTIFICATE"] == "/etc/axiom/certificate/certificate.json"
+    assert env["AXIOM_OMS_BUNDLE"] == "/etc/axiom/certificate/model.sig"
+    assert env["AXIOM_CERTIFICATE_FORMAT"] == "axiom"
+    volume = next(v for v in pod.volumes if v.name == "certificate")
+    assert sorted(item.key for item in volume.secret.items) == ["certificate.json", "model.sig"]
+
+
+async def test_a_published_package_whose_property_certificate_fails_is_refused(
+    kube_client: AsyncClient, namespace: str, operator_runner: Any, tmp_path: Path
+) -> None:
+    data = package("digits", "1.0.0")
+    await deploy_with_bundle(
+        kube_client, namespace, tmp_path, signed=data, served=data, trusted_pem=b"",
+        property_certificate=certificate(data, key=OTHER_KEY, key_id="untrusted-key"),
+    )  # fmt: skip
+    model = await model_when(
+        kube_client,
+        "digits",
+        lambda m: condition(m, "CertificateValid").get("reason") == "UnknownKey",
+        within=30,
+    )
+    assert condition(model, "CertificateValid")["status"] == "False"
+    assert [d async for d in kube_client.list(Deployment)] == []

@@ -170,3 +170,33 @@ async def test_each_refusal_keeps_the_server_not_ready_with_its_reason(
     status, document = await server.get("/ready")
     assert status == 503 and document["phase"] == "CertificateRejected"
     assert document["certificate"]["status"] == case, document
+
+
+@pytest.mark.parametrize(
+    ("bundle_key", "status"), [("trusted", "Valid"), ("other", "OmsUnknownKey")]
+)
+async def test_with_a_property_certificate_too_both_must_pass(
+    make_server: MakeServer,
+    signed_model: SignedModel,
+    tmp_path: Path,
+    bundle_key: str,
+    status: str,
+) -> None:
+    keys = ec_key_files(tmp_path / "keys")
+    other = ec_key_files(tmp_path / "other", "other")
+    bundle = tmp_path / "tiny.sig"
+    signer = keys.private_key if bundle_key == "trusted" else other.private_key
+    made = axiom(
+        "cert", "sign", signed_model.package, "--format", "oms", "--key", signer, "-o", bundle
+    )
+    assert made.returncode == 0, made.stderr
+    trusted = tmp_path / "trusted"
+    shutil.copytree(signed_model.trusted_keys, trusted)  # the Ed25519 key of the certificate
+    shutil.copyfile(keys.public_key, trusted / "team-p256")
+    config = server_config(signed_model, trusted_keys=str(trusted), oms_bundle=str(bundle))
+    server = await make_server(config)
+    code, document = await server.get("/ready")
+    assert document["certificate"]["status"] == status, document
+    assert code == (200 if status == "Valid" else 503)
+    if status == "Valid":  # the property certificate's own verdict, after the bundle's
+        assert document["certificate"]["issuer"] == "tests"

@@ -65,6 +65,15 @@ def certificate_source(spec: api.AxiomModelSpec) -> SourceRef:
     return SourceRef(kind, ref.name, ref.key)
 
 
+def certificate_keys(spec: api.AxiomModelSpec) -> list[str]:
+    """The keys of the certificate object the pods mount: the certificate (or OMS bundle),
+    and with AxiomAndOMS the bundle too."""
+    keys = [certificate_source(spec).key or ""]
+    if spec.certificate.format == "AxiomAndOMS":
+        keys.append(spec.certificate.oms_bundle_key)
+    return list(dict.fromkeys(keys))
+
+
 def configmap_model_location(uri: str) -> tuple[str, str] | None:
     """configmap://name/key -> (name, key); None for other schemes."""
     prefix = "configmap://"
@@ -107,8 +116,9 @@ def _volume_source(ref: SourceRef, items: list[dict[str, str]] | None) -> dict[s
 def _volumes(inputs: VersionInputs) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     cert = inputs.certificate
     assert cert.key is not None
+    cert_items = [{"key": key, "path": key} for key in certificate_keys(inputs.spec)]
     volumes: list[dict[str, Any]] = [
-        {"name": "certificate", **_volume_source(cert, [{"key": cert.key, "path": cert.key}])},
+        {"name": "certificate", **_volume_source(cert, cert_items)},
         {"name": "trusted-keys", **_volume_source(inputs.trusted_keys, None)},
         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
     ]
@@ -149,7 +159,10 @@ def _env(inputs: VersionInputs) -> list[dict[str, Any]]:
         {"name": "AXIOM_CERTIFICATE", "value": f"{CERTIFICATE_DIR}/{inputs.certificate.key}"},
         {"name": "AXIOM_TRUSTED_KEYS", "value": TRUSTED_KEYS_DIR},
         {"name": "AXIOM_CERTIFICATE_POLICY", "value": spec.certificate.policy.lower()},
-        {"name": "AXIOM_CERTIFICATE_FORMAT", "value": spec.certificate.format.lower()},
+        {
+            "name": "AXIOM_CERTIFICATE_FORMAT",
+            "value": "oms" if spec.certificate.format == "OMS" else "axiom",
+        },
         {
             "name": "AXIOM_HOST",
             "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}},
@@ -160,6 +173,9 @@ def _env(inputs: VersionInputs) -> list[dict[str, Any]]:
     ]
     if inputs.traffic_config_map is not None:
         env.append({"name": "AXIOM_TRAFFIC_CONFIG", "value": f"{TRAFFIC_DIR}/traffic.json"})
+    if spec.certificate.format == "AxiomAndOMS":
+        bundle = f"{CERTIFICATE_DIR}/{spec.certificate.oms_bundle_key}"
+        env.append({"name": "AXIOM_OMS_BUNDLE", "value": bundle})
     env.extend(s3_env(spec.model))
     return env
 

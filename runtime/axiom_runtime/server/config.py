@@ -50,6 +50,8 @@ class ServerConfig:
     # None means "not set": enforce when a certificate is given, else no verification.
     certificate_policy: CertificatePolicy | None = None
     certificate_format: CertificateFormat = CertificateFormat.AXIOM
+    # An OMS bundle checked as well as the property certificate (both must pass).
+    oms_bundle: str | None = None
     model_name: str | None = None  # name the V2 routes answer to; default the package's
     expected_version: str | None = None
     host: str = "0.0.0.0"
@@ -148,6 +150,7 @@ FLAG_NAMES: dict[str, str] = {
     "trusted_keys": "--trusted-keys",
     "certificate_policy": "--certificate-policy",
     "certificate_format": "--certificate-format",
+    "oms_bundle": "--oms-bundle",
     "model_name": "--model-name",
     "expected_version": "--expected-version",
     "host": "--host",

@@ -154,6 +154,20 @@ def verify(package: ModelPackage, config: ServerConfig) -> CertificateState:
         )
     if config.certificate_format is CertificateFormat.OMS:
         return _verify_oms(package, certificate, config.trusted_keys, policy)
+    if config.oms_bundle is not None:
+        # Who published these bytes first, then what was checked on them: both must pass.
+        try:
+            bundle = Path(config.oms_bundle).read_bytes()
+        except OSError as error:
+            return CertificateState(
+                "Unreadable",
+                False,
+                f"cannot read OMS bundle {config.oms_bundle}: {error.strerror}",
+                policy,
+            )
+        published = _verify_oms(package, bundle, config.trusted_keys, policy)
+        if not published.ok:
+            return published
     try:
         keys = load_trusted_keys(config.trusted_keys)
     except (OSError, ValueError) as error:
