@@ -1,7 +1,8 @@
 """pytest fixtures for the model-source tests: real storage servers on 127.0.0.1.
 
-``s3_server`` (session)
-    A started :class:`~axiom_devcluster.storage_servers.S3Server` (versitygw). Tests that use
+``s3_server`` (session), ``oci_registry`` (session)
+    A started :class:`~axiom_devcluster.storage_servers.S3Server` (versitygw) or
+    :class:`~axiom_devcluster.storage_servers.OciRegistry` (distribution). Tests that use
     it are marked ``storage``; missing binaries are built before the tests run (needs Go),
     and the tests are skipped, saying why, only when they are missing and Go is not installed.
 """
@@ -15,9 +16,14 @@ from collections.abc import Iterator
 import pytest
 
 from axiom_devcluster import binaries
-from axiom_devcluster.storage_servers import S3Server, build_storage_servers, storage_binary
+from axiom_devcluster.storage_servers import (
+    OciRegistry,
+    S3Server,
+    build_storage_servers,
+    storage_binary,
+)
 
-_STORAGE_FIXTURES = {"s3_server"}
+_STORAGE_FIXTURES = {"s3_server", "oci_registry"}
 _SERVERS = ("versitygw", "registry")
 
 
@@ -48,3 +54,11 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         pytest.skip("versitygw is not built and `go` is not installed (hack/storage/build.sh)")
     with S3Server(tmp_path_factory.mktemp("s3")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def oci_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OciRegistry]:
+    if storage_binary("registry") is None:
+        pytest.skip("the registry is not built and `go` is not installed (hack/storage/build.sh)")
+    with OciRegistry(tmp_path_factory.mktemp("oci")) as registry:
+        yield registry

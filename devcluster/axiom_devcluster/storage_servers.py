@@ -1,4 +1,4 @@
-"""Real storage servers on loopback for the model-source tests: S3 (versitygw).
+"""Real storage servers on loopback for the model-source tests: S3 (versitygw), OCI (distribution).
 
 ``versitygw`` (Apache-2.0) serves the S3 API over a plain directory (its posix backend), so
 a test puts an object by writing a file under ``<root>/<bucket>/`` and the runtime and the
@@ -10,6 +10,7 @@ built from its Go module by ``hack/storage/build.sh`` and cached like the contro
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import urllib.error
@@ -128,3 +129,59 @@ class S3Server(ManagedProcess):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         return f"s3://{bucket}/{key}"
+
+
+class RegistryStartError(ProcessStartError):
+    """The registry exited or did not answer in time; holds its log tail."""
+
+
+class OciRegistry(ManagedProcess):
+    """The CNCF distribution registry (filesystem storage) on 127.0.0.1; a context manager.
+    Anonymous push and pull over plain HTTP, as a registry on loopback is."""
+
+    name = "registry"
+    start_error = RegistryStartError
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir / "registry.log")
+        self.workdir = workdir
+        self.port = 0
+
+    @property
+    def host(self) -> str:
+        return f"{addresses.BIND_IP}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def prepare(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = addresses.free_port()
+        config = {
+            "version": 0.1,
+            "log": {"level": "warn"},
+            "storage": {"filesystem": {"rootdirectory": str(self.workdir / "data")}},
+            "http": {"addr": self.host},
+        }
+        (self.workdir / "config.yml").write_text(json.dumps(config))  # JSON is YAML
+
+    def argv(self) -> list[str]:
+        binary = storage_binary("registry")
+        if binary is None:
+            raise RegistryStartError(f"registry is not built: run bash {BUILD_SCRIPT}")
+        return [
+            "env",
+            *(f"-u{name}" for name in _PROXY_VARIABLES),
+            "OTEL_TRACES_EXPORTER=none",
+            str(binary),
+            "serve",
+            str(self.workdir / "config.yml"),
+        ]
+
+    def ready(self) -> bool:
+        try:
+            with _NO_PROXY.open(f"{self.url}/v2/", timeout=2) as reply:
+                return bool(reply.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False

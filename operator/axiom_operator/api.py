@@ -42,7 +42,9 @@ SHA256_PATTERN = r"^[0-9a-f]{64}$"
 MODEL_URI_PATTERN = (
     r"^(https?://[^\s]+|file:///[^\s]*|configmap://[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[-._a-zA-Z0-9]+"
     r"|s3://[a-z0-9][-a-z0-9.]{1,61}[a-z0-9]/[^\s?#]+"
-    r"|pvc://[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[-._a-zA-Z0-9/]+)$"
+    r"|pvc://[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[-._a-zA-Z0-9/]+"
+    r"|oci://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[a-z0-9._/-]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"@sha256:[0-9a-f]{64})$"
 )
 _DOT_DOT_SEGMENT = r"(^|/)[.][.](/|$)"
 # The keys of an S3 credentials Secret: the AWS SDKs' environment variable names, which the
@@ -210,7 +212,10 @@ class ModelSource(ApiModel):
             "namespace, mounted into the pods; the operator also hashes those bytes) or "
             "s3://<bucket>/<key> (an S3-compatible store, see model.s3; the runtime and the "
             "operator stream and hash it) or pvc://<claim>/<path> (a PersistentVolumeClaim in "
-            "the model's namespace, mounted read-only into the pods, which hash the file)."
+            "the model's namespace, mounted read-only into the pods, which hash the file) or "
+            "oci://<registry>/<repository>[:<tag>]@sha256:<manifest digest> (an OCI artifact "
+            "pushed by `axiom model push`, pulled by digest; the operator checks that the "
+            "manifest's package layer is spec.model.sha256)."
         ),
     )
     sha256: str = Field(

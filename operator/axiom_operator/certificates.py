@@ -39,6 +39,7 @@ from axiom_runtime.certificate.oms import OmsTrust, verify_oms_bundle
 from axiom_runtime.errors import AxiomError
 from axiom_runtime.keys import parse_trusted_keys
 from axiom_runtime.sources import ModelSourceError, S3Settings
+from axiom_runtime.sources.oci import layer_digest as oci_layer_digest
 from axiom_runtime.sources.s3 import signed_request
 
 
@@ -185,6 +186,15 @@ async def _package_sha256(
             if failure is not None:
                 return None, uri, failure
             cache.by_uri[key] = digest
+        return cache.by_uri[key], uri, None
+    if uri.startswith("oci://"):
+        if cache.by_uri.get(key) is None:
+            try:
+                # The manifest, checked against the digest the URI pins, names the package
+                # layer by its sha256: the blob itself is not needed (the pods verify it).
+                cache.by_uri[key] = await oci_layer_digest(uri)
+            except ModelSourceError as error:
+                return None, uri, GateOutcome(None, False, "PackageUnavailable", str(error))
         return cache.by_uri[key], uri, None
     if uri.startswith(("http://", "https://")):
         if key not in cache.by_uri:

@@ -1,5 +1,7 @@
 """Model sources beyond ConfigMaps, with a real control plane and real servers.
 
+oci://: ``axiom model push`` puts the package into a real registry (distribution); the
+operator checks the manifest of the pinned digest names the package's sha256 as its layer.
 s3://: the operator reads the credentials Secret the pods get, streams the package from a
 real S3 server (versitygw on 127.0.0.1) hashing it as it goes, and gates the version on
 that hash; the Deployment passes the credentials as Secret references only. pvc://: the
@@ -10,6 +12,9 @@ refuses source settings that do not fit the scheme.
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +34,7 @@ from operator_support import (
     wait_for,
 )
 
-from axiom_devcluster.storage_servers import S3Server
+from axiom_devcluster.storage_servers import OciRegistry, S3Server
 from axiom_operator.kube import AxiomModelResource
 
 pytestmark = pytest.mark.timeout(180)
@@ -185,3 +190,78 @@ async def test_the_crd_refuses_source_settings_that_do_not_fit_the_scheme(
     with pytest.raises(ApiError) as refused:
         await kube_client.create(AxiomModelResource.from_dict(manifest))
     assert message in str(refused.value.status.message)
+
+
+async def oci_model(
+    client: AsyncClient, namespace: str, registry: OciRegistry, tmp_path: Path, *, pushed: bytes
+) -> str:
+    """digits 1.0.0 signed for package(seed 0), ``pushed`` bytes in the registry."""
+    data = package("digits", "1.0.0")
+    source = tmp_path / "digits-1.0.0.axiom"
+    source.write_bytes(pushed)
+    done = subprocess.run(  # noqa: ASYNC221 -- the push is the test's setup
+        [sys.executable, "-m", "axiom_runtime.cli", "model", "push", str(source),
+         f"oci://{registry.host}/{namespace}/digits:1.0.0"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    uri = done.stdout.strip()
+    await put_trusted_keys(client, namespace)
+    await put_certificate(client, namespace, "digits-1-0-0-cert", certificate(data))
+    manifest = model_manifest(
+        "digits", namespace, "1.0.0", hashlib.sha256(data).hexdigest(), "digits-1-0-0-cert"
+    )
+    manifest["spec"]["model"]["uri"] = uri
+    await client.create(AxiomModelResource.from_dict(manifest))
+    return uri
+
+
+async def test_oci_package_is_checked_by_its_manifest_and_deployed(
+    kube_client: AsyncClient,
+    namespace: str,
+    operator_runner: Any,
+    oci_registry: OciRegistry,
+    tmp_path: Path,
+) -> None:
+    uri = await oci_model(
+        kube_client, namespace, oci_registry, tmp_path, pushed=package("digits", "1.0.0")
+    )
+    model = await model_when(kube_client, "digits", ready, within=90)
+    assert condition(model, "CertificateValid")["reason"] == "Valid"
+    pod = (await kube_client.get(Deployment, "digits-v1-0-0")).spec.template.spec
+    assert {e.name: e.value for e in pod.containers[0].env}["AXIOM_MODEL_URI"] == uri
+
+
+async def test_oci_artifact_of_other_bytes_is_refused(
+    kube_client: AsyncClient,
+    namespace: str,
+    operator_runner: Any,
+    oci_registry: OciRegistry,
+    tmp_path: Path,
+) -> None:
+    uri = await oci_model(
+        kube_client, namespace, oci_registry, tmp_path, pushed=package("digits", "1.0.0", seed=4)
+    )
+    model = await model_when(kube_client, "digits", reason_is("HashMismatch"), within=30)
+    assert f"package bytes at {uri} hash to" in condition(model, "CertificateValid")["message"]
+    assert [d async for d in kube_client.list(Deployment)] == []
+
+
+async def test_oci_digest_the_registry_does_not_have_is_unavailable(
+    kube_client: AsyncClient,
+    namespace: str,
+    operator_runner: Any,
+    oci_registry: OciRegistry,
+) -> None:
+    data = package("digits", "1.0.0")
+    await put_trusted_keys(kube_client, namespace)
+    await put_certificate(kube_client, namespace, "digits-1-0-0-cert", certificate(data))
+    manifest = model_manifest(
+        "digits", namespace, "1.0.0", hashlib.sha256(data).hexdigest(), "digits-1-0-0-cert"
+    )
+    manifest["spec"]["model"]["uri"] = (
+        f"oci://{oci_registry.host}/{namespace}/nothing@sha256:{'0' * 64}"
+    )
+    await kube_client.create(AxiomModelResource.from_dict(manifest))
+    model = await model_when(kube_client, "digits", reason_is("PackageUnavailable"), within=30)
+    assert "manifest: HTTP 404" in condition(model, "CertificateValid")["message"]

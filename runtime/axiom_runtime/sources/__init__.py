@@ -7,7 +7,8 @@ module with one ``async fetch`` that writes through :class:`~.sink.HashingSink`:
 
 - a path or ``file://`` (:mod:`.local`): a mounted volume, ConfigMap or PVC; hashed when loaded,
 - ``http://`` / ``https://`` (:mod:`.http`),
-- ``s3://bucket/key`` (:mod:`.s3`): any S3-compatible endpoint, SigV4-signed GET.
+- ``s3://bucket/key`` (:mod:`.s3`): any S3-compatible endpoint, SigV4-signed GET,
+- ``oci://registry/repository[:tag]@sha256:...`` (:mod:`.oci`): an OCI artifact, by digest.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ __all__ = [
     "scheme_of",
 ]
 
-SCHEMES = ("file", "http", "https", "s3")
+SCHEMES = ("file", "http", "https", "s3", "oci")
 
 
 def scheme_of(uri: str) -> str:
@@ -38,7 +39,7 @@ def scheme_of(uri: str) -> str:
     if scheme not in SCHEMES:
         raise ModelSourceError(
             f"model URI {uri!r}: scheme {parsed.scheme!r} is not supported "
-            "(use a path, file://, http://, https://, s3://)"
+            "(use a path, file://, http://, https://, s3://, oci://)"
         )
     return scheme
 
@@ -62,6 +63,10 @@ async def fetch(
         from axiom_runtime.sources import http
 
         return await http.fetch(uri, target, limits)
+    if scheme == "oci":
+        from axiom_runtime.sources import oci
+
+        return await oci.fetch(uri, target, limits)
     from axiom_runtime.sources import s3 as s3_source
 
     return await s3_source.fetch(uri, target, limits, s3 or S3Settings.from_env(env))
