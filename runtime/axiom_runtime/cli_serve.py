@@ -39,6 +39,8 @@ _HELP = {
     "max_body_bytes": "request body limit (default 4 MiB)",
     "max_download_bytes": "size cap for http(s) and s3 model downloads (default 512 MiB)",
     "download_timeout_s": "time limit for http(s) and s3 model downloads in seconds (default 60)",
+    "download_dir": "keep a verified download here by its --sha256, for the next start "
+    "(default: a private temp dir, removed at shutdown)",
     "s3_endpoint": "S3-compatible endpoint for s3:// URIs, http(s)://host[:port] (path-style); "
     "credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN",
     "s3_region": "SigV4 region for s3:// URIs (default us-east-1)",

@@ -8,6 +8,7 @@ an implementation that is not ours.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +117,42 @@ async def test_no_credentials_names_the_variables(
     )
     _, document = await server.get("/ready")
     assert "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY not set" in document["reason"]
+
+
+async def test_a_restarted_server_reuses_the_kept_download(
+    make_server: MakeServer, signed_model: SignedModel, s3_env: S3Server, tmp_path: Path
+) -> None:
+    uri = s3_env.put_file("models", "kept/tiny.axiom", signed_model.package)
+    settings = {
+        "model_uri": uri,
+        "model_sha256": signed_model.sha256,
+        "s3_endpoint": s3_env.endpoint,
+        "download_dir": str(tmp_path / "models"),
+    }
+    first = await make_server(server_config(signed_model, **settings))
+    assert (await first.get("/ready"))[0] == 200
+    kept = tmp_path / "models" / f"{signed_model.sha256}.axiom"
+    assert kept.is_file()
+    (s3_env.root / "models" / "kept" / "tiny.axiom").unlink()  # the store no longer has it
+    second = await make_server(server_config(signed_model, **settings))
+    assert (await second.get("/ready"))[0] == 200
+
+
+async def test_a_kept_file_that_no_longer_hashes_to_the_pin_is_downloaded_again(
+    make_server: MakeServer, signed_model: SignedModel, s3_env: S3Server, tmp_path: Path
+) -> None:
+    uri = s3_env.put_file("models", "kept2/tiny.axiom", signed_model.package)
+    kept = tmp_path / "models" / f"{signed_model.sha256}.axiom"
+    kept.parent.mkdir()
+    kept.write_bytes(b"left over from a crash")
+    server = await make_server(
+        server_config(
+            signed_model,
+            model_uri=uri,
+            model_sha256=signed_model.sha256,
+            s3_endpoint=s3_env.endpoint,
+            download_dir=str(kept.parent),
+        )
+    )
+    assert (await server.get("/ready"))[0] == 200
+    assert kept.read_bytes() == signed_model.package.read_bytes()

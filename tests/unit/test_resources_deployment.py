@@ -96,6 +96,7 @@ def test_runtime_env_follows_the_server_contract() -> None:
         "AXIOM_PORT": "8080",
         "AXIOM_GRPC_PORT": "8081",
         "TMPDIR": "/tmp",
+        "AXIOM_DOWNLOAD_DIR": "/tmp/axiom-models",
     }
 
 

@@ -170,6 +170,8 @@ def _env(inputs: VersionInputs) -> list[dict[str, Any]]:
         {"name": "AXIOM_PORT", "value": str(names.RUNTIME_PORT)},
         {"name": "AXIOM_GRPC_PORT", "value": str(names.RUNTIME_GRPC_PORT)},
         {"name": "TMPDIR", "value": "/tmp"},
+        # In the /tmp emptyDir: a restarted container finds its package already downloaded.
+        {"name": "AXIOM_DOWNLOAD_DIR", "value": "/tmp/axiom-models"},
     ]
     if inputs.traffic_config_map is not None:
         env.append({"name": "AXIOM_TRAFFIC_CONFIG", "value": f"{TRAFFIC_DIR}/traffic.json"})

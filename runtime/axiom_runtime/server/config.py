@@ -65,6 +65,9 @@ class ServerConfig:
     max_body_bytes: int = 4 * MIB
     max_download_bytes: int = 512 * MIB
     download_timeout_s: float = 60.0
+    # Keep a verified download here, named by its pinned sha256, for the next start (pods:
+    # their /tmp emptyDir). None: a private temp dir, removed at shutdown.
+    download_dir: str | None = None
     # s3:// URIs: the endpoint (path-style) and SigV4 region. The credentials are read from
     # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN only, never from flags.
     s3_endpoint: str | None = None
@@ -162,6 +165,7 @@ FLAG_NAMES: dict[str, str] = {
     "max_body_bytes": "--max-body-bytes",
     "max_download_bytes": "--max-download-bytes",
     "download_timeout_s": "--download-timeout",
+    "download_dir": "--download-dir",
     "s3_endpoint": "--s3-endpoint",
     "s3_region": "--s3-region",
     "traffic_config": "--traffic-config",

@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from axiom_runtime.digest import sha256_file
 from axiom_runtime.package import ModelPackage, load_package
 from axiom_runtime.server.config import CertificateFormat, CertificatePolicy, ServerConfig
 from axiom_runtime.sources import (
@@ -93,26 +95,56 @@ class LoadOutcome:
 
 
 class ModelSource:
-    """Resolves the model URI to a local file (:mod:`axiom_runtime.sources`); owns (and
-    removes) the private download directory, so a pod downloads its package once."""
+    """Resolves the model URI to a local file (:mod:`axiom_runtime.sources`).
+
+    A pod downloads its package once: with ``download_dir`` set and a pinned sha256 (the
+    operator's pods have both, in their ``/tmp`` emptyDir, which outlives a container restart
+    such as an OOM kill or a failed liveness probe, but not the pod) the finished download is
+    kept as ``<download_dir>/<sha256>.axiom``. A kept file is used only if it still hashes to
+    the pin; a download lands under a private temp name first and is renamed into place
+    whole, so a download cut short never looks finished. Otherwise the download is private
+    to this process and removed at shutdown.
+    """
 
     def __init__(self, config: ServerConfig) -> None:
         self._config = config
         self._directory: Path | None = None
 
+    def _kept_path(self) -> Path | None:
+        pinned, directory = self._config.model_sha256, self._config.download_dir
+        if pinned is None or directory is None:
+            return None
+        return Path(directory) / f"{pinned}.axiom"
+
     async def fetch(self) -> FetchedPackage:
         uri = self._config.model_uri
-        if scheme_of(uri) != "file":
-            self._directory = Path(tempfile.mkdtemp(prefix="axiom-model-"))
         limits = FetchLimits(self._config.max_download_bytes, self._config.download_timeout_s)
+        if scheme_of(uri) == "file":
+            return await fetch(uri, Path(), limits)
+        kept = self._kept_path()
+        loop = asyncio.get_running_loop()
+        if kept is not None and kept.is_file():
+            if await loop.run_in_executor(None, sha256_file, kept) == self._config.model_sha256:
+                return FetchedPackage(kept, kept.stat().st_size, self._config.model_sha256)
+            kept.unlink(missing_ok=True)
         s3 = None
         if scheme_of(uri) == "s3":
             s3 = S3Settings.from_env(
                 endpoint=self._config.s3_endpoint, region=self._config.s3_region
             )
-        return await fetch(uri, self._directory or Path(), limits, s3=s3)
+        if kept is not None:
+            kept.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Beside the kept name when there is one, so that the rename stays on one filesystem.
+        where = None if kept is None else str(kept.parent)
+        self._directory = Path(tempfile.mkdtemp(prefix=".axiom-download-", dir=where))
+        fetched = await fetch(uri, self._directory, limits, s3=s3)
+        if kept is None or fetched.sha256 != self._config.model_sha256:
+            return fetched  # the loader reports a wrong hash; never keep those bytes
+        os.replace(fetched.path, kept)
+        return FetchedPackage(kept, fetched.size, fetched.sha256)
 
     def cleanup(self) -> None:
+        """Remove this process's download directory (a kept package stays for a restart)."""
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
             self._directory = None
