@@ -1,7 +1,8 @@
 """Large packages: peak RSS and load time of `axiom serve` per model source and size.
 
 For each size (20 MB and 200 MB of float32 weights, which deflate does not shrink) and
-each source (file://, http:// from a local static server, s3:// from versitygw), start a
+each source (file://, http:// from a local static server, s3:// from versitygw, oci:// from
+the distribution registry), start a
 fresh `axiom serve` process with the package's certificate and pinned sha256, and measure
 the time from spawn to `/ready` = 200 and the process's peak RSS (VmHWM from /proc, read
 once it is ready). A baseline row serves a tiny package: the interpreter and imports.
@@ -10,7 +11,7 @@ once it is ready). A baseline row serves a tiny package: the interpreter and imp
 runtime | tar -x -C DIR`) for the sources that tree supports, to compare.
 
 Usage: python bench/storage_bench.py [--sizes 20,200] [--repeat 1] [--before DIR]
-Needs: the storage servers (bash hack/storage/build.sh) for the s3 rows.
+Needs: the storage servers (bash hack/storage/build.sh) for the s3 and oci rows.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 for part in ("runtime", "operator", "devcluster"):
     sys.path.insert(0, str(ROOT / part))
 
-from axiom_devcluster.storage_servers import S3Server, storage_binary  # noqa: E402
+from axiom_devcluster.storage_servers import OciRegistry, S3Server, storage_binary  # noqa: E402
 from axiom_runtime.certificate import certificate_json, sign_certificate  # noqa: E402
 from axiom_runtime.keys import generate_private_key, key_id_for, public_key_pem  # noqa: E402
 from axiom_runtime.package import load_package, write_package  # noqa: E402
+from axiom_runtime.sources.oci import push_package  # noqa: E402
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -158,6 +160,8 @@ def main() -> int:
     if options.before is not None:
         trees.append(("before", options.before / "runtime"))
     s3 = S3Server(work / "s3") if storage_binary("versitygw") else None
+    registry = OciRegistry(work / "oci") if storage_binary("registry") else None
+    pinned: dict[int, str] = {}
     rows: list[tuple[str, str, int, float, float]] = []
     with contextlib.ExitStack() as stack:
         base = stack.enter_context(static_server(work))
@@ -165,6 +169,12 @@ def main() -> int:
             stack.enter_context(s3)
             for path, _, _ in packages.values():
                 s3.put_file("models", path.name, path)
+        if registry is not None:
+            stack.enter_context(registry)
+            for size, (path, sha, _) in packages.items():
+                pinned[size] = push_package(
+                    path, f"oci://{registry.host}/bench/big:{size}mb", sha256=sha
+                )
         s3_env = {}
         if s3 is not None:
             s3_env = {
@@ -177,6 +187,8 @@ def main() -> int:
                 sources = {"file": f"file://{path}", "http": f"{base}/{path.name}"}
                 if s3 is not None and tree == "after":
                     sources["s3"] = f"s3://models/{path.name}"
+                if size in pinned and tree == "after":
+                    sources["oci"] = pinned[size]
                 for source, uri in sources.items():
                     for attempt in range(options.repeat):
                         log = work / f"{tree}-{source}-{size}-{attempt}.log"
