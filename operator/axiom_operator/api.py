@@ -116,6 +116,12 @@ def _no_credentials(url: str) -> str:
     return url
 
 
+def _no_pvc_dot_dot(uri: str) -> str:
+    if uri.startswith("pvc://") and re.search(_DOT_DOT_SEGMENT, uri[len("pvc://") :]):
+        raise ValueError("a pvc:// path must not contain '..' segments")
+    return uri
+
+
 PositiveDuration = Annotated[
     str,
     Field(
@@ -201,7 +207,7 @@ class ModelSource(ApiModel):
         }
     )
 
-    uri: Annotated[str, AfterValidator(_no_credentials)] = Field(
+    uri: Annotated[str, AfterValidator(_no_credentials), AfterValidator(_no_pvc_dot_dot)] = Field(
         pattern=MODEL_URI_PATTERN,
         max_length=2048,
         json_schema_extra={"x-kubernetes-validations": NO_CREDENTIALS_CEL},
@@ -233,9 +239,7 @@ class ModelSource(ApiModel):
     )
 
     @model_validator(mode="after")
-    def _s3_settings_match_the_uri(self) -> ModelSource:
-        if self.uri.startswith("pvc://") and re.search(_DOT_DOT_SEGMENT, self.uri[6:]):
-            raise ValueError("a pvc:// path must not contain '..' segments")
+    def _settings_fit_the_scheme(self) -> ModelSource:
         if self.uri.startswith("s3://") != (self.s3 is not None):
             raise ValueError(
                 "model.s3 (endpoint, credentialsSecretRef) is required for an s3:// uri "
