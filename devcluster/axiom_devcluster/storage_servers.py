@@ -11,6 +11,7 @@ built from its Go module by ``hack/storage/build.sh`` and cached like the contro
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import urllib.error
@@ -33,7 +34,8 @@ def storage_bin_dir() -> Path:
         f"storage-versitygw-{versions['VERSITYGW_VERSION']}"
         f"_registry-{versions['REGISTRY_VERSION']}_r{versions['BUILD_REVISION']}"
     )
-    return binaries.bin_dir().parent / key
+    root = Path(os.environ.get("AXIOM_CACHE_DIR", Path.home() / ".cache" / "axiom"))
+    return root / "bin" / key
 
 
 def storage_binary(name: str) -> Path | None:
