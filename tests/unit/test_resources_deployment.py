@@ -91,7 +91,6 @@ def test_runtime_env_follows_the_server_contract() -> None:
         "AXIOM_CERTIFICATE": "/etc/axiom/certificate/certificate.json",
         "AXIOM_TRUSTED_KEYS": "/etc/axiom/trusted-keys",
         "AXIOM_CERTIFICATE_POLICY": "enforce",
-        "AXIOM_CERTIFICATE_FORMAT": "axiom",
         "AXIOM_HOST": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}},
         "AXIOM_PORT": "8080",
         "AXIOM_GRPC_PORT": "8081",
@@ -283,3 +282,11 @@ def test_s3_package_gets_endpoint_and_credentials_by_secret_reference() -> None:
 def test_model_source_settings_must_fit_the_scheme(model: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         spec(model=model)
+
+
+def test_mounted_packages_need_no_download_dir_and_the_default_format_no_variable() -> None:
+    variables = env(
+        build_deployment(inputs(spec(model={"uri": "configmap://m/model.axiom", "sha256": SHA})))
+    )
+    assert "AXIOM_DOWNLOAD_DIR" not in variables
+    assert "AXIOM_CERTIFICATE_FORMAT" not in variables

@@ -160,19 +160,19 @@ def _env(inputs: VersionInputs) -> list[dict[str, Any]]:
         {"name": "AXIOM_TRUSTED_KEYS", "value": TRUSTED_KEYS_DIR},
         {"name": "AXIOM_CERTIFICATE_POLICY", "value": spec.certificate.policy.lower()},
         {
-            "name": "AXIOM_CERTIFICATE_FORMAT",
-            "value": "oms" if spec.certificate.format == "OMS" else "axiom",
-        },
-        {
             "name": "AXIOM_HOST",
             "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}},
         },
         {"name": "AXIOM_PORT", "value": str(names.RUNTIME_PORT)},
         {"name": "AXIOM_GRPC_PORT", "value": str(names.RUNTIME_GRPC_PORT)},
         {"name": "TMPDIR", "value": "/tmp"},
-        # In the /tmp emptyDir: a restarted container finds its package already downloaded.
-        {"name": "AXIOM_DOWNLOAD_DIR", "value": "/tmp/axiom-models"},
     ]
+    if not spec.model.uri.startswith(("configmap://", "file://", "pvc://")):
+        # In the /tmp emptyDir: a restarted container finds its package already downloaded.
+        env.append({"name": "AXIOM_DOWNLOAD_DIR", "value": "/tmp/axiom-models"})
+    # Only when not the runtime's default, so that pods of existing models keep their template.
+    if spec.certificate.format == "OMS":
+        env.append({"name": "AXIOM_CERTIFICATE_FORMAT", "value": "oms"})
     if inputs.traffic_config_map is not None:
         env.append({"name": "AXIOM_TRAFFIC_CONFIG", "value": f"{TRAFFIC_DIR}/traffic.json"})
     if spec.certificate.format == "AxiomAndOMS":
