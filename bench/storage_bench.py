@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -146,6 +147,13 @@ def main() -> int:
     options, _ = parser.parse_known_args()  # `make bench` passes --duration to every bench
     sizes = [int(size) for size in options.sizes.split(",")]
     work = Path(tempfile.mkdtemp(prefix="axiom-storage-bench-"))
+    try:
+        return _run(options, sizes, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # several copies of every package
+
+
+def _run(options: argparse.Namespace, sizes: list[int], work: Path) -> int:
     key = generate_private_key()
     keys = work / "keys"
     keys.mkdir()
