@@ -24,7 +24,7 @@ from axiom_devcluster.storage_servers import (
 )
 
 _STORAGE_FIXTURES = {"s3_server", "oci_registry"}
-_SERVERS = ("versitygw", "registry")
+_SERVERS = ("versitygw", "registry", "oras")
 
 
 def pytest_configure(config: pytest.Config) -> None:

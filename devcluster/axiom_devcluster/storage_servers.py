@@ -32,7 +32,8 @@ def storage_bin_dir() -> Path:
     versions = binaries.read_versions(VERSIONS_FILE)
     key = (
         f"storage-versitygw-{versions['VERSITYGW_VERSION']}"
-        f"_registry-{versions['REGISTRY_VERSION']}_r{versions['BUILD_REVISION']}"
+        f"_registry-{versions['REGISTRY_VERSION']}_oras-{versions['ORAS_VERSION']}"
+        f"_r{versions['BUILD_REVISION']}"
     )
     root = Path(os.environ.get("AXIOM_CACHE_DIR", Path.home() / ".cache" / "axiom"))
     return root / "bin" / key

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build (or reuse) the storage servers the model-source tests start on 127.0.0.1:
 # versitygw (Apache-2.0, S3 API over a posix directory) for s3:// and the CNCF distribution
-# registry (Apache-2.0) for oci://. Same shape as hack/cluster/build.sh: one small Go module
+# registry (Apache-2.0) for oci://, and the ORAS client (Apache-2.0) for the interop tests. Same shape as hack/cluster/build.sh: one small Go module
 # per tool pins every dependency through its go.sum; binaries land in
 # ${AXIOM_CACHE_DIR:-~/.cache/axiom}/bin/storage-<versions>_r<rev>/, built under a temp name
 # and renamed, so a second run builds nothing and an interrupted one leaves nothing half-made.
@@ -13,7 +13,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
 source "$here/versions.env"
 
-key="storage-versitygw-${VERSITYGW_VERSION}_registry-${REGISTRY_VERSION}_r${BUILD_REVISION}"
+key="storage-versitygw-${VERSITYGW_VERSION}_registry-${REGISTRY_VERSION}_oras-${ORAS_VERSION}_r${BUILD_REVISION}"
 out="${AXIOM_CACHE_DIR:-$HOME/.cache/axiom}/bin/$key"
 if [[ "${1:-}" == "--print-dir" ]]; then
   echo "$out"
@@ -52,4 +52,6 @@ build_tool versitygw github.com/versity/versitygw/cmd/versitygw versitygw \
   "-X main.Version=${VERSITYGW_VERSION}"
 build_tool registry github.com/distribution/distribution/v3/cmd/registry registry \
   "-X github.com/distribution/distribution/v3/version.version=${REGISTRY_VERSION}"
+build_tool oras oras.land/oras/cmd/oras oras \
+  "-X oras.land/oras/internal/version.Version=${ORAS_VERSION#v} -X oras.land/oras/internal/version.BuildMetadata="
 log "storage servers in $out"
