@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml runtime/pyproject.toml
 setup: $(STAMP) ## create .venv and install both distributions with the dev tools
 
 cluster-binaries: ## build (or reuse from ~/.cache/axiom) etcd, kube-*, kwok and helm from Go modules
-	@if command -v go >/dev/null; then bash hack/cluster/build.sh; else echo "go not found: cluster tests will be skipped"; fi
+	@if command -v go >/dev/null; then bash hack/cluster/build.sh && bash hack/storage/build.sh; else echo "go not found: cluster tests will be skipped"; fi
 
 test: setup cluster-binaries ## run every test tier this machine can run (unit, integration, e2e)
 	$(BIN)/python -m pytest tests

@@ -5,4 +5,5 @@ pytest_plugins = [
     "axiom_devcluster.pytest_plugin",
     "axiom_devcluster.agent.pytest_plugin",
     "axiom_devcluster.operator_fixtures",
+    "axiom_devcluster.storage_plugin",
 ]

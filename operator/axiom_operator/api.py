@@ -40,8 +40,16 @@ SHORT_NAMES = ("axm",)
 SEMVER_PATTERN = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9a-z]+(\.[0-9a-z]+)*)?$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 MODEL_URI_PATTERN = (
-    r"^(https?://[^\s]+|file:///[^\s]*|configmap://[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[-._a-zA-Z0-9]+)$"
+    r"^(https?://[^\s]+|file:///[^\s]*|configmap://[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[-._a-zA-Z0-9]+"
+    r"|s3://[a-z0-9][-a-z0-9.]{1,61}[a-z0-9]/[^\s?#]+"
+    r"|pvc://[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[-._a-zA-Z0-9/]+"
+    r"|oci://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[a-z0-9._/-]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"@sha256:[0-9a-f]{64})$"
 )
+_DOT_DOT_SEGMENT = r"(^|/)[.][.](/|$)"
+# The keys of an S3 credentials Secret: the AWS SDKs' environment variable names, which the
+# runtime pods receive them as.
+S3_CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 CONFIG_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
@@ -108,6 +116,12 @@ def _no_credentials(url: str) -> str:
     return url
 
 
+def _no_pvc_dot_dot(uri: str) -> str:
+    if uri.startswith("pvc://") and re.search(_DOT_DOT_SEGMENT, uri[len("pvc://") :]):
+        raise ValueError("a pvc:// path must not contain '..' segments")
+    return uri
+
+
 PositiveDuration = Annotated[
     str,
     Field(
@@ -140,10 +154,60 @@ class ApiModel(BaseModel):
 # --------------------------------------------------------------------------------------- spec
 
 
+class S3CredentialsRef(ApiModel):
+    """The Secret with the S3 credentials: keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and,
+    for temporary credentials, AWS_SESSION_TOKEN."""
+
+    name: str = Field(
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        max_length=253,
+        description="Name of the Secret, in the AxiomModel's namespace. Keys AWS_ACCESS_KEY_ID "
+        "and AWS_SECRET_ACCESS_KEY, optional AWS_SESSION_TOKEN. The runtime pods get them as "
+        "environment variables; the operator reads them to hash the package itself.",
+    )
+
+
+class S3Source(ApiModel):
+    """How to reach an s3:// package: an S3-compatible endpoint, its region, the credentials."""
+
+    endpoint: Annotated[str, AfterValidator(_no_credentials)] = Field(
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        max_length=2048,
+        json_schema_extra={"x-kubernetes-validations": NO_CREDENTIALS_CEL},
+        description="Base URL of the S3 API, e.g. https://s3.eu-west-1.amazonaws.com or a "
+        "MinIO/Ceph/versitygw Service; objects are read path-style (<endpoint>/<bucket>/<key>).",
+    )
+    region: str = Field(
+        default="us-east-1",
+        pattern=r"^[a-z0-9-]{1,64}$",
+        description="Region the requests are signed for (SigV4).",
+    )
+    credentials_secret_ref: S3CredentialsRef = Field(
+        description="Secret with the credentials (anonymous reads are not supported)."
+    )
+
+
 class ModelSource(ApiModel):
     """Where the model package is and which bytes it must be."""
 
-    uri: Annotated[str, AfterValidator(_no_credentials)] = Field(
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    f"!self.uri.startsWith('pvc://') || !self.uri.substring(6).matches('{_DOT_DOT_SEGMENT}')",
+                    "a pvc:// path must not contain '..' segments",
+                    ".uri",
+                ),
+                cel(
+                    "self.uri.startsWith('s3://') == has(self.s3)",
+                    "model.s3 (endpoint, credentialsSecretRef) is required for an s3:// uri "
+                    "and allowed only with one",
+                ),
+            ]
+        }
+    )
+
+    uri: Annotated[str, AfterValidator(_no_credentials), AfterValidator(_no_pvc_dot_dot)] = Field(
         pattern=MODEL_URI_PATTERN,
         max_length=2048,
         json_schema_extra={"x-kubernetes-validations": NO_CREDENTIALS_CEL},
@@ -151,7 +215,13 @@ class ModelSource(ApiModel):
             "Location of the .axiom package: https://... or http://... (downloaded by the runtime), "
             "file:///path (a volume or a path baked into the runtime image) or "
             "configmap://<configmap-name>/<key> (binaryData of a ConfigMap in the model's "
-            "namespace, mounted into the pods; the operator also hashes those bytes)."
+            "namespace, mounted into the pods; the operator also hashes those bytes) or "
+            "s3://<bucket>/<key> (an S3-compatible store, see model.s3; the runtime and the "
+            "operator stream and hash it) or pvc://<claim>/<path> (a PersistentVolumeClaim in "
+            "the model's namespace, mounted read-only into the pods, which hash the file) or "
+            "oci://<registry>/<repository>[:<tag>]@sha256:<manifest digest> (an OCI artifact "
+            "pushed by `axiom model push`, pulled by digest; the operator checks that the "
+            "manifest's package layer is spec.model.sha256)."
         ),
     )
     sha256: str = Field(
@@ -164,6 +234,18 @@ class ModelSource(ApiModel):
         max_length=253,
         description="Model name the certificate must name. Default: the AxiomModel's metadata.name.",
     )
+    s3: S3Source | None = Field(
+        default=None, description="Endpoint, region and credentials of an s3:// uri."
+    )
+
+    @model_validator(mode="after")
+    def _settings_fit_the_scheme(self) -> ModelSource:
+        if self.uri.startswith("s3://") != (self.s3 is not None):
+            raise ValueError(
+                "model.s3 (endpoint, credentialsSecretRef) is required for an s3:// uri "
+                "and allowed only with one"
+            )
+        return self
 
 
 class ObjectKeyRef(ApiModel):
@@ -215,6 +297,24 @@ class CertificateSpec(ApiModel):
     )
     config_map_ref: ObjectKeyRef | None = Field(
         default=None, description="ConfigMap key holding the certificate JSON (one source only)."
+    )
+    format: Literal["Axiom", "OMS", "AxiomAndOMS"] = Field(
+        default="Axiom",
+        description="Which signatures this version carries. Axiom: the referenced key holds a "
+        "property certificate (JSON, Ed25519), which says what was checked on data. OMS: the "
+        "referenced key holds an OpenSSF Model Signing bundle (a Sigstore bundle of the package "
+        "file, ECDSA key or certificate chain, e.g. written by `model_signing sign` or `axiom "
+        "cert sign --format oms`), which says who published these bytes; verified offline "
+        "against the EC public keys and CA certificates among the trusted keys (set key, e.g. "
+        "model.sig). AxiomAndOMS: both, in the same Secret/ConfigMap (the certificate at key, "
+        "the bundle at omsBundleKey), and both must pass.",
+    )
+    oms_bundle_key: str = Field(
+        default="model.sig",
+        pattern=CONFIG_KEY_PATTERN,
+        max_length=253,
+        description="With format AxiomAndOMS: the key of the same Secret/ConfigMap that holds "
+        "the OMS bundle.",
     )
     policy: Literal["Enforce", "Audit"] = Field(
         default="Enforce",

@@ -69,9 +69,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "no_nan, no_inf.",
     )
     sign.add_argument("package", metavar="PACKAGE")
+    sign.add_argument(
+        "--format",
+        choices=["axiom", "oms"],
+        default="axiom",
+        help="axiom: a property certificate (Ed25519 key); oms: an OpenSSF Model Signing "
+        "bundle of the package file (ECDSA P-256/384/521 key, or with --signing-certificate "
+        "a certificate chain), written through the model-signing library",
+    )
     sign.add_argument("--key", required=True, metavar="PRIVATE_KEY.pem")
     sign.add_argument("--key-id", help="default: the fingerprint id that keygen uses")
-    sign.add_argument("--issuer", required=True, help="who vouches for this model")
+    sign.add_argument("--issuer", help="who vouches for this model (required for axiom)")
+    sign.add_argument(
+        "--signing-certificate", metavar="CERT.pem", help="oms: sign as this certificate's key"
+    )
+    sign.add_argument(
+        "--certificate-chain",
+        action="append",
+        default=[],
+        metavar="CA.pem",
+        help="oms: the issuing CA certificates to put into the bundle, leaf's issuer first "
+        "(repeatable; at least one with --signing-certificate)",
+    )
     sign.add_argument(
         "--property", action="append", default=[], dest="properties", metavar="PROPERTY"
     )
@@ -83,7 +102,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--created-at", metavar="TIME", help="default: now (set it for reproducible output)"
     )
     sign.add_argument(
-        "-o", "--output", metavar="CERT.json", help="default: PACKAGE with .cert.json"
+        "-o",
+        "--output",
+        metavar="CERT.json",
+        help="default: PACKAGE with .cert.json (axiom) or .sig (oms)",
     )
     sign.set_defaults(handler=run_sign)
 
@@ -95,6 +117,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "otherwise exit 1 with the reason on stderr.",
     )
     verify.add_argument("certificate", metavar="CERT.json")
+    verify.add_argument(
+        "--format",
+        choices=["axiom", "oms"],
+        default="axiom",
+        help="oms: CERT is an OMS bundle, checked against the EC keys and CA certificates "
+        "among --trusted-keys and against --package (required)",
+    )
     verify.add_argument(
         "--trusted-keys",
         required=True,
@@ -139,6 +168,10 @@ def run_keygen(options: argparse.Namespace) -> int:
 
 
 def run_sign(options: argparse.Namespace) -> int:
+    if options.format == "oms":
+        return _run_sign_oms(options)
+    if not options.issuer:
+        raise CommandFailed("--issuer is required for a property certificate (--format axiom)")
     from axiom_runtime.certificate.signing import sign_certificate
     from axiom_runtime.package import load_package
 
@@ -183,6 +216,44 @@ def run_sign(options: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run_sign_oms(options: argparse.Namespace) -> int:
+    from axiom_runtime.certificate.oms import sign_oms_bundle
+    from axiom_runtime.package import load_package
+
+    if options.properties or options.data or options.issuer:
+        raise CommandFailed(
+            "--format oms signs which bytes were published, not properties: sign a property "
+            "certificate with --format axiom as well (docs/model-sources.md)"
+        )
+    if options.signing_certificate and not options.certificate_chain:
+        # model-signing 1.1.1 cannot write a chain of the leaf alone.
+        raise CommandFailed(
+            "--signing-certificate needs --certificate-chain: at least the issuing CA's certificate"
+        )
+    package = load_package(options.package)  # refuse to sign what would not load
+    output = Path(options.output or _default_path(options.package, ".sig"))
+    try:
+        sign_oms_bundle(
+            options.package,
+            output,
+            private_key=options.key,
+            signing_certificate=options.signing_certificate,
+            certificate_chain=tuple(options.certificate_chain),
+        )
+    except (ValueError, TypeError, OSError) as error:
+        raise CommandFailed(f"cannot sign an OMS bundle: {error}") from None
+    print(
+        f"wrote {output}: OMS bundle of {package.spec.name} {package.spec.version}, "
+        f"sha256 {package.sha256}"
+    )
+    return EXIT_OK
+
+
+def _default_path(package: str, suffix: str) -> str:
+    stem = package[: -len(".axiom")] if package.endswith(".axiom") else package
+    return stem + suffix
+
+
 def _default_certificate_path(package: str) -> str:
     return (
         package[: -len(".axiom")] + ".cert.json"
@@ -192,6 +263,8 @@ def _default_certificate_path(package: str) -> str:
 
 
 def run_verify(options: argparse.Namespace) -> int:
+    if options.format == "oms":
+        return _run_verify_oms(options)
     keys = load_trusted_keys(options.trusted_keys)
     certificate = Path(options.certificate).read_bytes()
     result = verify_certificate(
@@ -211,4 +284,33 @@ def run_verify(options: argparse.Namespace) -> int:
             print(result.message)
         return EXIT_OK
     print(f"axiom: verification failed [{result.reason.value}]: {result.message}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
+def _run_verify_oms(options: argparse.Namespace) -> int:
+    from axiom_runtime.certificate.oms import OmsTrust, verify_oms_bundle
+
+    if not options.package:
+        raise CommandFailed("--format oms needs --package: the bundle signs the package's bytes")
+    trusted = Path(options.trusted_keys)
+    if not trusted.is_dir():
+        raise CommandFailed(f"--trusted-keys {trusted}: a directory of key and CA files for oms")
+    verdict = verify_oms_bundle(
+        Path(options.certificate).read_bytes(),
+        OmsTrust.from_directory(trusted),
+        package_sha256=sha256_file(options.package),
+    )
+    if options.json:
+        print(
+            json.dumps(
+                {"ok": verdict.ok, "reason": verdict.reason.value, "message": verdict.message}
+            )
+        )
+    if verdict.ok:
+        if not options.json:
+            print(verdict.message)
+        return EXIT_OK
+    print(
+        f"axiom: verification failed [{verdict.reason.value}]: {verdict.message}", file=sys.stderr
+    )
     return EXIT_FAILURE

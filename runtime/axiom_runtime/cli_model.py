@@ -22,6 +22,7 @@ examples:
   axiom model convert net.json -o net-1.0.0.axiom         # axiom.pytorch.sequential.v1 descriptor
   axiom model inspect examples/digits/digits-1.0.0.axiom
   axiom model predict examples/digits/digits-1.0.0.axiom examples/digits/sample-digit-3.json
+  axiom model push digits-1.0.0.axiom oci://registry.example/models/digits:1.0.0
 """
 
 
@@ -83,6 +84,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     predict.add_argument("--json", action="store_true", help="print machine-readable JSON")
     predict.set_defaults(handler=run_predict)
+
+    push = commands.add_parser(
+        "push",
+        help="upload a package to an OCI registry as an artifact",
+        description="Upload PACKAGE as an OCI artifact (artifactType application/vnd.axiom."
+        "model.v1, one layer: the package) and tag it; prints the oci:// URI pinned by the "
+        "manifest digest, which is what spec.model.uri takes. Anonymous push; plain HTTP to "
+        "loopback registries or with AXIOM_OCI_PLAIN_HTTP=true.",
+    )
+    push.add_argument("package", metavar="PACKAGE")
+    push.add_argument("reference", metavar="oci://REGISTRY/REPOSITORY:TAG")
+    push.set_defaults(handler=run_push)
+
+
+def run_push(options: argparse.Namespace) -> int:
+    from axiom_runtime.sources import ModelSourceError
+    from axiom_runtime.sources.oci import push_package
+
+    package = load_package(options.package)  # refuse to publish what would not load
+    try:
+        pinned = push_package(options.package, options.reference, sha256=package.sha256)
+    except ModelSourceError as error:
+        raise CommandFailed(str(error)) from None
+    print(pinned)
+    return EXIT_OK
 
 
 def run_build(options: argparse.Namespace) -> int:

@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import argparse
 
-from axiom_runtime.server.config import FLAG_NAMES, CertificatePolicy, ServerConfig, UvloopMode
+from axiom_runtime.server.config import (
+    FLAG_NAMES,
+    CertificateFormat,
+    CertificatePolicy,
+    ServerConfig,
+    UvloopMode,
+)
 
 _HELP = {
-    "model_uri": "model package: a path, file://, http:// or https:// URI",
+    "model_uri": "model package: a path, file://, http://, https:// or s3://bucket/key URI",
     "model_sha256": "refuse to serve unless the package has this SHA-256 (hex)",
     "certificate": "certificate JSON file for the package",
     "trusted_keys": "trusted public keys: a directory (one file per key id) or a 'key_id: key' file",
     "certificate_policy": "enforce: stay not-ready on a bad certificate (default when one is given); "
     "audit: serve and report",
+    "certificate_format": "axiom: --certificate is a property certificate (default); oms: an "
+    "OpenSSF Model Signing bundle, checked against the EC keys and CA certificates among "
+    "--trusted-keys",
+    "oms_bundle": "an OMS bundle to check as well as the property certificate: both must pass",
     "model_name": "name the V2 routes answer to (default: the package's name)",
     "expected_version": "refuse a package or certificate of any other version",
     "host": "address to listen on (default 0.0.0.0)",
@@ -27,8 +37,13 @@ _HELP = {
     "max_batch_wait_ms": "how long a batch may wait to fill, only under load (default 1.0)",
     "max_pending_rows": "queued rows beyond which inference answers 503 (default 16384)",
     "max_body_bytes": "request body limit (default 4 MiB)",
-    "max_download_bytes": "size cap for http(s) model downloads (default 512 MiB)",
-    "download_timeout_s": "time limit for http(s) model downloads in seconds (default 60)",
+    "max_download_bytes": "size cap for http(s) and s3 model downloads (default 512 MiB)",
+    "download_timeout_s": "time limit for http(s) and s3 model downloads in seconds (default 60)",
+    "download_dir": "keep a verified download here by its --sha256, for the next start "
+    "(default: a private temp dir, removed at shutdown)",
+    "s3_endpoint": "S3-compatible endpoint for s3:// URIs, http(s)://host[:port] (path-style); "
+    "credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN",
+    "s3_region": "SigV4 region for s3:// URIs (default us-east-1)",
     "traffic_config": "traffic split config file (stable pods of a canary rollout)",
     "log_level": "DEBUG, INFO, WARNING, ERROR (default INFO)",
     "request_log_sample_rate": "fraction of requests to log, 0..1 (default 0)",
@@ -37,6 +52,7 @@ _HELP = {
 }
 _CHOICES = {
     "certificate_policy": [policy.value for policy in CertificatePolicy],
+    "certificate_format": [kind.value for kind in CertificateFormat],
     "uvloop": [mode.value for mode in UvloopMode],
 }
 

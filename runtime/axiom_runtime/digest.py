@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import IO
 
 _READ_CHUNK = 1024 * 1024
 
@@ -17,8 +18,13 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_READ_CHUNK), b""):
-            digest.update(chunk)
+        return sha256_stream(handle)
+
+
+def sha256_stream(handle: IO[bytes]) -> str:
+    """SHA-256 of what is left in ``handle``, read in 1 MiB chunks (never whole)."""
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: handle.read(_READ_CHUNK), b""):
+        digest.update(chunk)
     return digest.hexdigest()

@@ -5,7 +5,9 @@ one file per key (the file name is the key id) next to kubelet's bookkeeping: ``
 symlinks and ``..2026_01_01_...`` directories, which are skipped because their names start
 with a dot. The same data can also be one YAML file of ``key_id: key`` entries, or a mapping
 already in memory (the operator reads the Secret through the API). A key is either a PEM
-``PUBLIC KEY`` block or the raw 32-byte key in base64.
+``PUBLIC KEY`` block or the raw 32-byte key in base64. Entries holding an EC public key or a
+CA certificate are trust anchors of OMS bundles and are left to
+:mod:`axiom_runtime.certificate.oms`.
 """
 
 from __future__ import annotations
@@ -125,11 +127,19 @@ def parse_trusted_keys(entries: Mapping[str, str | bytes]) -> TrustedKeys:
     """Trusted keys from ``key_id -> key`` data already in memory (e.g. a Secret's data)."""
     keys: dict[str, Ed25519PublicKey] = {}
     for key_id, value in entries.items():
-        if key_id.startswith("."):
+        if key_id.startswith(".") or _is_oms_anchor(value):
             continue
         _check_key_id(key_id, "trusted keys")
         keys[key_id] = parse_public_key(value, where=f"trusted key {key_id!r}")
     return TrustedKeys(keys)
+
+
+def _is_oms_anchor(value: str | bytes) -> bool:
+    """An EC public key or a CA certificate: a trust anchor of OMS bundles
+    (:mod:`axiom_runtime.certificate.oms`), kept in the same Secret and skipped here."""
+    from axiom_runtime.certificate.oms import anchor_kind
+
+    return anchor_kind(value.encode() if isinstance(value, str) else value) is not None
 
 
 def _read_small(path: Path) -> bytes:

@@ -21,11 +21,11 @@ import zipfile
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
-from axiom_runtime.digest import sha256_bytes, sha256_file
+from axiom_runtime.digest import sha256_bytes, sha256_file, sha256_stream
 from axiom_runtime.engine import CompiledModel, class_probabilities, compile_layers
 from axiom_runtime.errors import PackageError
 from axiom_runtime.layers import FloatArray, as_f32
@@ -116,7 +116,9 @@ def _check_member_name(info: zipfile.ZipInfo) -> None:
         )
 
 
-def _read_members(archive: zipfile.ZipFile, max_uncompressed_bytes: int) -> dict[str, bytes]:
+def _check_directory(
+    archive: zipfile.ZipFile, max_uncompressed_bytes: int
+) -> list[zipfile.ZipInfo]:
     infos = archive.infolist()
     if len(infos) > MAX_MEMBERS:
         raise PackageError(
@@ -133,13 +135,12 @@ def _read_members(archive: zipfile.ZipFile, max_uncompressed_bytes: int) -> dict
         raise PackageError(
             f"package declares {declared} uncompressed bytes, more than the limit of {max_uncompressed_bytes}"
         )
-    members: dict[str, bytes] = {}
-    for info in infos:
-        limit = MAX_MODEL_JSON_BYTES if info.filename == MODEL_JSON else info.file_size
-        if info.file_size > limit:
-            raise PackageError(f"package member {MODEL_JSON} is larger than {limit} bytes")
-        members[info.filename] = _read_capped(archive, info, limit)
-    return members
+    model_json = [info for info in infos if info.filename == MODEL_JSON]
+    if model_json and model_json[0].file_size > MAX_MODEL_JSON_BYTES:
+        raise PackageError(
+            f"package member {MODEL_JSON} is larger than {MAX_MODEL_JSON_BYTES} bytes"
+        )
+    return infos
 
 
 def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
@@ -155,9 +156,19 @@ def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) ->
     return bytes(buffer)
 
 
-def _load_weight(member: str, data: bytes) -> FloatArray:
+def _load_weight(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> FloatArray:
+    """One ``.npy`` member, read from the zip stream straight into its array.
+
+    ``read_array`` fills a preallocated array from the stream, so a member is never held as
+    bytes *and* as an array: the package is in memory once, as its weights. The zip stream
+    stops at the member's declared size and checks its CRC at the end.
+    """
+    member = info.filename
     try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
+        with archive.open(info) as stream:
+            array = np.lib.format.read_array(stream, allow_pickle=False)
+            if stream.read(1):
+                raise PackageError(f"package member {member!r}: bytes after the .npy array")
     except (ValueError, OSError, EOFError) as exc:
         raise PackageError(
             f"package member {member!r}: not a readable .npy array ({exc})"
@@ -166,9 +177,16 @@ def _load_weight(member: str, data: bytes) -> FloatArray:
         raise PackageError(f"package member {member!r}: not a single .npy array")
     if array.dtype.kind != "f":
         raise PackageError(f"package member {member!r}: dtype {array.dtype} is not floating point")
-    if not np.isfinite(array).all():
+    if not _all_finite(array):
         raise PackageError(f"package member {member!r}: contains NaN or infinity")
     return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _all_finite(array: np.ndarray[Any, Any]) -> bool:
+    # In slices: np.isfinite of a whole 200 MB array would allocate a 50 MB mask beside it.
+    flat = np.ravel(array, order="K")  # a view for C- and Fortran-ordered arrays alike
+    step = 1 << 20
+    return all(np.isfinite(flat[i : i + step]).all() for i in range(0, flat.size, step))
 
 
 def _parse_model_json(data: bytes) -> ModelSpec:
@@ -183,39 +201,58 @@ def load_package(
     source: str | os.PathLike[str] | bytes,
     *,
     max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES,
+    sha256: str | None = None,
 ) -> ModelPackage:
-    """Open, check and compile a package from a path or from its bytes."""
+    """Open, check and compile a package from a path or from its bytes.
+
+    A path is never read whole: its SHA-256 is computed in one streaming pass over the open
+    file (or taken from ``sha256``, when the caller hashed the bytes while downloading them
+    into a private file), and the zip is then read member by member from the same handle.
+    """
     if isinstance(source, bytes):
-        data = source
-    else:
-        try:
-            data = Path(source).read_bytes()
-        except OSError as exc:
-            raise PackageError(
-                f"cannot read package {os.fspath(source)!r}: {exc.strerror}"
-            ) from None
+        return _load_archive(
+            io.BytesIO(source), len(source), sha256 or sha256_bytes(source), max_uncompressed_bytes
+        )
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        handle = open(source, "rb")  # noqa: SIM115 -- closed below, after the zip is read
+    except OSError as exc:
+        raise PackageError(f"cannot read package {os.fspath(source)!r}: {exc.strerror}") from None
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        if sha256 is None:
+            sha256 = sha256_stream(handle)
+            handle.seek(0)
+        return _load_archive(handle, size, sha256, max_uncompressed_bytes)
+
+
+def _load_archive(
+    handle: IO[bytes], size: int, sha256: str, max_uncompressed_bytes: int
+) -> ModelPackage:
+    try:
+        archive = zipfile.ZipFile(handle)
     except zipfile.BadZipFile as exc:
         raise PackageError(f"not a .axiom package (zip): {exc}") from None
     with archive:
         try:
-            members = _read_members(archive, max_uncompressed_bytes)
+            infos = _check_directory(archive, max_uncompressed_bytes)
+            by_name = {info.filename: info for info in infos}
+            if MODEL_JSON not in by_name:
+                raise PackageError(f"package has no {MODEL_JSON}")
+            info = by_name.pop(MODEL_JSON)
+            spec = _parse_model_json(_read_capped(archive, info, info.file_size))
+            unused = sorted(set(map(_weight_name, by_name)) - referenced_weights(spec.layers))
+            if unused:
+                raise PackageError(
+                    f"package member {weight_member(unused[0])!r} is not referenced by any layer"
+                )
+            weights = {
+                _weight_name(member): _load_weight(archive, info)
+                for member, info in by_name.items()
+            }
         except (zipfile.BadZipFile, zlib.error) as exc:
             raise PackageError(f"corrupt package: {exc}") from None
-    if MODEL_JSON not in members:
-        raise PackageError(f"package has no {MODEL_JSON}")
-    spec = _parse_model_json(members.pop(MODEL_JSON))
-    weights = {
-        _weight_name(member): _load_weight(member, data_) for member, data_ in members.items()
-    }
-    unused = sorted(set(weights) - referenced_weights(spec.layers))
-    if unused:
-        raise PackageError(
-            f"package member {weight_member(unused[0])!r} is not referenced by any layer"
-        )
     model = compile_layers(spec.layers, weights, spec.input_shape, spec.output_shape)
-    return ModelPackage(spec, model, sha256_bytes(data), len(data))
+    return ModelPackage(spec, model, sha256, size)
 
 
 def _weight_name(member: str) -> str:

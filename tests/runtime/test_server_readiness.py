@@ -184,6 +184,6 @@ async def test_http_download_over_the_cap_is_not_ready(
 async def test_unsupported_uri_scheme_is_not_ready(
     make_server: MakeServer, signed_model: SignedModel
 ) -> None:
-    server = await make_server(server_config(signed_model, model_uri="s3://bucket/model.axiom"))
+    server = await make_server(server_config(signed_model, model_uri="gs://bucket/model.axiom"))
     _, document = await server.get("/ready")
     assert "not supported" in document["reason"]

@@ -90,8 +90,9 @@ def condition_reasons() -> set[str]:
     the certificate gate's outcomes (GateOutcome / _outcome), and the certificate verifier's
     FailureReason values (they become the CertificateValid condition's reason)."""
     from axiom_runtime.certificate import FailureReason
+    from axiom_runtime.certificate.oms import OmsReason
 
-    reasons = {reason.value for reason in FailureReason}
+    reasons = {reason.value for reason in FailureReason} | {reason.value for reason in OmsReason}
     for _, tree in trees():
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):

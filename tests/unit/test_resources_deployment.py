@@ -95,6 +95,7 @@ def test_runtime_env_follows_the_server_contract() -> None:
         "AXIOM_PORT": "8080",
         "AXIOM_GRPC_PORT": "8081",
         "TMPDIR": "/tmp",
+        "AXIOM_DOWNLOAD_DIR": "/tmp/axiom-models",
     }
 
 
@@ -228,3 +229,64 @@ def test_names_fit_dns_labels_at_the_longest_model_name(version: str) -> None:
         )
     )
     assert len(d["metadata"]["name"]) <= 63
+
+
+def test_pvc_package_is_mounted_read_only_and_uri_points_at_the_file() -> None:
+    d = build_deployment(
+        inputs(spec(model={"uri": "pvc://model-store/team/mnist-1.2.3.axiom", "sha256": SHA}))
+    )
+    pod = d["spec"]["template"]["spec"]
+    assert env(d)["AXIOM_MODEL_URI"] == "/etc/axiom/model-pvc/team/mnist-1.2.3.axiom"
+    assert {
+        "name": "model",
+        "persistentVolumeClaim": {"claimName": "model-store", "readOnly": True},
+    } in pod["volumes"]
+    assert {"name": "model", "mountPath": "/etc/axiom/model-pvc", "readOnly": True} in container(d)[
+        "volumeMounts"
+    ]
+
+
+def test_s3_package_gets_endpoint_and_credentials_by_secret_reference() -> None:
+    model = {
+        "uri": "s3://models/mnist-1.2.3.axiom",
+        "sha256": SHA,
+        "s3": {"endpoint": "http://127.0.0.1:9000", "credentialsSecretRef": {"name": "s3-creds"}},
+    }
+    d = build_deployment(inputs(spec(model=model)))
+    variables = env(d)
+    assert variables["AXIOM_MODEL_URI"] == "s3://models/mnist-1.2.3.axiom"
+    assert variables["AXIOM_S3_ENDPOINT"] == "http://127.0.0.1:9000"
+    assert variables["AXIOM_S3_REGION"] == "us-east-1"
+    assert variables["AWS_ACCESS_KEY_ID"] == {
+        "secretKeyRef": {"name": "s3-creds", "key": "AWS_ACCESS_KEY_ID"}
+    }
+    assert variables["AWS_SESSION_TOKEN"] == {
+        "secretKeyRef": {"name": "s3-creds", "key": "AWS_SESSION_TOKEN", "optional": True}
+    }
+    assert not any(v["name"] == "model" for v in d["spec"]["template"]["spec"]["volumes"])
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"uri": "s3://models/m.axiom", "sha256": SHA},
+        {
+            "uri": "https://models.example/m.axiom",
+            "sha256": SHA,
+            "s3": {"endpoint": "http://127.0.0.1:9000", "credentialsSecretRef": {"name": "c"}},
+        },
+        {"uri": "pvc://store/../etc/passwd", "sha256": SHA},
+        {"uri": "pvc://store/a/../../b", "sha256": SHA},
+    ],
+)
+def test_model_source_settings_must_fit_the_scheme(model: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        spec(model=model)
+
+
+def test_mounted_packages_need_no_download_dir_and_the_default_format_no_variable() -> None:
+    variables = env(
+        build_deployment(inputs(spec(model={"uri": "configmap://m/model.axiom", "sha256": SHA})))
+    )
+    assert "AXIOM_DOWNLOAD_DIR" not in variables
+    assert "AXIOM_CERTIFICATE_FORMAT" not in variables

@@ -111,6 +111,7 @@ DISTRIBUTION_OF = {
     "grpc": "grpcio",
     "google": "protobuf",  # google.protobuf, imported by the generated stubs
     "prometheus_client": "prometheus-client",
+    "model_signing": "model-signing",
 }
 
 

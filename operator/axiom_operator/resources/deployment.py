@@ -11,6 +11,8 @@ Choices that matter:
   changed setting or a re-signed certificate rolls the pods (env from a ConfigMap and files
   read at start are not reloaded otherwise).
 - ``AXIOM_HOST`` comes from ``status.podIP``: each pod binds its own address.
+- An ``s3://`` package's credentials reach the pod as ``secretKeyRef`` variables, so the
+  Deployment never holds them, and a rotated Secret takes effect on the next pod start.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from axiom_operator.values import DeploymentState, SourceRef
 CERTIFICATE_DIR = "/etc/axiom/certificate"
 TRUSTED_KEYS_DIR = "/etc/axiom/trusted-keys"
 MODEL_DIR = "/etc/axiom/model"
+MODEL_PVC_DIR = "/etc/axiom/model-pvc"
 TRAFFIC_DIR = "/etc/axiom/traffic"
 RUNTIME_USER = 65532
 DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
@@ -62,6 +65,15 @@ def certificate_source(spec: api.AxiomModelSpec) -> SourceRef:
     return SourceRef(kind, ref.name, ref.key)
 
 
+def certificate_keys(spec: api.AxiomModelSpec) -> list[str]:
+    """The keys of the certificate object the pods mount: the certificate (or OMS bundle),
+    and with AxiomAndOMS the bundle too."""
+    keys = [certificate_source(spec).key or ""]
+    if spec.certificate.format == "AxiomAndOMS":
+        keys.append(spec.certificate.oms_bundle_key)
+    return list(dict.fromkeys(keys))
+
+
 def configmap_model_location(uri: str) -> tuple[str, str] | None:
     """configmap://name/key -> (name, key); None for other schemes."""
     prefix = "configmap://"
@@ -71,10 +83,22 @@ def configmap_model_location(uri: str) -> tuple[str, str] | None:
     return name, key
 
 
+def pvc_model_location(uri: str) -> tuple[str, str] | None:
+    """pvc://claim/path/in/volume -> (claim, path); None for other schemes."""
+    prefix = "pvc://"
+    if not uri.startswith(prefix):
+        return None
+    claim, _, path = uri[len(prefix) :].partition("/")
+    return claim, path
+
+
 def runtime_model_uri(uri: str) -> str:
-    """The URI as the runtime sees it: a ConfigMap package becomes its mounted file."""
+    """The URI as the runtime sees it: a ConfigMap or PVC package becomes its mounted file."""
     location = configmap_model_location(uri)
-    return uri if location is None else f"{MODEL_DIR}/{location[1]}"
+    if location is not None:
+        return f"{MODEL_DIR}/{location[1]}"
+    claim = pvc_model_location(uri)
+    return uri if claim is None else f"{MODEL_PVC_DIR}/{claim[1]}"
 
 
 def _volume_source(ref: SourceRef, items: list[dict[str, str]] | None) -> dict[str, Any]:
@@ -92,8 +116,9 @@ def _volume_source(ref: SourceRef, items: list[dict[str, str]] | None) -> dict[s
 def _volumes(inputs: VersionInputs) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     cert = inputs.certificate
     assert cert.key is not None
+    cert_items = [{"key": key, "path": key} for key in certificate_keys(inputs.spec)]
     volumes: list[dict[str, Any]] = [
-        {"name": "certificate", **_volume_source(cert, [{"key": cert.key, "path": cert.key}])},
+        {"name": "certificate", **_volume_source(cert, cert_items)},
         {"name": "trusted-keys", **_volume_source(inputs.trusted_keys, None)},
         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
     ]
@@ -109,6 +134,14 @@ def _volumes(inputs: VersionInputs) -> tuple[list[dict[str, Any]], list[dict[str
             {"name": "model", "configMap": {"name": name, "items": [{"key": key, "path": key}]}}
         )
         mounts.append({"name": "model", "mountPath": MODEL_DIR, "readOnly": True})
+    claim = pvc_model_location(inputs.spec.model.uri)
+    if claim is not None:
+        # readOnly twice: on the claim (the volume is attached read-only where the driver
+        # supports it, so ReadOnlyMany claims work) and on the mount (enforced by the kubelet).
+        volumes.append(
+            {"name": "model", "persistentVolumeClaim": {"claimName": claim[0], "readOnly": True}}
+        )
+        mounts.append({"name": "model", "mountPath": MODEL_PVC_DIR, "readOnly": True})
     if inputs.traffic_config_map is not None:
         # Optional: the ConfigMap is written when the first canary starts (plan/__init__.py),
         # not with the model; until then there is no split and no file (the runtime serves
@@ -142,8 +175,36 @@ def _env(inputs: VersionInputs) -> list[dict[str, Any]]:
         {"name": "AXIOM_GRPC_PORT", "value": str(names.RUNTIME_GRPC_PORT)},
         {"name": "TMPDIR", "value": "/tmp"},
     ]
+    if not spec.model.uri.startswith(("configmap://", "file://", "pvc://")):
+        # In the /tmp emptyDir: a restarted container finds its package already downloaded.
+        env.append({"name": "AXIOM_DOWNLOAD_DIR", "value": "/tmp/axiom-models"})
+    # Only when not the runtime's default, so that pods of existing models keep their template.
+    if spec.certificate.format == "OMS":
+        env.append({"name": "AXIOM_CERTIFICATE_FORMAT", "value": "oms"})
     if inputs.traffic_config_map is not None:
         env.append({"name": "AXIOM_TRAFFIC_CONFIG", "value": f"{TRAFFIC_DIR}/traffic.json"})
+    if spec.certificate.format == "AxiomAndOMS":
+        bundle = f"{CERTIFICATE_DIR}/{spec.certificate.oms_bundle_key}"
+        env.append({"name": "AXIOM_OMS_BUNDLE", "value": bundle})
+    env.extend(s3_env(spec.model))
+    return env
+
+
+def s3_env(model: api.ModelSource) -> list[dict[str, Any]]:
+    """An s3:// package's endpoint and region, and its credentials as references to their
+    Secret: the manifest never holds a secret value, and the session token is optional."""
+    if model.s3 is None:
+        return []
+    secret = model.s3.credentials_secret_ref.name
+    env: list[dict[str, Any]] = [
+        {"name": "AXIOM_S3_ENDPOINT", "value": model.s3.endpoint},
+        {"name": "AXIOM_S3_REGION", "value": model.s3.region},
+    ]
+    for key in api.S3_CREDENTIAL_KEYS:
+        ref: dict[str, Any] = {"name": secret, "key": key}
+        if key == "AWS_SESSION_TOKEN":
+            ref["optional"] = True
+        env.append({"name": key, "valueFrom": {"secretKeyRef": ref}})
     return env
 
 

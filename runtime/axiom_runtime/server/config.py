@@ -28,6 +28,11 @@ class CertificatePolicy(enum.StrEnum):
     AUDIT = "audit"  # serve anyway, report the failure in /ready and metrics
 
 
+class CertificateFormat(enum.StrEnum):
+    AXIOM = "axiom"  # a property certificate (Ed25519), axiom_runtime.certificate
+    OMS = "oms"  # an OpenSSF Model Signing bundle, axiom_runtime.certificate.oms
+
+
 class UvloopMode(enum.StrEnum):
     AUTO = "auto"  # use uvloop when importable
     ON = "on"
@@ -44,6 +49,9 @@ class ServerConfig:
     trusted_keys: str | None = None
     # None means "not set": enforce when a certificate is given, else no verification.
     certificate_policy: CertificatePolicy | None = None
+    certificate_format: CertificateFormat = CertificateFormat.AXIOM
+    # An OMS bundle checked as well as the property certificate (both must pass).
+    oms_bundle: str | None = None
     model_name: str | None = None  # name the V2 routes answer to; default the package's
     expected_version: str | None = None
     host: str = "0.0.0.0"
@@ -57,6 +65,13 @@ class ServerConfig:
     max_body_bytes: int = 4 * MIB
     max_download_bytes: int = 512 * MIB
     download_timeout_s: float = 60.0
+    # Keep a verified download here, named by its pinned sha256, for the next start (pods:
+    # their /tmp emptyDir). None: a private temp dir, removed at shutdown.
+    download_dir: str | None = None
+    # s3:// URIs: the endpoint (path-style) and SigV4 region. The credentials are read from
+    # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN only, never from flags.
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
     traffic_config: str | None = None
     log_level: str = "INFO"
     request_log_sample_rate: float = 0.0  # fraction of requests logged, 0 = none
@@ -137,6 +152,8 @@ FLAG_NAMES: dict[str, str] = {
     "certificate": "--certificate",
     "trusted_keys": "--trusted-keys",
     "certificate_policy": "--certificate-policy",
+    "certificate_format": "--certificate-format",
+    "oms_bundle": "--oms-bundle",
     "model_name": "--model-name",
     "expected_version": "--expected-version",
     "host": "--host",
@@ -148,6 +165,9 @@ FLAG_NAMES: dict[str, str] = {
     "max_body_bytes": "--max-body-bytes",
     "max_download_bytes": "--max-download-bytes",
     "download_timeout_s": "--download-timeout",
+    "download_dir": "--download-dir",
+    "s3_endpoint": "--s3-endpoint",
+    "s3_region": "--s3-region",
     "traffic_config": "--traffic-config",
     "log_level": "--log-level",
     "request_log_sample_rate": "--request-log-sample-rate",
@@ -211,6 +231,7 @@ def _log_level(raw: Any, source: str) -> str:
 _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "model_sha256": _sha256,
     "certificate_policy": _enum(CertificatePolicy),
+    "certificate_format": _enum(CertificateFormat),
     "port": _integer,
     "grpc_port": _integer,
     "max_batch_size": _integer,

@@ -5,33 +5,36 @@ in a :class:`Readiness` that is not ready, with one line a person can act on (it
 once and shown by ``/ready``). With the ``audit`` policy a certificate failure is reported
 but the model serves. A missing or broken *package* is never served, whatever the policy.
 
-Sources: a local path or ``file://`` URI (a mounted ConfigMap or volume is a file), or
-``http(s)://``, downloaded once into a private temp dir with a size cap and a timeout.
+Sources (:mod:`axiom_runtime.sources`): a local path or ``file://`` URI (a mounted
+ConfigMap, volume or PVC is a file), ``http(s)://`` or ``s3://``, downloaded once into a
+private temp dir with a size cap and a timeout, hashed while it streams.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import os
 import shutil
 import tempfile
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
-from axiom_runtime.errors import AxiomError
+from axiom_runtime.digest import sha256_file
 from axiom_runtime.package import ModelPackage, load_package
-from axiom_runtime.server.config import CertificatePolicy, ServerConfig
+from axiom_runtime.server.config import CertificateFormat, CertificatePolicy, ServerConfig
+from axiom_runtime.sources import (
+    FetchedPackage,
+    FetchLimits,
+    ModelSourceError,
+    S3Settings,
+    fetch,
+    scheme_of,
+)
 
-_DOWNLOAD_CHUNK = 256 * 1024
-
-
-class ModelSourceError(AxiomError, OSError):
-    """The model URI cannot be fetched (bad scheme, HTTP error, too large, timeout)."""
+__all__ = ["ModelSource", "ModelSourceError", "load_and_verify"]
 
 
 class Phase(enum.StrEnum):
@@ -91,78 +94,57 @@ class LoadOutcome:
 # -- fetching ---------------------------------------------------------------------------
 
 
-def local_path(uri: str) -> Path | None:
-    """The filesystem path a path or ``file://`` URI names; None for remote URIs."""
-    parsed = urllib.parse.urlparse(uri)
-    if parsed.scheme == "file":
-        if parsed.netloc not in ("", "localhost"):
-            raise ModelSourceError(f"model URI {uri!r}: file:// URIs must not name a host")
-        return Path(urllib.parse.unquote(parsed.path))
-    if parsed.scheme in ("http", "https"):
-        return None
-    if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
-        return Path(uri)
-    raise ModelSourceError(
-        f"model URI {uri!r}: scheme {parsed.scheme!r} is not supported (use a path, file://, http://, https://)"
-    )
-
-
-async def download(uri: str, directory: Path, *, max_bytes: int, timeout_s: float) -> Path:
-    """Stream ``uri`` into ``directory``; refuse more than ``max_bytes`` or ``timeout_s`` in total."""
-    target = directory / "model.axiom"
-    timeout = aiohttp.ClientTimeout(total=timeout_s)
-    received = 0
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(uri) as response,
-        ):
-            if response.status != 200:
-                raise ModelSourceError(f"model URI {uri}: HTTP {response.status} {response.reason}")
-            declared = response.content_length
-            if declared is not None and declared > max_bytes:
-                raise ModelSourceError(
-                    f"model URI {uri}: {declared} bytes exceeds the download cap of {max_bytes}"
-                )
-            with target.open("wb") as handle:
-                async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):
-                    received += len(chunk)
-                    if received > max_bytes:
-                        raise ModelSourceError(
-                            f"model URI {uri}: more than the download cap of {max_bytes} bytes"
-                        )
-                    handle.write(chunk)
-    except TimeoutError:
-        raise ModelSourceError(
-            f"model URI {uri}: download did not finish in {timeout_s:g} s"
-        ) from None
-    except aiohttp.ClientError as error:
-        raise ModelSourceError(f"model URI {uri}: {type(error).__name__}: {error}") from None
-    return target
-
-
 class ModelSource:
-    """Resolves the model URI to a local file; owns (and removes) the download directory."""
+    """Resolves the model URI to a local file (:mod:`axiom_runtime.sources`).
+
+    A pod downloads its package once: with ``download_dir`` set and a pinned sha256 (the
+    operator's pods have both, in their ``/tmp`` emptyDir, which outlives a container restart
+    such as an OOM kill or a failed liveness probe, but not the pod) the finished download is
+    kept as ``<download_dir>/<sha256>.axiom``. A kept file is used only if it still hashes to
+    the pin; a download lands under a private temp name first and is renamed into place
+    whole, so a download cut short never looks finished. Otherwise the download is private
+    to this process and removed at shutdown.
+    """
 
     def __init__(self, config: ServerConfig) -> None:
         self._config = config
         self._directory: Path | None = None
 
-    async def fetch(self) -> Path:
-        path = local_path(self._config.model_uri)
-        if path is not None:
-            if not path.is_file():
-                raise ModelSourceError(f"model URI {self._config.model_uri!r}: no such file {path}")
-            return path
-        self._directory = Path(tempfile.mkdtemp(prefix="axiom-model-"))
-        return await download(
-            self._config.model_uri,
-            self._directory,
-            max_bytes=self._config.max_download_bytes,
-            timeout_s=self._config.download_timeout_s,
-        )
+    def _kept_path(self) -> Path | None:
+        pinned, directory = self._config.model_sha256, self._config.download_dir
+        if pinned is None or directory is None:
+            return None
+        return Path(directory) / f"{pinned}.axiom"
+
+    async def fetch(self) -> FetchedPackage:
+        uri = self._config.model_uri
+        limits = FetchLimits(self._config.max_download_bytes, self._config.download_timeout_s)
+        if scheme_of(uri) == "file":
+            return await fetch(uri, Path(), limits)
+        kept = self._kept_path()
+        loop = asyncio.get_running_loop()
+        if kept is not None and kept.is_file():
+            if await loop.run_in_executor(None, sha256_file, kept) == self._config.model_sha256:
+                return FetchedPackage(kept, kept.stat().st_size, self._config.model_sha256)
+            kept.unlink(missing_ok=True)
+        s3 = None
+        if scheme_of(uri) == "s3":
+            s3 = S3Settings.from_env(
+                endpoint=self._config.s3_endpoint, region=self._config.s3_region
+            )
+        if kept is not None:
+            kept.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Beside the kept name when there is one, so that the rename stays on one filesystem.
+        where = None if kept is None else str(kept.parent)
+        self._directory = Path(tempfile.mkdtemp(prefix=".axiom-download-", dir=where))
+        fetched = await fetch(uri, self._directory, limits, s3=s3)
+        if kept is None or fetched.sha256 != self._config.model_sha256:
+            return fetched  # the loader reports a wrong hash; never keep those bytes
+        os.replace(fetched.path, kept)
+        return FetchedPackage(kept, fetched.size, fetched.sha256)
 
     def cleanup(self) -> None:
+        """Remove this process's download directory (a kept package stays for a restart)."""
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
             self._directory = None
@@ -202,6 +184,22 @@ def verify(package: ModelPackage, config: ServerConfig) -> CertificateState:
             "a certificate was given but no trusted keys (--trusted-keys)",
             policy,
         )
+    if config.certificate_format is CertificateFormat.OMS:
+        return _verify_oms(package, certificate, config.trusted_keys, policy)
+    if config.oms_bundle is not None:
+        # Who published these bytes first, then what was checked on them: both must pass.
+        try:
+            bundle = Path(config.oms_bundle).read_bytes()
+        except OSError as error:
+            return CertificateState(
+                "Unreadable",
+                False,
+                f"cannot read OMS bundle {config.oms_bundle}: {error.strerror}",
+                policy,
+            )
+        published = _verify_oms(package, bundle, config.trusted_keys, policy)
+        if not published.ok:
+            return published
     try:
         keys = load_trusted_keys(config.trusted_keys)
     except (OSError, ValueError) as error:
@@ -219,6 +217,23 @@ def verify(package: ModelPackage, config: ServerConfig) -> CertificateState:
     return CertificateState(result.reason.value, result.ok, result.message, policy, issuer)
 
 
+def _verify_oms(
+    package: ModelPackage, bundle: bytes, trusted_keys: str, policy: CertificatePolicy | None
+) -> CertificateState:
+    from axiom_runtime.certificate.oms import OmsTrust, verify_oms_bundle
+
+    try:
+        trust = OmsTrust.from_directory(trusted_keys)
+    except OSError as error:
+        return CertificateState(
+            "Unreadable", False, f"cannot load trusted keys {trusted_keys}: {error}", policy
+        )
+    verdict = verify_oms_bundle(bundle, trust, package_sha256=package.sha256)
+    return CertificateState(
+        verdict.reason.value, verdict.ok, verdict.message, policy, verdict.signer
+    )
+
+
 def _issuer_of(certificate: Any) -> str | None:
     issuer = getattr(certificate, "issuer", None)
     if isinstance(issuer, str):
@@ -231,10 +246,14 @@ async def load_and_verify(config: ServerConfig, source: ModelSource) -> LoadOutc
     """Fetch, load, pin-check and verify; the outcome says whether the server may serve."""
     pending = CertificateState("Pending", False, "package not loaded", config.effective_policy)
     try:
-        path = await source.fetch()
+        fetched = await source.fetch()
         loop = asyncio.get_running_loop()
         # Loading decompresses and checks every layer: keep the event loop (health probes) free.
-        package = await loop.run_in_executor(None, load_package, path)
+        # A download was hashed as it streamed; a local file is hashed through the handle
+        # the zip is then read from.
+        package = await loop.run_in_executor(
+            None, functools.partial(load_package, fetched.path, sha256=fetched.sha256)
+        )
     except (OSError, ValueError) as error:  # ModelSourceError, PackageError, unreadable file
         return LoadOutcome(None, pending, f"cannot load model: {error}", Phase.LOAD_FAILED)
     if config.model_sha256 is not None and package.sha256 != config.model_sha256:
