@@ -167,7 +167,8 @@ def _audit_args(layout: Layout) -> list[str]:
 
 def apiserver_args(layout: Layout, *, audit: bool = False) -> list[str]:
     paths = layout.pki
-    return [*(_audit_args(layout) if audit else []),
+    return [
+        *(_audit_args(layout) if audit else []),
         f"--etcd-servers=http://{addresses.BIND_IP}:{layout.ports.etcd_client}",
         "--etcd-prefix=/registry",
         f"--bind-address={addresses.BIND_IP}",

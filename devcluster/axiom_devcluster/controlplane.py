@@ -181,7 +181,9 @@ class ControlPlane:
         self._write_state()
 
         for index in range(self.kwok_nodes):
-            self.api_request("POST", "/api/v1/nodes", nodes.kwok_node(index, self.kwok_pods_per_node))
+            self.api_request(
+                "POST", "/api/v1/nodes", nodes.kwok_node(index, self.kwok_pods_per_node)
+            )
         self._wait(
             "kube-controller-manager",
             deadline,
