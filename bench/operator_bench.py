@@ -230,6 +230,11 @@ async def run(args: argparse.Namespace, plane: ControlPlane) -> list[Row]:
         # kwok pods report made-up addresses: the operator must never try one.
         "AXIOM_OPERATOR_POD_NETWORK_ALLOWLIST": "127.0.0.0/8",
     }
+    if args.operator_source:
+        # Another checkout's operator (e.g. a `git worktree` of an older commit) in the same
+        # run of this bench: before and after measured by the same yardstick.
+        tree = args.operator_source  # made absolute by main()
+        env["PYTHONPATH"] = f"{tree}/runtime:{tree}/operator"
     operator, log = start_operator(env)
     try:
         deadline = time.monotonic() + 60
@@ -428,9 +433,14 @@ def main() -> int:
     parser.add_argument("--resync", type=float, default=120.0, help="operator resync period, s")
     parser.add_argument("--ready-timeout", type=float, default=900.0)
     parser.add_argument(
+        "--operator-source", help="run the operator from this source tree (runtime/, operator/)"
+    )
+    parser.add_argument(
         "--no-profile", dest="profile", action="store_false", help="do not run py-spy"
     )
     args, _ = parser.parse_known_args()  # run_all.py passes shared flags (e.g. --duration)
+    if args.operator_source:
+        args.operator_source = os.path.abspath(args.operator_source)
     # Baseline pods + model pods + canary pods, never capped by node capacity.
     pods = 2 * args.models + args.latency_samples + 2 * args.canaries + 50
     nodes = math.ceil(pods / MAX_PODS_PER_NODE)
