@@ -26,9 +26,9 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from rollout_fixtures import kwok_world  # noqa: F401 (the world fixture)
 from rollout_support import MODEL, REPO, RolloutWorld
 
-from axiom_devcluster.controlplane import ControlPlane
 from axiom_operator.kubectl.dashboard.app import DashboardConfig, init_app
 
 pytestmark = [pytest.mark.timeout(300)]
@@ -97,16 +97,6 @@ def pixels_near(image: Any, colour: tuple[int, int, int], tolerance: int = 12) -
         for pixel in image.get_flattened_data()
         if all(abs(a - b) <= tolerance for a, b in zip(pixel[:3], colour, strict=True))
     )
-
-
-@pytest.fixture
-def world(
-    control_plane: ControlPlane, namespace: str, start_operator: Any
-) -> Iterator[RolloutWorld]:
-    world = RolloutWorld(control_plane, namespace)
-    world.publish("1.0.0", "2.0.0")
-    with start_operator(namespace):
-        yield world
 
 
 @pytest.fixture

@@ -20,26 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rollout_fixtures import kwok_world  # noqa: F401 (the world fixture)
 from rollout_support import EXAMPLES, MODEL, REPO, RolloutWorld
 
 from axiom_devcluster import binaries
-from axiom_devcluster.controlplane import ControlPlane
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
 # Steps without pause: each is held until promoted, so the test sets the pace.
 HELD_STEPS = {"steps": [{"weight": 25}, {"weight": 50}], "scaleDownDelay": "1s"}
 TRAFFIC = {"mode": "Replicas"}
-
-
-@pytest.fixture
-def world(
-    control_plane: ControlPlane, namespace: str, start_operator: Any
-) -> Iterator[RolloutWorld]:
-    world = RolloutWorld(control_plane, namespace)
-    world.publish("1.0.0", "2.0.0")
-    with start_operator(namespace):
-        yield world
 
 
 @pytest.fixture

@@ -8,24 +8,11 @@ answers near-uniform probabilities (mean confidence far below minConfidence 0.6)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
-from rollout_support import OPERATOR_ENV, RolloutWorld, SteadyClient, predict, short_canary
-
-from axiom_devcluster.agent.pytest_plugin import AgentCluster
+from rollout_fixtures import agent_world  # noqa: F401 (the world fixture)
+from rollout_support import RolloutWorld, SteadyClient, predict, short_canary
 
 pytestmark = [pytest.mark.cluster, pytest.mark.agent, pytest.mark.slow, pytest.mark.timeout(300)]
-
-
-@pytest.fixture
-def world(
-    agent_cluster: AgentCluster, agent_namespace: str, start_operator: Any
-) -> Iterator[RolloutWorld]:
-    world = RolloutWorld(agent_cluster.control_plane, agent_namespace)
-    with start_operator(agent_namespace, **OPERATOR_ENV):
-        yield world
 
 
 def on_v1(world: RolloutWorld, *versions: str) -> None:

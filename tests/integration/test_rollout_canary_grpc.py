@@ -15,30 +15,18 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from rollout_support import EXAMPLES, OPERATOR_ENV, RolloutWorld, short_canary
-
-from axiom_devcluster.agent.pytest_plugin import AgentCluster
+from rollout_fixtures import agent_world  # noqa: F401 (the world fixture)
+from rollout_support import EXAMPLES, RolloutWorld, short_canary
 
 pytestmark = [pytest.mark.cluster, pytest.mark.agent, pytest.mark.slow, pytest.mark.timeout(300)]
 
 ROW = np.asarray(
     json.loads((EXAMPLES / "sample-digit-3.json").read_text())["input"], dtype=np.float32
 )
-
-
-@pytest.fixture
-def world(
-    agent_cluster: AgentCluster, agent_namespace: str, start_operator: Any
-) -> Iterator[RolloutWorld]:
-    world = RolloutWorld(agent_cluster.control_plane, agent_namespace)
-    with start_operator(agent_namespace, **OPERATOR_ENV):
-        yield world
 
 
 def grpc_target(world: RolloutWorld) -> str:

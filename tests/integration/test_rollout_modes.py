@@ -8,25 +8,14 @@ weights into an HTTPRoute it owns (Gateway API CRDs installed from their Go modu
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
+from rollout_fixtures import kwok_world  # noqa: F401 (the world fixture)
 from rollout_support import RolloutWorld, gateway_api_crds, install_crds
 
 from axiom_devcluster.controlplane import ControlPlane
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(240)]
-
-
-@pytest.fixture
-def world(
-    control_plane: ControlPlane, namespace: str, start_operator: Any
-) -> Iterator[RolloutWorld]:
-    world = RolloutWorld(control_plane, namespace)
-    world.publish("1.0.0", "2.0.0")
-    with start_operator(namespace):
-        yield world
 
 
 @pytest.fixture(scope="session")
