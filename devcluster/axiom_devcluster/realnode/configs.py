@@ -174,7 +174,8 @@ def kubelet_args(layout: NodeLayout) -> list[str]:
     return [
         f"--config={layout.path('kubelet.yaml')}",
         f"--kubeconfig={layout.path('kubelet.kubeconfig')}",
-        f"--root-dir={layout.path('kubelet')}",
+        # Short: the kubelet makes unix sockets under its root (108-byte path limit).
+        f"--root-dir={RUN_DIR / 'kubelet'}",
         f"--cert-dir={layout.pki}",
         f"--node-ip={layout.node_ip}",
         f"--hostname-override={NODE_NAME}",
@@ -213,7 +214,7 @@ def kube_proxy_args(layout: NodeLayout) -> list[str]:
 
 def write_all(layout: NodeLayout) -> None:
     """Every file the node's daemons read (certificates and kubeconfigs are written apart)."""
-    for name in ("cni", "cni-ipam", "pod-logs", "kubelet", "containerd"):
+    for name in ("cni", "cni-ipam", "pod-logs", "containerd"):
         layout.path(name).mkdir(parents=True, exist_ok=True)
     layout.path("containerd.toml").write_text(containerd_config(layout))
     layout.path("cni/10-axiom-realnode.conflist").write_text(
