@@ -1,11 +1,31 @@
 """The realnode tier: the built images on a real kubelet + containerd node joined to a local
 control plane (see axiom_devcluster.realnode). Every test here is marked ``realnode`` and skips,
 saying why, on a machine that cannot run a node (not root, a missing capability, no cgroups,
-the node binaries or images not built)."""
+the node binaries or images not built).
+
+Fixtures: ``chart_operator`` (session: the chart installed with the built images, its operator
+Ready in its pod), ``world`` (a namespace with the example's trusted key, models in it run in
+the runtime image on the node).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from realnode_support import (
+    OPERATOR_NAMESPACE,
+    Helm,
+    RealModelWorld,
+    get,
+    helm_binary,
+    install_chart,
+    pod_ready,
+    wait_for,
+)
+
+from axiom_devcluster.operator_fixtures import apply_crds
+from axiom_devcluster.realnode.node import RealCluster
 
 pytest_plugins = ["axiom_devcluster.realnode.pytest_plugin"]
 
@@ -14,3 +34,40 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "tests/realnode/" in str(item.fspath):
             item.add_marker(pytest.mark.realnode)
+
+
+def operator_pods(cluster: RealCluster) -> list[dict[str, Any]]:
+    selector = "app.kubernetes.io/name%3Daxiom-operator"
+    path = f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/pods?labelSelector={selector}"
+    return list(get(cluster.plane, path)["items"])
+
+
+def ready_operator_pod(cluster: RealCluster) -> dict[str, Any] | None:
+    ready = [
+        p
+        for p in operator_pods(cluster)
+        if pod_ready(p) and not p["metadata"].get("deletionTimestamp")
+    ]
+    return ready[0] if ready else None
+
+
+@pytest.fixture(scope="session")
+def chart_operator(
+    real_cluster: RealCluster, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """The chart installed; returns the operator's Ready pod."""
+    apply_crds(real_cluster.plane)
+    helm = Helm(helm_binary(), tmp_path_factory.mktemp("helm-home"), real_cluster.kubeconfig)
+    install_chart(helm)
+    return wait_for(
+        lambda: ready_operator_pod(real_cluster), what="the chart's operator pod Ready", timeout=120
+    )
+
+
+@pytest.fixture
+def world(
+    real_cluster: RealCluster, real_namespace: str, chart_operator: dict[str, Any]
+) -> RealModelWorld:
+    model_world = RealModelWorld(real_cluster.kubeconfig, real_namespace)
+    model_world.trust_example_key()
+    return model_world

@@ -66,3 +66,60 @@ def pod_log(plane: ControlPlane, namespace: str, pod: str) -> str:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, indent=1)[:2000]
+
+
+# -- the chart's operator and the example model on the real node ------------------------------
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "tests" / "chart"))  # helm helpers (no package)
+sys.path.insert(0, str(REPO_ROOT / "tests" / "e2e"))  # the e2e tier's ModelWorld
+
+from e2e_support import ModelWorld  # noqa: E402
+from helmchart import CHART, Helm, helm_binary  # noqa: E402
+
+from axiom_devcluster import addresses  # noqa: E402
+from axiom_devcluster.demo import manifests  # noqa: E402
+from axiom_devcluster.realnode import images  # noqa: E402
+
+OPERATOR_NAMESPACE = "axiom-system"
+RELEASE = "axiom"
+
+
+def install_chart(helm: Helm) -> None:
+    """`helm install` with the built images (never pulled) and the node's pod range as the
+    only network the operator may scrape."""
+    helm.run(
+        "install", RELEASE, str(CHART), "--namespace", OPERATOR_NAMESPACE, "--create-namespace",
+        "--set", f"image.tag={images.tag()}", "--set", "image.pullPolicy=Never",
+        "--set", f"runtime.image.tag={images.tag()}",
+        "--set", f"operator.podNetworkAllowlist={{{addresses.REALNODE_POD_CIDR}}}",
+    )  # fmt: skip
+
+
+class RealModelWorld(ModelWorld):
+    """The e2e tier's model world, with runtime pods in the built image on the real node."""
+
+    def apply_model(
+        self, version: str, *, rollout: dict[str, Any] | None = None, replicas: int = 1
+    ) -> None:
+        example = manifests.ExampleVersion.of(version)
+        model = manifests.axiom_model(
+            self.namespace, version, example.sha256, rollout=rollout, replicas=replicas
+        )
+        model["spec"]["runtime"] = {
+            "image": images.reference("runtime"),
+            "imagePullPolicy": "Never",
+        }
+        self.apply(model)
+
+    def service_url(self, name: str = manifests.MODEL_NAME) -> str:
+        service = self.kubectl.json("get", "service", name)
+        address = service["spec"]["clusterIP"]
+        assert address.startswith("198.19."), f"Service {name} ClusterIP {address} off the range"
+        return f"http://{address}:{service['spec']['ports'][0]['port']}"
+
+
+__all__ = ["CHART", "Helm", "RealModelWorld", "helm_binary", "install_chart"]
