@@ -14,13 +14,11 @@ from typing import Any
 
 import pytest
 from realnode_support import (
-    OPERATOR_NAMESPACE,
     Helm,
     RealModelWorld,
-    get,
     helm_binary,
     install_chart,
-    pod_ready,
+    ready_operator_pod,
     wait_for,
 )
 
@@ -34,21 +32,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "tests/realnode/" in str(item.fspath):
             item.add_marker(pytest.mark.realnode)
-
-
-def operator_pods(cluster: RealCluster) -> list[dict[str, Any]]:
-    selector = "app.kubernetes.io/name%3Daxiom-operator"
-    path = f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/pods?labelSelector={selector}"
-    return list(get(cluster.plane, path)["items"])
-
-
-def ready_operator_pod(cluster: RealCluster) -> dict[str, Any] | None:
-    ready = [
-        p
-        for p in operator_pods(cluster)
-        if pod_ready(p) and not p["metadata"].get("deletionTimestamp")
-    ]
-    return ready[0] if ready else None
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +54,9 @@ def world(
     model_world = RealModelWorld(real_cluster.kubeconfig, real_namespace)
     model_world.trust_example_key()
     return model_world
+
+
+@pytest.fixture
+def operator(chart_operator: dict[str, Any]) -> dict[str, Any]:
+    """What the e2e tier's tests call ``operator``: here the chart's operator in its pod."""
+    return chart_operator

@@ -82,6 +82,7 @@ from helmchart import CHART, Helm, helm_binary  # noqa: E402
 
 from axiom_devcluster import addresses  # noqa: E402
 from axiom_devcluster.demo import manifests  # noqa: E402
+from axiom_devcluster.demo.traffic import predict  # noqa: E402
 from axiom_devcluster.realnode import images  # noqa: E402
 
 OPERATOR_NAMESPACE = "axiom-system"
@@ -115,6 +116,15 @@ class RealModelWorld(ModelWorld):
         }
         self.apply(model)
 
+    def wait_ready(self, timeout: float = 180) -> dict[str, Any]:
+        """Ready, and answering through the ClusterIP: kube-proxy programs a Service's new
+        endpoints a moment after the pods are Ready, and until then connects are refused."""
+        model = super().wait_ready(timeout)
+        url = self.service_url()
+        body = (manifests.EXAMPLE_DIR / "sample-digit-3.json").read_bytes()
+        wait_for(lambda: predict(url, body).status == 200, what=f"{url} answering", timeout=30)
+        return model
+
     def service_url(self, name: str = manifests.MODEL_NAME) -> str:
         service = self.kubectl.json("get", "service", name)
         address = service["spec"]["clusterIP"]
@@ -122,4 +132,19 @@ class RealModelWorld(ModelWorld):
         return f"http://{address}:{service['spec']['ports'][0]['port']}"
 
 
-__all__ = ["CHART", "Helm", "RealModelWorld", "helm_binary", "install_chart"]
+def operator_pods(cluster: Any) -> list[dict[str, Any]]:
+    selector = "app.kubernetes.io/name%3Daxiom-operator"
+    path = f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/pods?labelSelector={selector}"
+    return list(get(cluster.plane, path)["items"])
+
+
+def ready_operator_pod(cluster: Any) -> dict[str, Any] | None:
+    ready = [
+        p
+        for p in operator_pods(cluster)
+        if pod_ready(p) and not p["metadata"].get("deletionTimestamp")
+    ]
+    return ready[0] if ready else None
+
+
+__all__ = ["CHART", "Helm", "RealModelWorld", "helm_binary", "install_chart", "ready_operator_pod"]
