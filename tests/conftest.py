@@ -5,4 +5,6 @@ pytest_plugins = [
     "axiom_devcluster.pytest_plugin",
     "axiom_devcluster.agent.pytest_plugin",
     "axiom_devcluster.operator_fixtures",
+    # The realnode tier's real_cluster and real_namespace (tests/realnode/).
+    "axiom_devcluster.realnode.pytest_plugin",
 ]

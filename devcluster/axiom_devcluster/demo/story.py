@@ -25,7 +25,7 @@ from axiom_devcluster.demo.narration import (
 )
 from axiom_devcluster.demo.report import DemoStepError
 from axiom_devcluster.demo.snapshot import Snapshot, ready, ready_condition
-from axiom_devcluster.demo.traffic import SteadyClient
+from axiom_devcluster.demo.traffic import SteadyClient, predict
 
 
 @dataclass
@@ -33,6 +33,13 @@ class Story(Narration):
     """The numbered steps of the demo, in the order ``__main__`` runs them."""
 
     # -- the steps -------------------------------------------------------------------------
+
+    def _service_answers(self) -> bool:
+        body = (EXAMPLE_DIR / "sample-digit-3.json").read_bytes()
+        try:
+            return predict(self.service_url, body).status == 200
+        except OSError:
+            return False
 
     def start_cluster(self) -> None:
         report = self.report
@@ -115,6 +122,12 @@ class Story(Narration):
         self.report.note(
             f"Service {MODEL_NAME} has ClusterIP {address} (reachable through {through})"
         )
+        if self.stack.realnode:
+            self.report.wait(
+                "kube-proxy to route the ClusterIP (it programs new endpoints just after Ready)",
+                self._service_answers,
+                timeout=30,
+            )
         versions = self.predictions()
         if versions != {"1.0.0"}:
             raise DemoStepError(

@@ -272,7 +272,11 @@ class RealNode:
 
     def _drain(self, timeout: float) -> None:
         """Delete the node's pods (grace 0) and wait until the kubelet has stopped their
-        sandboxes, so CNI teardown and unmounting are done by the components that own them."""
+        sandboxes, so CNI teardown and unmounting are done by the components that own them.
+        Cordoned first, so the replacements their controllers make stay Pending."""
+        node = self.plane.api_request("GET", f"/api/v1/nodes/{self.name}")
+        node["spec"]["unschedulable"] = True
+        self.plane.api_request("PUT", f"/api/v1/nodes/{self.name}", node)
         for pod in self._pods():
             meta = pod["metadata"]
             with contextlib.suppress(urllib.error.HTTPError):
