@@ -40,8 +40,9 @@ def run(directory: Path, keep: bool, node: str = "auto") -> int:
         report.say(
             f"(stopped what an earlier `make demo KEEP=1` left running: {', '.join(leftover)})"
         )
+    node_name = "a real node" if realnode else "node agent"
     steps = (
-        ("Start a local Kubernetes control plane and node agent", story.start_cluster),
+        (f"Start a local Kubernetes control plane and {node_name}", story.start_cluster),
         ("Install the AxiomModel CRD from the Helm chart", story.install_crd),
         ("Start the operator", story.start_operator),
         ("Deploy digits 1.0.0 with its signed certificate", story.deploy_first_version),
