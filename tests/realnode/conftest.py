@@ -25,6 +25,7 @@ from realnode_support import (
 from axiom_devcluster.operator_fixtures import apply_crds
 from axiom_devcluster.realnode.node import RealCluster
 
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/realnode/" in str(item.fspath):
