@@ -25,7 +25,9 @@ $(STAMP): pyproject.toml runtime/pyproject.toml
 setup: $(STAMP) ## create .venv and install both distributions with the dev tools
 
 cluster-binaries: ## build (or reuse from ~/.cache/axiom) etcd, kube-*, kwok, helm and the real node's kubelet, kube-proxy, containerd from Go modules
-	@if command -v go >/dev/null; then bash hack/cluster/build.sh; else echo "go not found: cluster tests will be skipped"; fi
+	@# The real node's binaries only where a real node can run (root); NODE=1 forces them.
+	@if command -v go >/dev/null; then NODE=$${NODE:-$$([ "$$(id -u)" = 0 ] && echo 1 || echo 0)} bash hack/cluster/build.sh; \
+	else echo "go not found: cluster tests will be skipped"; fi
 
 IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 # The realnode tier needs root (bridge, iptables, mounts): where it is not, nothing is installed
@@ -66,7 +68,7 @@ cluster-up: setup cluster-binaries ## start the local control plane (and node ag
 cluster-down: ## stop the local control plane
 	$(BIN)/python -m axiom_devcluster down --dir .cluster
 
-demo: setup cluster-binaries ## the whole story on a local cluster: deploy, canary, promote, auto-rollback, rollback
+demo: setup cluster-binaries realnode-prereqs ## the whole story on a local cluster: deploy, canary, promote, auto-rollback, rollback
 	$(BIN)/python -m axiom_devcluster.demo $(if $(KEEP),--keep,)
 
 demo-down: ## stop what `make demo KEEP=1` left running

@@ -9,6 +9,9 @@ can run on a machine at a time.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +91,42 @@ def test_a_stopped_node_leaves_the_host_as_it_found_it(tmp_path: Path) -> None:
         assert before.differences(during), "the node changed nothing on the host?"
     after = host.snapshot(directory)
     assert before.differences(after) == {}
+
+
+_START_AND_WAIT = """
+import sys, time
+from pathlib import Path
+from axiom_devcluster.realnode.node import RealCluster
+RealCluster(Path(sys.argv[1])).start()
+print("up", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_node_is_cleaned_up_by_name(tmp_path: Path) -> None:
+    """SIGKILL of the process that started a node: its daemons die with it (PDEATHSIG) but
+    no stop runs; `python -m axiom_devcluster.realnode cleanup --dir` puts the host back."""
+    skip_unless_possible()
+    directory = tmp_path / "realnode"
+    before = host.snapshot(directory)
+    starter = subprocess.Popen(
+        [sys.executable, "-c", _START_AND_WAIT, str(directory)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert starter.stdout is not None and starter.stdout.readline().strip() == "up"
+    finally:
+        starter.kill()
+        starter.wait(timeout=30)
+    time.sleep(2)  # the daemons' PDEATHSIG
+    assert before.differences(host.snapshot(directory)), "the killed node left nothing?"
+    done = subprocess.run(
+        [sys.executable, "-m", "axiom_devcluster.realnode", "cleanup", "--dir", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert before.differences(host.snapshot(directory)) == {}

@@ -68,8 +68,8 @@ def create(directory: Path) -> None:
         record.write_text(json.dumps(found, indent=2) + "\n")
     if bridge_exists():
         raise RuntimeError(
-            f"bridge {BRIDGE} already exists: another real node runs, or one was not cleaned "
-            f"up (python -m axiom_devcluster.realnode down)"
+            f"bridge {BRIDGE} already exists: another real node runs, or one was killed "
+            f"before its stop (python -m axiom_devcluster.realnode cleanup --dir ITS_DIR)"
         )
     node = f"{addresses.NODE_BRIDGE_IP}/{addresses.REALNODE_POD_CIDR.prefixlen}"
     _run("ip", "link", "add", BRIDGE, "type", "bridge")

@@ -300,12 +300,29 @@ class RealNode:
             self._ctr("tasks", "delete", "--force", task)
 
     def _kill_shims(self) -> None:
-        shim = self._bin("containerd-shim-runc-v2")
-        for process in psutil.process_iter(["exe"]):
-            if process.info["exe"] == shim:
-                with contextlib.suppress(psutil.Error):
-                    process.kill()
-                    process.wait(timeout=5)
+        _kill_shims(Path(self._bin("containerd-shim-runc-v2")))
+
+
+def _kill_shims(shim: Path) -> None:
+    for process in psutil.process_iter(["exe"]):
+        if process.info["exe"] == str(shim):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+                process.wait(timeout=5)
+
+
+def cleanup_host(directory: Path) -> None:
+    """Remove by name what a real node whose process was killed (no ``stop()`` ran) left:
+    shims, mounts, cgroups, KUBE-* chains, the bridge, and restore the recorded sysctls.
+    ``directory``: the RealCluster's directory. Its daemons died with it (PDEATHSIG)."""
+    node_directory = directory / "node"
+    _kill_shims(preflight.node_bin_dir() / "containerd-shim-runc-v2")
+    _unmount_under((str(node_directory), str(configs.RUN_DIR)))
+    _remove_cgroups()
+    network.remove_kube_chains()
+    _remove_pod_log_links(node_directory / "pod-logs")
+    shutil.rmtree(configs.RUN_DIR, ignore_errors=True)
+    network.remove(node_directory)
 
 
 def _unmount_under(prefixes: tuple[str, ...]) -> None:
