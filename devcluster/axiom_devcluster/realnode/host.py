@@ -1,5 +1,6 @@
 """What the host looks like, in the respects a real node changes: network links, routes,
-firewall rules (IPv4 and IPv6), mounts, cgroups, sysctls and network namespaces. Two
+firewall rules (IPv4 and IPv6), mounts, cgroups, sysctls, network namespaces and the fixed
+paths the kubelet and CNI write (``network.HOST_PATHS``). Two
 snapshots, before a node starts and after it stops, must be equal: that is the no-leftover test.
 """
 
@@ -60,6 +61,7 @@ class HostState:
     cgroups: tuple[str, ...]
     sysctls: tuple[tuple[str, str], ...]
     netns: tuple[str, ...]
+    fixed_paths: tuple[str, ...]
 
     def differences(self, other: HostState) -> dict[str, tuple[list[str], list[str]]]:
         """Per field: (only in self, only in other); empty when the two are the same."""
@@ -90,4 +92,5 @@ def snapshot(node_directory: Path | None = None) -> HostState:
         cgroups=_cgroups(),
         sysctls=tuple(sorted(network.read_sysctls().items())),
         netns=tuple(sorted(p.name for p in netns_dir.iterdir())) if netns_dir.exists() else (),
+        fixed_paths=tuple(str(p) for p in network.HOST_PATHS if p.exists()),
     )

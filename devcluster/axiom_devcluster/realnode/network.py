@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -33,6 +34,20 @@ SYSCTLS = (
     "net/bridge/bridge-nf-call-iptables",
 )
 _COMMENT = "axiom-realnode"
+# Fixed paths the kubelet and containerd's CNI library write whatever their configured
+# directories (the kubelet's device-plugin socket, libcni's result cache, pod log links):
+# removed at stop when they did not exist at start.
+HOST_PATHS = (
+    Path("/var/lib/kubelet"),
+    Path("/var/lib/cni"),
+    Path("/var/log/containers"),
+    Path("/var/log/pods"),
+    Path("/etc/cni"),
+    Path("/opt/cni"),
+    Path("/opt/containerd"),
+    Path("/var/lib/containerd"),
+    Path("/run/containerd"),
+)
 _RECORD_FILE = "host-before.json"
 
 
@@ -64,7 +79,11 @@ def create(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     record = directory / _RECORD_FILE
     if not record.exists():
-        found = {"sysctls": read_sysctls(), "nft_tables": nft_tables()}
+        found = {
+            "sysctls": read_sysctls(),
+            "nft_tables": nft_tables(),
+            "absent_paths": [str(p) for p in HOST_PATHS if not p.exists()],
+        }
         record.write_text(json.dumps(found, indent=2) + "\n")
     if bridge_exists():
         raise RuntimeError(
@@ -98,6 +117,11 @@ def remove(directory: Path) -> None:
             if path.exists() and path.read_text().strip() != value:
                 path.write_text(value + "\n")
         _remove_new_empty_tables(set(found["nft_tables"]))
+        for path in map(Path, found.get("absent_paths", ())):
+            shutil.rmtree(path, ignore_errors=True)
+        # Where they were there before, only the node's own CNI results go.
+        for result in Path("/var/lib/cni/results").glob(f"{_COMMENT}-*"):
+            result.unlink(missing_ok=True)
 
 
 def nft_tables() -> list[str]:

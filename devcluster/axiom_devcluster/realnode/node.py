@@ -354,5 +354,3 @@ def _remove_pod_log_links(pod_logs: Path) -> None:
     for link in _POD_LOG_LINKS.iterdir():
         if link.is_symlink() and str(os.readlink(link)).startswith(str(pod_logs)):
             link.unlink()
-    with contextlib.suppress(OSError):
-        _POD_LOG_LINKS.rmdir()
