@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test unit lint fmt grpc-stubs example bench demo demo-down cluster-binaries cluster-up cluster-down images clean
+.PHONY: help setup test unit lint fmt grpc-stubs example bench demo demo-down cluster-binaries cluster-up cluster-down images node-packages realnode-prereqs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -24,10 +24,22 @@ $(STAMP): pyproject.toml runtime/pyproject.toml
 
 setup: $(STAMP) ## create .venv and install both distributions with the dev tools
 
-cluster-binaries: ## build (or reuse from ~/.cache/axiom) etcd, kube-*, kwok and helm from Go modules
-	@if command -v go >/dev/null; then bash hack/cluster/build.sh && bash hack/storage/build.sh; else echo "go not found: cluster tests will be skipped"; fi
+cluster-binaries: ## build (or reuse from ~/.cache/axiom) etcd, kube-*, kwok, helm, the real node's kubelet, kube-proxy, containerd, and the storage test servers from Go modules
+	@# The real node's binaries only where a real node can run (root); NODE=1 forces them.
+	@if command -v go >/dev/null; then NODE=$${NODE:-$$([ "$$(id -u)" = 0 ] && echo 1 || echo 0)} bash hack/cluster/build.sh \
+		&& bash hack/storage/build.sh; \
+	else echo "go not found: cluster tests will be skipped"; fi
 
-test: setup cluster-binaries ## run every test tier this machine can run (unit, integration, e2e)
+IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+# The realnode tier needs root (bridge, iptables, mounts): where it is not, nothing is installed
+# or built for it and its tests skip, saying so.
+realnode-prereqs: cluster-binaries
+	@# Not fatal: if a package or an image cannot be had, the tier skips and names what is missing.
+	@if [ "$$(id -u)" = 0 ]; then { bash hack/node-packages.sh && bash hack/images/build.sh $(IMAGE_TAG); } \
+		|| echo "realnode prerequisites failed (see above): the realnode tier will skip, saying why"; \
+	else echo "not root: the realnode tier will be skipped (no images built)"; fi
+
+test: setup cluster-binaries realnode-prereqs ## run every test tier this machine can run (unit, integration, e2e, realnode)
 	$(BIN)/python -m pytest tests
 
 unit: setup ## unit tests only (no cluster)
@@ -59,16 +71,17 @@ cluster-up: setup cluster-binaries ## start the local control plane (and node ag
 cluster-down: ## stop the local control plane
 	$(BIN)/python -m axiom_devcluster down --dir .cluster
 
-demo: setup cluster-binaries ## the whole story on a local cluster: deploy, canary, promote, auto-rollback, rollback
+demo: setup cluster-binaries realnode-prereqs ## the whole story on a local cluster: deploy, canary, promote, auto-rollback, rollback
 	$(BIN)/python -m axiom_devcluster.demo $(if $(KEEP),--keep,)
 
 demo-down: ## stop what `make demo KEEP=1` left running
 	$(BIN)/python -m axiom_devcluster.demo --down
 
-IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
-images: ## build the operator and runtime container images (needs Docker; IMAGE_TAG=... to override)
-	docker build -f docker/operator.Dockerfile --build-arg VERSION=$(IMAGE_TAG) -t axiom-operator:$(IMAGE_TAG) .
-	docker build -f docker/runtime.Dockerfile --build-arg VERSION=$(IMAGE_TAG) -t axiom-runtime:$(IMAGE_TAG) .
+node-packages: ## install from Debian what the real node and `make images` need (runc, CNI plugins, docker.io...)
+	bash hack/node-packages.sh
+
+images: cluster-binaries ## build the operator, runtime and pause images with no registry (debootstrap base; IMAGE_TAG=...)
+	bash hack/images/build.sh $(IMAGE_TAG)
 
 clean: ## remove the venv and caches (not the ~/.cache/axiom binaries)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .cluster

@@ -9,8 +9,11 @@
 # HEALTHCHECK: the operator's Deployment probes /health and /ready.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# The builder stage may use a different base: hack/images/build.sh passes one that also trusts the
+# host's CA (for pip behind an intercepting proxy), so that trust never reaches the final stage.
+ARG BUILDER_IMAGE=python:3.11-slim-bookworm
 
-FROM ${PYTHON_IMAGE} AS builder
+FROM ${BUILDER_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m pip install "build>=1.2"

@@ -6,4 +6,6 @@ pytest_plugins = [
     "axiom_devcluster.agent.pytest_plugin",
     "axiom_devcluster.operator_fixtures",
     "axiom_devcluster.storage_plugin",
+    # The realnode tier's real_cluster and real_namespace (tests/realnode/).
+    "axiom_devcluster.realnode.pytest_plugin",
 ]

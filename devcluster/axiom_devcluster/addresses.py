@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from dataclasses import dataclass
 
 SERVICE_CIDR = ipaddress.IPv4Network("127.100.0.0/16")
 POD_CIDR = ipaddress.IPv4Network("198.18.0.0/16")
@@ -23,6 +24,38 @@ POD_CIDR = ipaddress.IPv4Network("198.18.0.0/16")
 NODE_IP = ipaddress.IPv4Address("127.0.0.1")
 BIND_IP = ipaddress.IPv4Address("127.0.0.1")
 _POD_LOOPBACK_NET = ipaddress.IPv4Network("127.18.0.0/16")
+
+
+# The real node (:mod:`axiom_devcluster.realnode`): its bridge holds NODE_BRIDGE_IP, its pods get
+# REALNODE_POD_CIDR (a /24 of POD_CIDR no kwok node is given), and Services get
+# REALNODE_SERVICE_CIDR: not loopback, because inside a pod 127.0.0.0/8 is the pod's own
+# loopback, and off every private range; 198.19.0.0/20 is in the same never-routed RFC 2544
+# block as POD_CIDR, and routed over the bridge only.
+REALNODE_POD_CIDR = ipaddress.IPv4Network("198.18.250.0/24")
+NODE_BRIDGE_IP = REALNODE_POD_CIDR.network_address + 1
+REALNODE_SERVICE_CIDR = ipaddress.IPv4Network("198.19.0.0/20")
+
+
+@dataclass(frozen=True)
+class AddressPlan:
+    """Where the apiserver listens and which range its Services get: loopback for kwok and the
+    node agent; on the real node's bridge (so pods reach it through the ``kubernetes`` Service)
+    for a real node."""
+
+    apiserver_ip: ipaddress.IPv4Address
+    service_cidr: ipaddress.IPv4Network
+
+    @property
+    def first_service_ip(self) -> ipaddress.IPv4Address:
+        return self.service_cidr.network_address + 1
+
+    @property
+    def on_loopback(self) -> bool:
+        return self.apiserver_ip.is_loopback
+
+
+LOOPBACK = AddressPlan(BIND_IP, SERVICE_CIDR)
+REALNODE = AddressPlan(NODE_BRIDGE_IP, REALNODE_SERVICE_CIDR)
 
 
 def first_service_ip() -> ipaddress.IPv4Address:

@@ -45,10 +45,11 @@ class Layout:
     directory: Path
     ports: Ports
     pki: pki.PkiPaths
+    plan: addresses.AddressPlan = addresses.LOOPBACK
 
     @property
     def server(self) -> str:
-        return f"https://{addresses.BIND_IP}:{self.ports.apiserver}"
+        return f"https://{self.plan.apiserver_ip}:{self.ports.apiserver}"
 
     @property
     def kubeconfig(self) -> Path:
@@ -171,8 +172,8 @@ def apiserver_args(layout: Layout, *, audit: bool = False) -> list[str]:
         *(_audit_args(layout) if audit else []),
         f"--etcd-servers=http://{addresses.BIND_IP}:{layout.ports.etcd_client}",
         "--etcd-prefix=/registry",
-        f"--bind-address={addresses.BIND_IP}",
-        f"--advertise-address={addresses.BIND_IP}",
+        f"--bind-address={layout.plan.apiserver_ip}",
+        f"--advertise-address={layout.plan.apiserver_ip}",
         f"--secure-port={layout.ports.apiserver}",
         f"--tls-cert-file={paths.serving_cert}",
         f"--tls-private-key-file={paths.serving_key}",
@@ -180,7 +181,7 @@ def apiserver_args(layout: Layout, *, audit: bool = False) -> list[str]:
         f"--service-account-key-file={paths.service_account_pub}",
         f"--service-account-signing-key-file={paths.service_account_key}",
         f"--service-account-issuer={_SERVICE_ACCOUNT_ISSUER}",
-        f"--service-cluster-ip-range={addresses.SERVICE_CIDR}",
+        f"--service-cluster-ip-range={layout.plan.service_cidr}",
         "--authorization-mode=Node,RBAC",
         # Request-header (front-proxy) settings: aggregated API servers need them, and
         # without them every delegating component logs "missing content for CA bundle".
@@ -195,9 +196,15 @@ def apiserver_args(layout: Layout, *, audit: bool = False) -> list[str]:
         # two plugins add the agent node's selector and toleration to every pod in it.
         "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
         "--allow-privileged=true",
-        # The "kubernetes" Service's endpoints would be the advertise address, 127.0.0.1,
-        # which Endpoints validation rejects; nothing in-cluster needs to dial it anyway.
-        "--endpoint-reconciler-type=none",
+        # On loopback the "kubernetes" Service's endpoints would be 127.0.0.1, which Endpoints
+        # validation rejects, and nothing in-cluster dials it. With a real node the apiserver
+        # listens on the node's bridge and pods reach it through that Service.
+        f"--endpoint-reconciler-type={'none' if layout.plan.on_loopback else 'lease'}",
+        # Logs and exec go to a node's InternalIP, never to a name the host's resolver would be
+        # asked for, with a client certificate a real kubelet authorizes.
+        "--kubelet-preferred-address-types=InternalIP",
+        f"--kubelet-client-certificate={paths.kubelet_client_cert}",
+        f"--kubelet-client-key={paths.kubelet_client_key}",
         "--profiling=false",
     ]
 

@@ -79,6 +79,7 @@ class ControlPlane:
         tie_to_parent: bool = True,
         start_timeout: float = 90.0,
         audit_log: bool = False,
+        plan: addresses.AddressPlan = addresses.LOOPBACK,
     ) -> None:
         self._owns_directory = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix="axiom-cluster-")).resolve()
@@ -89,6 +90,7 @@ class ControlPlane:
         self.audit_log = audit_log
         self.tie_to_parent = tie_to_parent
         self.start_timeout = start_timeout
+        self.plan = plan
         self.ports = Ports.allocate()
         self.components: dict[str, Component] = {}
         self._pki: pki.PkiPaths | None = None
@@ -97,7 +99,7 @@ class ControlPlane:
 
     @property
     def server(self) -> str:
-        return f"https://{addresses.BIND_IP}:{self.ports.apiserver}"
+        return f"https://{self.plan.apiserver_ip}:{self.ports.apiserver}"
 
     @property
     def kubeconfig(self) -> Path:
@@ -111,7 +113,7 @@ class ControlPlane:
 
     @property
     def layout(self) -> Layout:
-        return Layout(self.directory, self.ports, self.pki)
+        return Layout(self.directory, self.ports, self.pki, self.plan)
 
     @property
     def pids(self) -> dict[str, int]:
@@ -160,7 +162,7 @@ class ControlPlane:
     def _start(self, deadline: float) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._pki = pki.generate(
-            self.directory / "pki", addresses.BIND_IP, addresses.first_service_ip()
+            self.directory / "pki", self.plan.apiserver_ip, self.plan.first_service_ip
         )
         component_args.write_kubeconfigs(self.layout)
         component_args.write_kwok_config(self.layout)

@@ -46,6 +46,8 @@ class PkiPaths:
     scheduler_key: Path
     front_proxy_cert: Path
     front_proxy_key: Path
+    kubelet_client_cert: Path
+    kubelet_client_key: Path
     service_account_key: Path
     service_account_pub: Path
 
@@ -64,6 +66,8 @@ class PkiPaths:
             scheduler_key=directory / "scheduler.key",
             front_proxy_cert=directory / "front-proxy-client.crt",
             front_proxy_key=directory / "front-proxy-client.key",
+            kubelet_client_cert=directory / "apiserver-kubelet-client.crt",
+            kubelet_client_key=directory / "apiserver-kubelet-client.key",
             service_account_key=directory / "sa.key",
             service_account_pub=directory / "sa.pub",
         )
@@ -224,6 +228,16 @@ def generate(
         key, cert = _leaf(ca_key, ca_cert, _name(user), ExtendedKeyUsageOID.CLIENT_AUTH)
         _write_key(key_path, key)
         _write_cert(cert_path, cert)
+    # The apiserver's identity towards kubelets (logs, exec): in system:masters, as kubeadm's
+    # apiserver-kubelet-client, so a real kubelet's webhook authorization lets it in.
+    key, cert = _leaf(
+        ca_key,
+        ca_cert,
+        _name("kube-apiserver-kubelet-client", "system:masters"),
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+    )
+    _write_key(paths.kubelet_client_key, key)
+    _write_cert(paths.kubelet_client_cert, cert)
 
     service_account_key = _new_key()
     _write_key(paths.service_account_key, service_account_key)
@@ -233,3 +247,28 @@ def generate(
         )
     )
     return paths
+
+
+def issue(
+    paths: PkiPaths,
+    cert_path: Path,
+    key_path: Path,
+    common_name: str,
+    organization: str | None = None,
+    *,
+    server_ips: list[ipaddress.IPv4Address] | None = None,
+) -> None:
+    """A further certificate signed by the cluster's CA (a real node's kubelet and kube-proxy):
+    a client certificate, or a serving one for ``server_ips``."""
+    ca_key = serialization.load_pem_private_key(paths.ca_key.read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
+    if not isinstance(ca_key, rsa.RSAPrivateKey):
+        raise TypeError(f"{paths.ca_key}: not an RSA key")
+    if server_ips:
+        usage = ExtendedKeyUsageOID.SERVER_AUTH
+        sans: list[x509.GeneralName] | None = [x509.IPAddress(ip) for ip in server_ips]
+    else:
+        usage, sans = ExtendedKeyUsageOID.CLIENT_AUTH, None
+    key, cert = _leaf(ca_key, ca_cert, _name(common_name, organization), usage, sans)
+    _write_key(key_path, key)
+    _write_cert(cert_path, cert)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build (or reuse) the local control plane's binaries from their Go modules:
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, helm and kubectl; and
-# Prometheus, into a directory of its own (see versions.env).
+# Prometheus and the real node's binaries, each into a directory of their own (see versions.env).
 #
 # Why from Go modules: these machines have no Docker (so no kind) and no download site for
 # release binaries; the Go module proxy is reachable, and `go build` inside a small module of our
@@ -12,7 +12,7 @@
 # build never leaves a truncated binary that later runs would trust. A `.complete` stamp is
 # written when all seven exist.
 #
-# Usage: bash hack/cluster/build.sh [--print-dir]
+# Usage: bash hack/cluster/build.sh [--print-dir | --print-node-dir]
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,6 +25,10 @@ out="$cache_root/bin/$key"
 
 if [[ "${1:-}" == "--print-dir" ]]; then
   echo "$out"
+  exit 0
+fi
+if [[ "${1:-}" == "--print-node-dir" ]]; then
+  echo "$cache_root/bin/node-k8s-${KUBERNETES_VERSION}_containerd-${CONTAINERD_VERSION}_r${NODE_BUILD_REVISION}"
   exit 0
 fi
 
@@ -128,6 +132,37 @@ prom_ldflags="-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSI
 BUILD_TAGS="remove_all_sd,enable_kubernetes_sd" build_tool prometheus "$prom_ldflags" \
   github.com/prometheus/prometheus/cmd/prometheus prometheus
 out="$core_out"
+
+# The real node, in its own cache directory (see versions.env). kubelet and kube-proxy are tools
+# of the same module as the apiserver and get the same ldflags, so the packages they share with it
+# come from Go's build cache. containerd v2 is a module of its own; the tags leave out snapshotters
+# the node never uses (btrfs, devmapper, zfs, aufs need cgo or kernel features; overlayfs and
+# native remain). pause is the k8s.io/kubernetes module's own pause.c, compiled static.
+# NODE=0 skips this part (machines that only run the control-plane tiers).
+if [[ "${NODE:-1}" != 0 ]]; then
+  node_out="$(bash "$here/build.sh" --print-node-dir)"
+  out="$node_out"
+  mkdir -p "$out"
+  build_tool kubernetes "$k8s_ldflags" \
+    k8s.io/kubernetes/cmd/kubelet kubelet \
+    k8s.io/kubernetes/cmd/kube-proxy kube-proxy
+  ctrd_ldflags="-X github.com/containerd/containerd/v2/version.Version=${CONTAINERD_VERSION}"
+  BUILD_TAGS="no_btrfs,no_devmapper,no_zfs,no_aufs" build_tool containerd "$ctrd_ldflags" \
+    github.com/containerd/containerd/v2/cmd/containerd containerd \
+    github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 containerd-shim-runc-v2 \
+    github.com/containerd/containerd/v2/cmd/ctr ctr
+  if missing pause; then
+    pause_src="$(cd "$here/kubernetes" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
+    command -v gcc >/dev/null || { log "gcc not found: cannot build pause (apt-get install gcc libc6-dev)"; exit 1; }
+    gcc -Os -Wall -Werror -static -DVERSION="${KUBERNETES_VERSION}-axiom" -o "$out/.pause.tmp" "$pause_src"
+    mv -f "$out/.pause.tmp" "$out/pause"
+    log "built pause"
+  else
+    log "cached: pause"
+  fi
+  echo "key=$(basename "$node_out")" > "$out/.complete"
+  out="$core_out"
+fi
 
 {
   echo "key=$key"

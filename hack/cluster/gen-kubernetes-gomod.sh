@@ -12,7 +12,7 @@ export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 staging_version="v0.${KUBERNETES_VERSION#v1.}"
 upstream_mod="$(go mod download -json "k8s.io/kubernetes@${KUBERNETES_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
 {
-  echo "// Builds kube-apiserver, kube-controller-manager, kube-scheduler and kubectl from k8s.io/kubernetes."
+  echo "// Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet and kube-proxy from k8s.io/kubernetes."
   echo "// k8s.io/kubernetes replaces its staging modules with paths inside its own repository, which"
   echo "// do not exist in the module cache; here every staging module points at its published"
   echo "// ${staging_version} (tag kubernetes-${KUBERNETES_VERSION#v}) instead. Regenerate with hack/cluster/gen-kubernetes-gomod.sh."
@@ -23,7 +23,7 @@ upstream_mod="$(go mod download -json "k8s.io/kubernetes@${KUBERNETES_VERSION}" 
   echo "require k8s.io/kubernetes ${KUBERNETES_VERSION}"
   echo
   echo "tool ("
-  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for cmd in kube-apiserver kube-controller-manager kube-proxy kube-scheduler kubectl kubelet; do
     printf '\tk8s.io/kubernetes/cmd/%s\n' "$cmd"
   done
   echo ")"

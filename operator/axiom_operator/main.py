@@ -8,6 +8,9 @@ coalesced in one place whatever triggered it.
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -45,7 +48,23 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     a process that imports this module before ``KUBECONFIG`` is set (tests, embedding) would
     otherwise run with no credentials at all.
     """
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    in_cluster = kopf.login_with_service_account(**kwargs)
+    server = in_cluster_server(os.environ)
+    if in_cluster is not None and server is not None:
+        # Kopf's own in-cluster login names https://kubernetes.default.svc, which needs cluster
+        # DNS; client-go uses the address the kubelet puts in every container's environment.
+        in_cluster = dataclasses.replace(in_cluster, server=server)
+    return in_cluster or kopf.login_with_kubeconfig(**kwargs)
+
+
+def in_cluster_server(environ: Mapping[str, str]) -> str | None:
+    """``https://KUBERNETES_SERVICE_HOST:KUBERNETES_SERVICE_PORT`` as client-go builds it
+    (an IPv6 host in brackets), or None outside a pod."""
+    host = environ.get("KUBERNETES_SERVICE_HOST", "")
+    port = environ.get("KUBERNETES_SERVICE_PORT", "")
+    if not host or not port:
+        return None
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
 
 
 @kopf.on.probe(id="models")

@@ -47,7 +47,8 @@ def processes_mentioning(directory: Path) -> list[str]:
 def test_demo_runs_to_its_end_and_leaves_nothing_running(tmp_path: Path) -> None:
     directory = tmp_path / "demo"
     done = subprocess.run(
-        [sys.executable, "-m", "axiom_devcluster.demo", "--dir", str(directory)],
+        # The node agent's demo; tests/realnode runs the same demo on the real node.
+        [sys.executable, "-m", "axiom_devcluster.demo", "--dir", str(directory), "--node", "agent"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

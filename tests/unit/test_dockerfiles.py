@@ -1,7 +1,7 @@
 """What can be checked about the container images without Docker.
 
-The images cannot be built here (no Docker daemon); these tests pin what a reviewer would
-check by eye: each Dockerfile parses, builds in a builder stage and ships only a virtualenv
+These need no Docker (the images themselves are built by `make images` and run by the
+realnode tier); they pin what a reviewer would check by eye: each Dockerfile parses, builds in a builder stage and ships only a virtualenv
 on a slim base, runs as the fixed non-root UID the chart expects, has no HEALTHCHECK, and its
 ENTRYPOINT/CMD name a console script and subcommands that really exist in the package. The
 runtime image builds only the runtime distribution (runtime/pyproject.toml), so no operator

@@ -17,23 +17,32 @@ from axiom_devcluster.demo.manifests import MODEL_NAME, REPO_ROOT
 from axiom_devcluster.demo.report import DemoStepError, Reporter, format_duration
 from axiom_devcluster.demo.stack import Stack, stop_kept
 from axiom_devcluster.demo.story import Story
+from axiom_devcluster.realnode import preflight
 
 DEFAULT_DIR = REPO_ROOT / ".demo"
 
 
-def run(directory: Path, keep: bool) -> int:
+def run(directory: Path, keep: bool, node: str = "auto") -> int:
     report = Reporter()
-    stack = Stack(directory, keep=keep)
+    # The real node where the machine allows it; KEEP=1 leaves processes detached, which only
+    # the node agent supports, so it keeps the agent.
+    cannot = "KEEP=1 keeps the node agent" if keep else preflight.why_not()
+    realnode = node == "real" or (node == "auto" and cannot is None)
+    stack = Stack(directory, keep=keep, realnode=realnode)
     story = Story(stack, report)
     report.say("Axiom operator demo: verified models, canary, automatic and manual rollback")
     report.say(f"(everything runs on this machine, under {directory})")
+    report.say(f"Pods run on {stack.node_description}")
+    if not realnode and node == "auto":
+        report.say(f"(not on a real node: {cannot})")
     leftover = stop_kept(directory)
     if leftover:
         report.say(
             f"(stopped what an earlier `make demo KEEP=1` left running: {', '.join(leftover)})"
         )
+    node_name = "a real node" if realnode else "node agent"
     steps = (
-        ("Start a local Kubernetes control plane and node agent", story.start_cluster),
+        (f"Start a local Kubernetes control plane and {node_name}", story.start_cluster),
         ("Install the AxiomModel CRD from the Helm chart", story.install_crd),
         ("Start the operator", story.start_operator),
         ("Deploy digits 1.0.0 with its signed certificate", story.deploy_first_version),
@@ -71,7 +80,7 @@ def run(directory: Path, keep: bool) -> int:
                 failed = failed or f"processes left running: {sorted(left)}"
             else:
                 report.note(
-                    f"stopped: operator, node agent and its pods, control plane; "
+                    f"stopped: operator, {'real node' if realnode else 'node agent'} and its pods, control plane; "
                     f"no process left ({len(stack.started_pids)} started, checked with psutil)"
                 )
     report.say("\nTimes on this machine:")
@@ -119,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="leave the cluster up at the end")
     parser.add_argument("--down", action="store_true", help="stop what --keep left running")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="working directory")
+    parser.add_argument(
+        "--node",
+        choices=("auto", "real", "agent"),
+        default="auto",
+        help="where pods run: the real node if this machine allows it (auto), or force one",
+    )
     args = parser.parse_args(argv)
     directory = args.dir.resolve()
     if args.down:
@@ -127,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         what = ", ".join(stopped) if stopped else "nothing was running"
         print(f"stopped: {what} ({format_duration(time.monotonic() - begun)})")
         return 0
-    return run(directory, args.keep)
+    return run(directory, args.keep, args.node)
 
 
 if __name__ == "__main__":

@@ -144,7 +144,9 @@ def axiom_model(
     certificate_secret_name: str | None = None,
     replicas: int = 1,
     rollout: dict[str, Any] | None = None,
+    runtime: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``runtime``: spec.runtime (default: the node agent's image name, which it ignores)."""
     spec: dict[str, Any] = {
         "version": version,
         "model": {
@@ -156,7 +158,7 @@ def axiom_model(
             "policy": "Enforce",
         },
         "replicas": replicas,
-        "runtime": {"image": RUNTIME_IMAGE},
+        "runtime": runtime or {"image": RUNTIME_IMAGE},
         "traffic": {"mode": "Runtime"},
     }
     if rollout is not None:

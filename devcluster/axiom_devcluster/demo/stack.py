@@ -21,13 +21,15 @@ from typing import Any
 
 import psutil
 
-from axiom_devcluster import binaries
+from axiom_devcluster import addresses, binaries
 from axiom_devcluster.agent import detached, placement
 from axiom_devcluster.agent.testing import AgentProcess
 from axiom_devcluster.controlplane import ControlPlane, stop_from_state
 from axiom_devcluster.demo.manifests import CHART_CRDS_DIR
 from axiom_devcluster.demo.operator_process import OperatorProcess
 from axiom_devcluster.process import terminate_group
+from axiom_devcluster.realnode import images as node_images
+from axiom_devcluster.realnode.node import RealCluster
 
 OPERATOR_STATE_FILE = "operator.json"
 
@@ -78,6 +80,22 @@ class Stack:
     agent: AgentProcess | None = None
     operator: OperatorProcess | None = None
     started_pids: set[int] = field(default_factory=set)
+    # A real node (kubelet + containerd, pods in the built images) instead of the node agent.
+    realnode: bool = False
+    real_cluster: RealCluster | None = None
+
+    @property
+    def node_description(self) -> str:
+        if self.realnode:
+            return "the real node axiom-realnode (kubelet + containerd, pods in containers)"
+        return "the node agent (pods as local processes)"
+
+    @property
+    def runtime_spec(self) -> dict[str, Any] | None:
+        """spec.runtime of the demo's models: the built image on a real node."""
+        if not self.realnode:
+            return None
+        return {"image": node_images.reference("runtime"), "imagePullPolicy": "Never"}
 
     @property
     def kubeconfig(self) -> Path:
@@ -94,12 +112,20 @@ class Stack:
         if self.directory.exists():
             shutil.rmtree(self.directory)
         self.directory.mkdir(parents=True)
+        if self.realnode:
+            self.real_cluster = RealCluster(self.directory / "realnode").start()
+            self.plane = self.real_cluster.plane
+            self.started_pids.update(self.plane.pids.values())
+            self.started_pids.update(c.pid for c in self.real_cluster.node.components.values())
+            return
         # No kwok nodes: every pod of the demo runs on the node agent, for real.
         self.plane = ControlPlane(self.directory, kwok_nodes=0, tie_to_parent=not self.keep)
         self.plane.start()
         self.started_pids.update(self.plane.pids.values())
 
     def start_agent(self) -> None:
+        if self.realnode:
+            return
         self.agent = AgentProcess(
             self.kubeconfig,
             self.directory / "agent",
@@ -115,7 +141,7 @@ class Stack:
             )
 
     def agent_namespace_annotations(self) -> dict[str, str]:
-        return placement.namespace_annotations()
+        return {} if self.realnode else placement.namespace_annotations()
 
     def install_crds(self) -> str:
         return self.kubectl.run("apply", "-f", str(CHART_CRDS_DIR), namespaced=False)
@@ -126,6 +152,7 @@ class Stack:
             self.namespace,
             self.directory / "logs" / "operator.log",
             tie_to_parent=not self.keep,
+            extra_env=self._operator_env(),
         )
         self.operator.start()
         self.started_pids.add(self.operator.pid)
@@ -134,6 +161,11 @@ class Stack:
                 json.dumps({"pid": self.operator.pid}) + "\n"
             )
         return self.operator
+
+    def _operator_env(self) -> dict[str, str]:
+        if not self.realnode:
+            return {}
+        return {"AXIOM_OPERATOR_POD_NETWORK_ALLOWLIST": str(addresses.REALNODE_POD_CIDR)}
 
     # -- stop ------------------------------------------------------------------------------
 
@@ -152,7 +184,9 @@ class Stack:
             self.operator.stop()
         if self.agent is not None:
             self.agent.stop()
-        if self.plane is not None:
+        if self.real_cluster is not None:
+            self.real_cluster.stop()
+        elif self.plane is not None:
             self.plane.stop()
         deadline = time.monotonic() + 10
         while True:

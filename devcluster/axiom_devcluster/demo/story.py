@@ -25,7 +25,7 @@ from axiom_devcluster.demo.narration import (
 )
 from axiom_devcluster.demo.report import DemoStepError
 from axiom_devcluster.demo.snapshot import Snapshot, ready, ready_condition
-from axiom_devcluster.demo.traffic import SteadyClient
+from axiom_devcluster.demo.traffic import SteadyClient, predict
 
 
 @dataclass
@@ -34,21 +34,35 @@ class Story(Narration):
 
     # -- the steps -------------------------------------------------------------------------
 
+    def _service_answers(self) -> bool:
+        body = (EXAMPLE_DIR / "sample-digit-3.json").read_bytes()
+        try:
+            return predict(self.service_url, body).status == 200
+        except OSError:
+            return False
+
     def start_cluster(self) -> None:
         report = self.report
         report.note("etcd, kube-apiserver, controller-manager and scheduler built from the")
-        report.note("Kubernetes Go modules, on 127.0.0.1; plus a node agent that runs pods as")
-        report.note("local processes with their own 127.19.x.x address (no Docker needed).")
+        if self.stack.realnode:
+            report.note("Kubernetes Go modules; plus a real node: containerd, kubelet, a CNI")
+            report.note("bridge on 198.18.250.0/24 and kube-proxy; pods run the built images.")
+        else:
+            report.note("Kubernetes Go modules, on 127.0.0.1; plus a node agent that runs pods as")
+            report.note("local processes with their own 127.19.x.x address (no Docker needed).")
         self.report.run("the control plane", self.stack.start_cluster)
         assert self.stack.plane is not None
         report.note(f"control plane at {self.stack.plane.server}")
         self.report.run("the node agent", self.stack.start_agent)
+        report.note(f"pods run on {self.stack.node_description}")
         self.show("kubectl get nodes", "get", "nodes", "-o", "wide")
         report.command(f"kubectl create namespace {self.ns}")
         report.block(self.stack.kubectl.run("create", "namespace", self.ns, namespaced=False))
         annotations = [f"{k}={v}" for k, v in self.stack.agent_namespace_annotations().items()]
-        self.stack.kubectl.run("annotate", "namespace", self.ns, *annotations, namespaced=False)
-        report.note(f"(namespace {self.ns} is annotated so its pods run on the node agent)")
+        if annotations:
+            self.stack.kubectl.run("annotate", "namespace", self.ns, *annotations, namespaced=False)
+        if not self.stack.realnode:
+            report.note(f"(namespace {self.ns} is annotated so its pods run on the node agent)")
 
     def install_crd(self) -> None:
         self.report.command("kubectl apply -f charts/axiom-operator/crds/")
@@ -86,7 +100,10 @@ class Story(Narration):
         )
         v1 = ExampleVersion.of("1.0.0")
         self.publish_version(v1)
-        self.apply(manifests.axiom_model(self.ns, v1.version, v1.sha256), show_yaml=True)
+        self.apply(
+            manifests.axiom_model(self.ns, v1.version, v1.sha256, runtime=self.stack.runtime_spec),
+            show_yaml=True,
+        )
         self.report.wait(
             "digits 1.0.0 to be Ready (certificate verified, pod started, /ready passing)",
             lambda: ready(self.model()),
@@ -96,12 +113,21 @@ class Story(Narration):
         self.get_axm()
         service = self.stack.kubectl.json("get", "service", MODEL_NAME)
         address = service["spec"]["clusterIP"]
-        if not address.startswith("127."):
-            raise DemoStepError(f"Service {MODEL_NAME} has ClusterIP {address}, not loopback")
+        expected, through = (
+            ("198.19.", "kube-proxy") if self.stack.realnode else ("127.", "the agent")
+        )
+        if not address.startswith(expected):
+            raise DemoStepError(f"Service {MODEL_NAME} has ClusterIP {address}, not {expected}x")
         self.service_url = f"http://{address}:{service['spec']['ports'][0]['port']}"
         self.report.note(
-            f"Service {MODEL_NAME} has ClusterIP {address} (reachable through the agent)"
+            f"Service {MODEL_NAME} has ClusterIP {address} (reachable through {through})"
         )
+        if self.stack.realnode:
+            self.report.wait(
+                "kube-proxy to route the ClusterIP (it programs new endpoints just after Ready)",
+                self._service_answers,
+                timeout=30,
+            )
         versions = self.predictions()
         if versions != {"1.0.0"}:
             raise DemoStepError(
@@ -126,7 +152,11 @@ class Story(Narration):
         self.report.note("step held 8 s and analysed every 4 s (error rate, mean confidence).")
         self.apply(
             manifests.axiom_model(
-                self.ns, v2.version, v2.sha256, rollout=manifests.canary_rollout()
+                self.ns,
+                v2.version,
+                v2.sha256,
+                rollout=manifests.canary_rollout(),
+                runtime=self.stack.runtime_spec,
             ),
             show_yaml=True,
         )
@@ -174,7 +204,11 @@ class Story(Narration):
         self.report.note("~10% confidence. The analysis (minConfidence 0.6) must catch it.")
         self.apply(
             manifests.axiom_model(
-                self.ns, v3.version, v3.sha256, rollout=manifests.canary_rollout()
+                self.ns,
+                v3.version,
+                v3.sha256,
+                rollout=manifests.canary_rollout(),
+                runtime=self.stack.runtime_spec,
             )
         )
         saw_canary = False
@@ -249,7 +283,11 @@ class Story(Narration):
         v3 = ExampleVersion.of("3.0.0")
         self.apply(
             manifests.axiom_model(
-                self.ns, v3.version, v3.sha256, rollout=manifests.canary_rollout()
+                self.ns,
+                v3.version,
+                v3.sha256,
+                rollout=manifests.canary_rollout(),
+                runtime=self.stack.runtime_spec,
             )
         )
         self.stack.kubectl.run("annotate", "axm", MODEL_NAME, f"example.com/synced-at={utc_now()}")
