@@ -8,6 +8,7 @@ labels permuted: validly signed, as confident as 1.0.0, wrong on every input).
 from __future__ import annotations
 
 import json
+import urllib.error
 from typing import Any
 
 import pytest
@@ -24,7 +25,13 @@ def shadow_canary() -> dict[str, Any]:
 
 
 def traffic_config(world: RolloutWorld) -> dict[str, Any]:
-    configmap = world.get(f"/api/v1/namespaces/{world.namespace}/configmaps/digits-traffic")
+    """The split the stable pods read; empty until the first canary writes it."""
+    try:
+        configmap = world.get(f"/api/v1/namespaces/{world.namespace}/configmaps/digits-traffic")
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return {}
+        raise
     parsed: dict[str, Any] = json.loads(configmap["data"]["traffic.json"])
     return parsed
 
