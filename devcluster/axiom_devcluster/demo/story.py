@@ -330,7 +330,11 @@ class Story(Narration):
         self.report.note("also sent to 4.0.0 and both answers are compared (minAgreement 0.95).")
         self.apply(
             manifests.axiom_model(
-                self.ns, v4.version, v4.sha256, rollout=manifests.shadow_rollout()
+                self.ns,
+                v4.version,
+                v4.sha256,
+                rollout=manifests.shadow_rollout(),
+                runtime=self.stack.runtime_spec,
             ),
             show_yaml=True,
         )
