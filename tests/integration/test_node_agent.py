@@ -365,6 +365,68 @@ def test_crashed_process_is_restarted_and_reported(
     assert http(pod_url(restarted, "/ready"))[0] == 200
 
 
+def _marked_not_ready(status: dict[str, Any], kind: str, value: str, reason: str) -> dict[str, Any]:
+    """``status`` with its ``kind`` condition set as the node lifecycle controller sets it."""
+    marked = json.loads(json.dumps(status))
+    for condition in marked["conditions"]:
+        if condition["type"] == kind:
+            condition.update(status=value, reason=reason, message="set by this test")
+    return marked
+
+
+def test_a_pod_marked_not_ready_by_another_component_is_reported_ready_again(
+    agent_cluster: AgentCluster, agent_namespace: str
+) -> None:
+    """The node lifecycle controller writes Ready=False into every pod of a node whose Lease
+    it stopped seeing (an apiserver restart can do it). The pod's process is still serving,
+    so the agent, like the kubelet, writes its own status back; otherwise the pod stays out
+    of its Services for good (CI saw a rollout stuck on 0/1 available that way)."""
+    ns = agent_namespace
+    running = create_pod(agent_cluster, ns, workload_pod("marked", workload_container()))
+    path = f"/api/v1/namespaces/{ns}/pods/marked/status"
+    update(
+        agent_cluster,
+        path,
+        {"status": _marked_not_ready(running["status"], "Ready", "False", "NodeNotReady")},
+    )
+    marked_at = time.monotonic()
+    eventually(lambda: ready(get_pod(agent_cluster, ns, "marked")), 10, "Ready written back")
+    print(f"\nReady written back {time.monotonic() - marked_at:.2f} s after it was set False")
+    assert http(pod_url(running, "/ready"))[0] == 200
+
+
+def test_a_node_marked_unknown_is_reported_ready_again_within_a_heartbeat(
+    agent_cluster: AgentCluster,
+) -> None:
+    """The node lifecycle controller's other write: the Node's Ready condition Unknown. The
+    agent reads it at its next heartbeat (10 s) and reports the node Ready, as the kubelet
+    does at its next status update, so the controller lifts its taints again."""
+    path = f"/api/v1/nodes/{agent_cluster.node_name}/status"
+    node = api(agent_cluster, "GET", path)
+    unknown = _marked_not_ready(node["status"], "Ready", "Unknown", "NodeStatusUnknown")
+    update(agent_cluster, path, {"status": unknown})
+    marked_at = time.monotonic()
+
+    def node() -> dict[str, Any]:
+        found: dict[str, Any] = api(agent_cluster, "GET", path)
+        return found
+
+    def is_ready() -> bool:
+        conditions = node()["status"].get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    def untainted() -> bool:
+        taints = [t["key"] for t in node()["spec"].get("taints") or []]
+        return not any(key.startswith("node.kubernetes.io/") for key in taints)
+
+    # The next 10 s heartbeat, with margin. Without the not-Ready check the agent reports only
+    # every minute, so this fails unless that minute's report falls in these 15 s.
+    eventually(is_ready, 15, "node Ready again")
+    print(f"\nnode Ready {time.monotonic() - marked_at:.2f} s after Unknown")
+    # The controller lifts its taints at its next 5 s monitor period.
+    eventually(untainted, 15, "the controller's taints lifted")
+
+
 def test_deleted_pod_gets_sigterm_then_sigkill_after_its_grace_period(
     agent_cluster: AgentCluster, agent_namespace: str
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 from typing import Any
 
@@ -12,7 +13,14 @@ from axiom_devcluster.agent.endpoints import Backend, backends
 from axiom_devcluster.agent.ipam import AddressPoolExhaustedError, LoopbackPool
 from axiom_devcluster.agent.placement import refusal_reason
 from axiom_devcluster.agent.probes import ProbeSpecError, ProbeTracker, parse_probe
-from axiom_devcluster.agent.status import ContainerView, PodView, Termination, phase_of, pod_status
+from axiom_devcluster.agent.status import (
+    ContainerView,
+    PodView,
+    Termination,
+    diverged,
+    phase_of,
+    pod_status,
+)
 
 CONTAINER = {"name": "c", "ports": [{"name": "http", "containerPort": 8080}]}
 
@@ -91,6 +99,25 @@ def test_status_keeps_transition_time_while_a_condition_holds() -> None:
     ready = next(c for c in second["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["lastTransitionTime"]) == ("True", "T1")
     assert second["podIP"] == "127.19.0.2"
+
+
+def test_a_status_changed_by_another_component_is_seen_as_diverged() -> None:
+    """The node lifecycle controller sets Ready=False on a pod the agent wrote Ready: the agent
+    must write its own status again. Its own echo, and conditions of other owners, must not."""
+    view = PodView("127.19.0.2", "127.0.0.1", "t", [ContainerView("c", "i", ready=True)])
+    written = pod_status(view, "T1")
+    assert not diverged(written, written)
+    marked = copy.deepcopy(written)
+    for condition in marked["conditions"]:
+        if condition["type"] == "Ready":
+            condition.update(status="False", reason="NodeNotReady")
+    assert diverged(written, marked)
+    others = copy.deepcopy(written)
+    others["conditions"].append({"type": "DisruptionTarget", "status": "True"})
+    others["qosClass"] = "BestEffort"
+    assert not diverged(written, others)
+    assert diverged(written, {**written, "phase": "Failed"})
+    assert diverged(written, {"phase": written["phase"]})  # conditions dropped
 
 
 def _pod(name: str, ip: str, ready: bool, labels: dict[str, str]) -> dict[str, Any]:

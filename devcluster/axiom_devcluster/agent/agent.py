@@ -35,6 +35,7 @@ from axiom_devcluster.agent.proxy import ServiceProxy
 
 log = logging.getLogger(__name__)
 _WATCH_RETRY_SECONDS = 1.0
+_HEARTBEAT_RETRY_SECONDS = 1.0
 COMPONENT = "axiom-node-agent"
 
 
@@ -89,15 +90,18 @@ class NodeAgent:
 
     # ---- API side for workers (PodApi) --------------------------------------------------
 
-    async def write_pod_status(self, pod: Mapping[str, Any], pod_status: dict[str, Any]) -> None:
+    async def write_pod_status(
+        self, pod: Mapping[str, Any], pod_status: dict[str, Any]
+    ) -> dict[str, Any]:
         meta = pod["metadata"]
-        await self.client.patch(
+        written = await self.client.patch(
             Pod.Status,
             meta["name"],
             {"status": pod_status},
             namespace=meta["namespace"],
             patch_type=PatchType.MERGE,
         )
+        return written.to_dict()
 
     async def emit_event(
         self, pod: Mapping[str, Any], kind: str, reason: str, message: str
@@ -189,19 +193,29 @@ class NodeAgent:
     # ---- loops ------------------------------------------------------------------------------
 
     async def _heartbeat(self) -> None:
+        """Renew each Lease every ``lease_renew_interval`` s and retry a failed renewal after
+        ``_HEARTBEAT_RETRY_SECONDS`` (the kubelet backs off from 200 ms). After an apiserver
+        restart the node lifecycle controller must see a renewal well inside its grace
+        period, or it marks the node Unknown and every pod on it Ready=False, which takes
+        them out of their Services. The node's status is reported every
+        ``node_status_interval`` s, and at once when the apiserver holds the node not Ready
+        (that controller set it Unknown): the kubelet, too, writes its Ready back."""
         loop = asyncio.get_running_loop()
-        last_status = loop.time()
+        reported = {name: loop.time() for name in self.config.node_names}
+        delay = self.config.lease_renew_interval
         while True:
-            await asyncio.sleep(self.config.lease_renew_interval)
+            await asyncio.sleep(delay)
+            delay = self.config.lease_renew_interval
             for name in self.config.node_names:
                 try:
                     await node.renew_lease(self.client, name, self.config.lease_duration_seconds)
-                    if loop.time() - last_status >= self.config.node_status_interval:
+                    due = loop.time() - reported[name] >= self.config.node_status_interval
+                    if due or not await node.is_ready(self.client, name):
                         await node.report_status(self.client, name)
+                        reported[name] = loop.time()
                 except Exception as error:
                     log.warning("heartbeat of %s failed: %s", name, error)
-            if loop.time() - last_status >= self.config.node_status_interval:
-                last_status = loop.time()
+                    delay = _HEARTBEAT_RETRY_SECONDS
 
     async def _prime_objects(self) -> None:
         for resource, kind in ((ConfigMap, "ConfigMap"), (Secret, "Secret")):

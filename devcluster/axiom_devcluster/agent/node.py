@@ -1,4 +1,5 @@
-"""Register the agent's Node(s) and keep them alive: Lease every 10 s, status every minute.
+"""Register the agent's Node(s) and keep them alive: Lease every 10 s, status every minute
+and whenever the apiserver holds the node not Ready.
 
 The node lifecycle controller marks a node NotReady (and taints it, evicting its pods) when
 its Lease in ``kube-node-lease`` is not renewed within the grace period; these loops are what
@@ -40,6 +41,13 @@ async def register(client: AsyncClient, name: str) -> None:
 async def report_status(client: AsyncClient, name: str) -> None:
     body = {"status": placement.node_status(status.now_rfc3339(), KUBELET_VERSION)}
     await client.patch(Node.Status, name, body, patch_type=PatchType.MERGE)
+
+
+async def is_ready(client: AsyncClient, name: str) -> bool:
+    """Whether the apiserver holds the Node's Ready condition True."""
+    found = await client.get(Node, name)
+    conditions = (found.status.conditions if found.status else None) or []
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
 
 async def renew_lease(client: AsyncClient, name: str, duration: int) -> None:

@@ -38,7 +38,12 @@ log = logging.getLogger(__name__)
 class PodApi(Protocol):
     """What a worker needs from the API side of the agent."""
 
-    async def write_pod_status(self, pod: Mapping[str, Any], status: dict[str, Any]) -> None: ...
+    async def write_pod_status(
+        self, pod: Mapping[str, Any], status: dict[str, Any]
+    ) -> Mapping[str, Any]:
+        """Write the pod's status; the pod as the apiserver answered the write."""
+        ...
+
     async def emit_event(
         self, pod: Mapping[str, Any], kind: str, reason: str, message: str
     ) -> None: ...
@@ -53,6 +58,15 @@ class WorkerContext:
     http: aiohttp.ClientSession
     node_name: str
     host_ip: str
+
+
+def resource_version(obj: Mapping[str, Any]) -> int:
+    """An object's resourceVersion as a number (etcd's revision; 0 when absent). Kubernetes
+    calls it opaque, but it is etcd's modification revision in every apiserver we run."""
+    try:
+        return int(obj["metadata"].get("resourceVersion") or 0)
+    except ValueError:
+        return 0
 
 
 def pod_dir_name(pod: Mapping[str, Any]) -> str:
@@ -77,6 +91,8 @@ class PodWorker:
         self.runners = [ContainerRunner(self, c) for c in pod["spec"].get("containers") or []]
         self._dirty = asyncio.Event()
         self._last_status: dict[str, Any] | None = None
+        self._last_written_version = 0  # resourceVersion of our last status write
+        self._writing = False
         self._tasks: list[asyncio.Task[None]] = []
         self._containers_task: asyncio.Task[None] | None = None
         self._volume_error: str | None = None
@@ -193,6 +209,30 @@ class PodWorker:
             "annotations"
         ) != old_meta.get("annotations"):
             self.refresh_volumes()
+        self._write_back_if_overwritten()
+
+    def _write_back_if_overwritten(self) -> None:
+        """Someone else wrote our pod's status after our last write (the node lifecycle
+        controller's Ready=False after a lost Lease): write ours again, as the kubelet does.
+        Not compared: pod objects older than our last write (they hold what it replaced) and
+        any while a write is in flight (its echo may come before its answer); a write's end
+        calls this again with the newest object."""
+        written = self._last_status
+        if (
+            written is None
+            or self._writing
+            or self._terminating
+            or resource_version(self.pod) < self._last_written_version
+            or not status.diverged(written, self.pod.get("status") or {})
+        ):
+            return
+        log.info(
+            "status of %s/%s changed by another component: writing it again",
+            self.namespace,
+            self.name,
+        )
+        self._last_status = None
+        self.changed()
 
     def changed(self) -> None:
         self._dirty.set()
@@ -227,13 +267,18 @@ class PodWorker:
         new_status = self.build_status()
         if new_status == self._last_status:
             return
+        self._writing = True
         try:
-            await self.ctx.api.write_pod_status(self.pod, new_status)
+            answer = await self.ctx.api.write_pod_status(self.pod, new_status)
+            self._last_written_version = resource_version(answer)
             self._last_status = new_status
         except Exception as error:
             log.warning("status of %s/%s not written: %s", self.namespace, self.name, error)
             self._dirty.set()
             await asyncio.sleep(1.0)
+        finally:
+            self._writing = False
+        self._write_back_if_overwritten()
 
     async def terminate(self, grace: float, *, remove: bool) -> None:
         """Stop every process (SIGTERM, ``grace`` s, SIGKILL); then delete the pod object."""

@@ -179,3 +179,22 @@ def pod_status(view: PodView, now: str) -> dict[str, Any]:
 
 def conditions_by_type(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return {str(c["type"]): c for c in status.get("conditions") or []}
+
+
+def diverged(written: Mapping[str, Any], server: Mapping[str, Any]) -> bool:
+    """Whether the apiserver holds a pod status other than the one the agent last wrote, in
+    what the agent owns: the phase and the status of each condition it wrote.
+
+    Another component changed it behind the agent's back: the node lifecycle controller marks
+    every pod of a node Ready=False when it stopped seeing the node's Lease (an apiserver
+    restart can do that). The kubelet's status manager writes its own view back when the
+    apiserver's differs (``needsReconcile``); so does the agent. Conditions of other types
+    (``DisruptionTarget``, readiness gates) belong to others and are not compared.
+    """
+    if written.get("phase") != server.get("phase"):
+        return True
+    held = conditions_by_type(server)
+    return any(
+        str((held.get(kind) or {}).get("status")) != str(condition.get("status"))
+        for kind, condition in conditions_by_type(written).items()
+    )
