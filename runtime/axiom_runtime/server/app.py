@@ -54,17 +54,18 @@ def init_app(config: ServerConfig) -> web.Application:
 async def _grpc_lifecycle(app: web.Application) -> AsyncIterator[None]:
     from axiom_runtime.server.grpc_server import start_grpc_server
 
-    server = await start_grpc_server(app[STATE])
-    app[GRPC_SERVER] = server
+    serving = await start_grpc_server(app[STATE])
+    app[GRPC_SERVER] = serving
     yield
-    await server.stop(grace=0)  # already drained by _drain_grpc; this only frees the port
+    await serving.close()  # already drained by _drain_grpc; this only frees the port
 
 
 async def _drain_grpc(app: web.Application) -> None:
-    """Refuse new RPCs at once, let the ones in flight finish (up to the shutdown timeout)."""
-    server = app.get(GRPC_SERVER)
-    if server is not None:
-        await server.stop(grace=app[STATE].config.shutdown_timeout_s)
+    """Answer the calls that have arrived, then refuse new ones and let those in flight
+    finish (all within the shutdown timeout); see ``GrpcServing.drain``."""
+    serving = app.get(GRPC_SERVER)
+    if serving is not None:
+        await serving.drain(app[STATE].config.shutdown_timeout_s)
 
 
 async def _model_lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -189,11 +190,7 @@ async def serve(config: ServerConfig) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
-    state = app[STATE]
-    state.readiness.phase = Phase.SHUTTING_DOWN
-    state.readiness.reason = "shutting down"
-    if state.metrics is not None:
-        state.metrics.ready.set(0)
+    app[STATE].begin_shutdown()
     log_event(log, logging.INFO, "shutting down: finishing in-flight requests")
     await runner.cleanup()
     log_event(log, logging.INFO, "stopped")

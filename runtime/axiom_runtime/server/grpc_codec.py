@@ -146,6 +146,23 @@ def encode_model_infer(response: dict[str, Any]) -> pb.ModelInferResponse:
     )
 
 
+def answer_document(response: pb.ModelInferResponse) -> dict[str, Any]:
+    """A ModelInferResponse (raw contents, as this runtime answers) as the V2 JSON answer,
+    ``outputs`` with name, shape and data: what the shadow comparison reads. A tensor whose
+    bytes are missing or do not fit its shape has no ``data`` (uncomparable)."""
+    raw = response.raw_output_contents
+    outputs: list[dict[str, Any]] = []
+    for index, tensor in enumerate(response.outputs):
+        document: dict[str, Any] = {"name": tensor.name, "shape": list(tensor.shape)}
+        dtype = v2.WIRE_DTYPES.get(tensor.datatype)
+        if dtype is not None and index < len(raw):
+            data = np.frombuffer(raw[index], dtype=dtype)
+            if data.size == int(np.prod(tensor.shape, dtype=np.int64)):
+                document["data"] = data.tolist()
+        outputs.append(document)
+    return {"outputs": outputs}
+
+
 def model_metadata(document: dict[str, Any]) -> pb.ModelMetadataResponse:
     """:func:`v2.model_metadata`'s document as a ModelMetadataResponse."""
 

@@ -13,7 +13,7 @@ from axiom_runtime.metrics import new_registry
 from axiom_runtime.server.config import ServerConfig
 from axiom_runtime.server.dataplane import DataPlane
 from axiom_runtime.server.errors import ModelNotReady
-from axiom_runtime.server.loader import Readiness
+from axiom_runtime.server.loader import Phase, Readiness
 from axiom_runtime.server.runtime_metrics import RuntimeMetrics
 
 if TYPE_CHECKING:
@@ -30,11 +30,26 @@ class ServerState:
     splitter: TrafficSplitter | None = None
     load_task: asyncio.Task[None] | None = None
     sampler: random.Random = field(default_factory=random.Random)
+    # Set by begin_shutdown when the model was serving at SIGTERM: requests that reach a
+    # handler while the listeners drain are still answered (see serving_dataplane).
+    finishing: bool = False
+
+    def begin_shutdown(self) -> None:
+        """SIGTERM: /ready turns 503 so endpoints drop the pod, but a model that was serving
+        keeps answering what still arrives until the listeners have drained. gRPC can start
+        a handler for a call received before the signal only after it (the loop was busy in
+        the forward pass), and a kube-proxy or a stale split may still send a few requests:
+        refusing them would fail requests that a drain exists to keep."""
+        self.finishing = self.readiness.ready
+        self.readiness.phase = Phase.SHUTTING_DOWN
+        self.readiness.reason = "shutting down"
+        if self.metrics is not None:
+            self.metrics.ready.set(0)
 
     def serving_dataplane(self) -> DataPlane:
         """The dataplane if inference is allowed now, else ModelNotReady with the reason."""
         dataplane = self.dataplane
-        if dataplane is None or not self.readiness.ready:
+        if dataplane is None or not (self.readiness.ready or self.finishing):
             raise ModelNotReady("model", f"model is not ready: {self.readiness.reason}")
         return dataplane
 
