@@ -2,7 +2,10 @@
 
 ``s3_server`` (session), ``oci_registry`` (session)
     A started :class:`~axiom_devcluster.storage_servers.S3Server` (versitygw) or
-    :class:`~axiom_devcluster.storage_servers.OciRegistry` (distribution). Tests that use
+    :class:`~axiom_devcluster.storage_servers.OciRegistry` (distribution).
+``oci_basic_registry``, ``oci_token_registry``, ``registry_token_server`` (session)
+    The registry with htpasswd auth (user ``alice``/``s3cret``), and with token auth through
+    the test stand-in token server (``alice`` may pull and push, ``mallory`` nothing). Tests that use
     it are marked ``storage``; missing binaries are built before the tests run (needs Go),
     and the tests are skipped, saying why, only when they are missing and Go is not installed.
 """
@@ -16,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from axiom_devcluster import binaries
+from axiom_devcluster.registry_token_server import TokenServer
 from axiom_devcluster.storage_servers import (
     OciRegistry,
     S3Server,
@@ -23,7 +27,8 @@ from axiom_devcluster.storage_servers import (
     storage_binary,
 )
 
-_STORAGE_FIXTURES = {"s3_server", "oci_registry"}
+_STORAGE_FIXTURES = {"s3_server", "oci_registry", "oci_basic_registry", "oci_token_registry"}
+REGISTRY_USERS = {"alice": ("s3cret", ("pull", "push")), "mallory": ("m4llory", ())}
 _SERVERS = ("versitygw", "registry", "oras")
 
 
@@ -61,4 +66,32 @@ def oci_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OciRegist
     if storage_binary("registry") is None:
         pytest.skip("the registry is not built and `go` is not installed (hack/storage/build.sh)")
     with OciRegistry(tmp_path_factory.mktemp("oci")) as registry:
+        yield registry
+
+
+def _registry_or_skip() -> None:
+    if storage_binary("registry") is None:
+        pytest.skip("the registry is not built and `go` is not installed (hack/storage/build.sh)")
+
+
+@pytest.fixture(scope="session")
+def oci_basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OciRegistry]:
+    _registry_or_skip()
+    users = {name: password for name, (password, _) in REGISTRY_USERS.items()}
+    with OciRegistry(tmp_path_factory.mktemp("oci-basic"), htpasswd=users) as registry:
+        yield registry
+
+
+@pytest.fixture(scope="session")
+def registry_token_server() -> Iterator[TokenServer]:
+    with TokenServer(REGISTRY_USERS) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def oci_token_registry(
+    tmp_path_factory: pytest.TempPathFactory, registry_token_server: TokenServer
+) -> Iterator[OciRegistry]:
+    _registry_or_skip()
+    with OciRegistry(tmp_path_factory.mktemp("oci-token"), token=registry_token_server) as registry:
         yield registry

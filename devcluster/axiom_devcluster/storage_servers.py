@@ -17,6 +17,7 @@ import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from axiom_devcluster import addresses, binaries
 from axiom_devcluster.process import ManagedProcess, ProcessStartError
@@ -138,21 +139,46 @@ class RegistryStartError(ProcessStartError):
     """The registry exited or did not answer in time; holds its log tail."""
 
 
+def htpasswd_line(user: str, password: str) -> str:
+    """``user:bcrypt-hash`` as distribution's htpasswd auth reads it (bcrypt only). The
+    libc's crypt(3) (libxcrypt on Debian) makes ``$2b$`` hashes; the ``crypt`` module that
+    calls it is deprecated in Python 3.11 and gone in 3.13, where this would need bcrypt."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+
+        return f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=2**4))}"
+
+
 class OciRegistry(ManagedProcess):
-    """The CNCF distribution registry (filesystem storage) on 127.0.0.1; a context manager.
-    Anonymous push and pull over plain HTTP, as a registry on loopback is."""
+    """The CNCF distribution registry (filesystem storage) on 127.0.0.1 (or ``bind_ip``); a
+    context manager. Plain HTTP. Anonymous by default; ``htpasswd={user: password}`` for Basic
+    auth, or ``token=TokenServer`` (a started :class:`~.registry_token_server.TokenServer`)
+    for the Bearer token flow: the registry answers 401 with its realm and trusts its key."""
 
     name = "registry"
     start_error = RegistryStartError
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        htpasswd: dict[str, str] | None = None,
+        token: Any = None,
+        bind_ip: str | None = None,
+    ) -> None:
         super().__init__(workdir / "registry.log")
         self.workdir = workdir
         self.port = 0
+        self.htpasswd = htpasswd
+        self.token = token
+        self.bind_ip = bind_ip or str(addresses.BIND_IP)
 
     @property
     def host(self) -> str:
-        return f"{addresses.BIND_IP}:{self.port}"
+        return f"{self.bind_ip}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -161,12 +187,26 @@ class OciRegistry(ManagedProcess):
     def prepare(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = addresses.free_port()
-        config = {
+        config: dict[str, Any] = {
             "version": 0.1,
             "log": {"level": "warn"},
             "storage": {"filesystem": {"rootdirectory": str(self.workdir / "data")}},
             "http": {"addr": self.host},
         }
+        if self.htpasswd is not None:
+            path = self.workdir / "htpasswd"
+            path.write_text("".join(htpasswd_line(u, p) + "\n" for u, p in self.htpasswd.items()))
+            config["auth"] = {"htpasswd": {"realm": "axiom-test", "path": str(path)}}
+        elif self.token is not None:
+            jwks = self.token.write_jwks(self.workdir / "jwks.json")
+            config["auth"] = {
+                "token": {
+                    "realm": self.token.realm,
+                    "service": self.token.service,
+                    "issuer": "axiom-test-token-issuer",
+                    "jwks": str(jwks),
+                }
+            }
         (self.workdir / "config.yml").write_text(json.dumps(config))  # JSON is YAML
 
     def argv(self) -> list[str]:
@@ -186,5 +226,7 @@ class OciRegistry(ManagedProcess):
         try:
             with _NO_PROXY.open(f"{self.url}/v2/", timeout=2) as reply:
                 return bool(reply.status == 200)
+        except urllib.error.HTTPError as error:
+            return error.code == 401 and (self.htpasswd is not None or self.token is not None)
         except (urllib.error.URLError, OSError):
             return False

@@ -90,22 +90,50 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="upload a package to an OCI registry as an artifact",
         description="Upload PACKAGE as an OCI artifact (artifactType application/vnd.axiom."
         "model.v1, one layer: the package) and tag it; prints the oci:// URI pinned by the "
-        "manifest digest, which is what spec.model.uri takes. Anonymous push; plain HTTP to "
+        "manifest digest, which is what spec.model.uri takes. With --as-image, a one-layer "
+        "image (a tar holding model.axiom) that a kubelet can mount as an image volume "
+        "(spec.model.oci.imageVolume). Credentials: --docker-config, else anonymous (a "
+        "registry's 401 is answered with Basic auth or its token flow). Plain HTTP to "
         "loopback registries or with AXIOM_OCI_PLAIN_HTTP=true.",
     )
     push.add_argument("package", metavar="PACKAGE")
     push.add_argument("reference", metavar="oci://REGISTRY/REPOSITORY:TAG")
+    push.add_argument(
+        "--as-image",
+        action="store_true",
+        help="push a one-layer image holding model.axiom (for image volumes)",
+    )
+    push.add_argument(
+        "--docker-config",
+        metavar="FILE",
+        help="a Docker config JSON (~/.docker/config.json, or a .dockerconfigjson) with an "
+        "auths entry for the registry",
+    )
     push.set_defaults(handler=run_push)
 
 
 def run_push(options: argparse.Namespace) -> int:
     from axiom_runtime.sources import ModelSourceError
-    from axiom_runtime.sources.oci import push_package
+    from axiom_runtime.sources.oci import OciAccess, OciReference, push_package
+    from axiom_runtime.sources.registry_auth import credentials_for
 
     package = load_package(options.package)  # refuse to publish what would not load
     try:
-        pinned = push_package(options.package, options.reference, sha256=package.sha256)
-    except ModelSourceError as error:
+        access = None
+        if options.docker_config:
+            registry = OciReference.parse(options.reference).registry
+            credentials = credentials_for(
+                Path(options.docker_config).read_bytes(), registry, origin=options.docker_config
+            )
+            access = OciAccess(credentials, OciAccess.from_env(registry).plain_http)
+        pinned = push_package(
+            options.package,
+            options.reference,
+            sha256=package.sha256,
+            as_image=options.as_image,
+            access=access,
+        )
+    except (ModelSourceError, OSError) as error:
         raise CommandFailed(str(error)) from None
     print(pinned)
     return EXIT_OK

@@ -176,6 +176,10 @@ async def test_pvc_package_is_mounted_read_only(
             "allowed only with one",
         ),
         ({"uri": "pvc://store/../etc/m.axiom"}, "must not contain '..' segments"),
+        (
+            {"uri": "https://models.example/m.axiom", "oci": {"plainHttp": True}},
+            "model.oci is allowed only with an oci:// uri",
+        ),
     ],
 )
 async def test_the_crd_refuses_source_settings_that_do_not_fit_the_scheme(

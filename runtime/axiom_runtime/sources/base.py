@@ -83,10 +83,11 @@ class HashingSink:
     """A private file that hashes and counts what is written, refusing more than ``max_bytes``.
 
     Every remote source writes through one of these, so "hash while streaming, capped, never
-    whole in memory" is written once.
+    whole in memory" is written once. With ``path=None`` nothing is written: the bytes are
+    only hashed and counted (the operator's verification).
     """
 
-    def __init__(self, path: Path, uri: str, max_bytes: int) -> None:
+    def __init__(self, path: Path | None, uri: str, max_bytes: int) -> None:
         self.path = path
         self._uri = uri
         self._max_bytes = max_bytes
@@ -95,8 +96,9 @@ class HashingSink:
         self._handle: IO[bytes] | None = None
 
     def __enter__(self) -> HashingSink:
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self._handle = os.fdopen(fd, "wb")
+        if self.path is not None:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            self._handle = os.fdopen(fd, "wb")
         return self
 
     def __exit__(
@@ -105,9 +107,9 @@ class HashingSink:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        assert self._handle is not None
-        self._handle.close()
-        if error is not None:
+        if self._handle is not None:
+            self._handle.close()
+        if error is not None and self.path is not None:
             self.path.unlink(missing_ok=True)
 
     def check_declared(self, declared: int | None) -> None:
@@ -117,14 +119,19 @@ class HashingSink:
             )
 
     def write(self, chunk: bytes) -> None:
-        assert self._handle is not None
         self.size += len(chunk)
         if self.size > self._max_bytes:
             raise ModelSourceError(
                 f"model URI {self._uri}: more than the download cap of {self._max_bytes} bytes"
             )
         self._digest.update(chunk)
-        self._handle.write(chunk)
+        if self._handle is not None:
+            self._handle.write(chunk)
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
 
     def result(self) -> FetchedPackage:
+        assert self.path is not None
         return FetchedPackage(self.path, self.size, self._digest.hexdigest())
