@@ -23,8 +23,10 @@ from typing import Any
 
 import kopf
 
+from axiom_operator.child_cache import ChildCache
 from axiom_operator.context import OperatorContext
 from axiom_operator.handlers.handle_model import ModelWatch
+from axiom_operator.handlers.watch_children import WATCHED_KINDS, ChildWatches
 from axiom_operator.kube import Kube
 from axiom_operator.metrics import OperatorMetrics, start_metrics_server
 from axiom_operator.queue import ReconcileQueue
@@ -62,9 +64,9 @@ async def start(settings: kopf.OperatorSettings, memo: Any) -> OperatorContext:
     ours = OperatorSettings.from_env()
     configure_kopf(settings, ours)
     metrics = OperatorMetrics()
-    ctx = OperatorContext(
-        settings=ours, kube=Kube.from_environment(metrics, ours.request_timeout), metrics=metrics
-    )
+    kube = Kube.from_environment(metrics, ours.request_timeout)
+    kube.children = ChildCache(WATCHED_KINDS)
+    ctx = OperatorContext(settings=ours, kube=kube, metrics=metrics)
     if ours.metrics_port:
         ctx.metrics_runner = await start_metrics_server(
             metrics, ours.metrics_host, ours.metrics_port
@@ -72,10 +74,21 @@ async def start(settings: kopf.OperatorSettings, memo: Any) -> OperatorContext:
     memo.ctx = ctx
     memo.queue = ReconcileQueue(ctx)
     memo.model_watch = ModelWatch(memo.queue)
+    memo.child_watches = ChildWatches(
+        kube,
+        kube.children,
+        memo.model_watch.child_changed,
+        namespaces=ours.namespaces,
+        server_timeout=ours.watch_server_timeout,
+    )
+    memo.child_watches.start()
     return ctx
 
 
 async def stop(memo: Any) -> None:
+    watches: ChildWatches | None = getattr(memo, "child_watches", None)
+    if watches is not None:
+        await watches.close()
     queue: ReconcileQueue | None = getattr(memo, "queue", None)
     if queue is not None:
         await queue.close()
