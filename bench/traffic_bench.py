@@ -10,13 +10,16 @@ A stable runtime (digits 1.0.0) with a traffic config file and a canary runtime
    each request is a random draw), and the share wrk's requests actually forwarded.
 3. Shadow mirroring (weight 0, every request the stable answers also copied to the canary
    and compared): the stable's p50/p99 with 100 % mirroring against 0 %, for one sequential
-   client and under wrk load, and the stable process's CPU time per request (psutil), whose
-   difference is the CPU cost of one mirrored request (copy, canary answer, comparison).
+   client (15 short alternations of the two settings, latencies pooled: the machine's load
+   drifts within seconds) and under wrk load, side by side, and the stable and canary
+   processes' CPU time per request (psutil), whose difference is the CPU cost of one
+   mirrored request (copy, canary answer, comparison).
 
 Bounded: each wrk run lasts --duration seconds (default 10). On the 2-core dev machine the
 load generator, the stable pod and the canary share the cores: read the numbers as relative.
 
-Usage: python bench/traffic_bench.py [--duration 10] [--requests 2000]
+Usage: python bench/traffic_bench.py [--duration 10] [--requests 2000] [--mirror-only]
+       [--alternations 15 --chunk 300] [--pin-cpus]
 """
 
 from __future__ import annotations
@@ -114,32 +117,73 @@ def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98]
 
 
+def sequential_pooled(
+    args: argparse.Namespace, config: Path, canary_base: str, stable: Server, canary: Server,
+    body: bytes, generation: int,
+) -> tuple[dict[float, dict[str, float]], int]:  # fmt: skip
+    """One sequential client, mirror 0 % and 100 % alternating in short chunks
+    (``--alternations`` x ``--chunk`` requests each), latencies pooled per setting: the
+    machine's load drifts over seconds (other work shares these cores), and long rounds
+    compared one by one measure that drift as much as the mirror."""
+    url = f"http://127.0.0.1:{stable.port}/predict"
+    pooled: dict[float, list[float]] = {0.0: [], 100.0: []}
+    cpu = {key: {"stable_user": 0.0, "stable_system": 0.0, "canary": 0.0} for key in pooled}
+    asyncio.run(timed_requests(url, body, 300))  # warm
+    for _ in range(args.alternations):
+        for mirror in (0.0, 100.0):
+            generation += 1
+            write_config(config, generation, canary_base, 0.0, mirror)
+            wait_generation(stable.port, generation)
+            asyncio.run(timed_requests(url, body, 20))
+            before = psutil.Process(stable.process.pid).cpu_times()
+            before_canary = cpu_seconds(canary.process.pid)
+            pooled[mirror] += asyncio.run(timed_requests(url, body, args.chunk)).get("1.0.0", [])
+            after = psutil.Process(stable.process.pid).cpu_times()
+            cpu[mirror]["stable_user"] += after.user - before.user
+            cpu[mirror]["stable_system"] += after.system - before.system
+            cpu[mirror]["canary"] += cpu_seconds(canary.process.pid) - before_canary
+    count = args.alternations * args.chunk
+    figures = {
+        mirror: {
+            "p50": statistics.median(values),
+            "p99": p99(values),
+            **{key: value / count * 1e6 for key, value in cpu[mirror].items()},
+        }
+        for mirror, values in pooled.items()
+    }
+    return figures, generation
+
+
 def mirror_cost(
-    args: argparse.Namespace, config: Path, canary_base: str, stable: Server, body: str
+    args: argparse.Namespace,
+    config: Path,
+    canary_base: str,
+    stable: Server,
+    canary: Server,
+    body: str,
 ) -> None:
     """Section 3: what 100 % shadow mirroring costs the stable pod.
 
-    Mirror 0 % and 100 % alternate ``--rounds`` times (the machine's load drifts); each
-    figure is the median over the rounds."""
+    The sequential client's figures are pooled over short alternations
+    (:func:`sequential_pooled`); under wrk, mirror 0 % and 100 % alternate ``--rounds``
+    times and each figure is the median over the rounds."""
     stable_predict = f"http://127.0.0.1:{stable.port}/predict"
+    seq, generation = sequential_pooled(
+        args, config, canary_base, stable, canary, body.encode(), 10
+    )
     rounds: dict[float, list[dict[str, float]]] = {0.0: [], 100.0: []}
-    generation = 10
     for _ in range(args.rounds):
         for mirror in (0.0, 100.0):
             generation += 1
             write_config(config, generation, canary_base, 0.0, mirror)
             wait_generation(stable.port, generation)
             asyncio.run(timed_requests(stable_predict, body.encode(), 100))  # warm
-            times = asyncio.run(timed_requests(stable_predict, body.encode(), args.requests))
-            seq = times.get("1.0.0", [])
             before_cpu, before_shadow = cpu_seconds(stable.process.pid), shadow_counts(stable.port)
             result = wrk(stable_predict, body, 16, args.duration)
             cpu = cpu_seconds(stable.process.pid) - before_cpu
             after_shadow = shadow_counts(stable.port)
             rounds[mirror].append(
                 {
-                    "seq_p50": statistics.median(seq),
-                    "seq_p99": p99(seq),
                     "rps": result.rps,
                     "wrk_p50": result.p50_ms,
                     "wrk_p99": result.p99_ms,
@@ -155,19 +199,25 @@ def mirror_cost(
         return statistics.median(r[key] for r in rounds[mirror])
 
     print("Shadow mirroring: weight 0, the stable answers every request (digits 1.0.0 -> 2.0.0)")
-    print(f"(median of {args.rounds} alternating rounds; sequential: 1 client, "
-          f"{args.requests} requests; wrk -t1 -c16 -d{args.duration}s)\n")  # fmt: skip
-    print("| mirror | sequential p50 ms | sequential p99 ms | wrk req/s | wrk p50 ms | "
-          "wrk p99 ms | stable CPU us/request | copies compared | dropped |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"(sequential: 1 client, {args.alternations} alternations of {args.chunk} requests "
+          f"per setting, pooled; wrk -t1 -c16 -d{args.duration}s, median of {args.rounds} "
+          f"alternating rounds; CPUs {'pinned' if args.pin_cpus else 'shared'})\n")  # fmt: skip
+    print("| mirror | sequential p50 ms | sequential p99 ms | stable CPU us/request (user + sys) "
+          "| canary CPU us/request | wrk req/s | wrk p50 ms | wrk p99 ms | wrk stable CPU "
+          "us/request | wrk copies compared | dropped |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for mirror in (0.0, 100.0):
-        print(f"| {mirror:.0f} % | {median(mirror, 'seq_p50'):.3f} | {median(mirror, 'seq_p99'):.3f} | "
+        s = seq[mirror]
+        print(f"| {mirror:.0f} % | {s['p50']:.3f} | {s['p99']:.3f} | "
+              f"{s['stable_user'] + s['stable_system']:.0f} ({s['stable_user']:.0f} + "
+              f"{s['stable_system']:.0f}) | {s['canary']:.0f} | "
               f"{median(mirror, 'rps'):,.0f} | {median(mirror, 'wrk_p50'):.2f} | "
               f"{median(mirror, 'wrk_p99'):.2f} | {median(mirror, 'cpu_us'):.0f} | "
               f"{median(mirror, 'compared'):,.0f} | {median(mirror, 'dropped'):,.0f} |")  # fmt: skip
-    seq_ratio = median(100.0, "seq_p99") / median(0.0, "seq_p99")
+    seq_ratio = seq[100.0]["p99"] / seq[0.0]["p99"]
     wrk_ratio = median(100.0, "wrk_p99") / median(0.0, "wrk_p99")
-    per_copy = median(100.0, "cpu_us") - median(0.0, "cpu_us")
+    added_cpu = sum(seq[100.0][k] - seq[0.0][k] for k in ("stable_user", "stable_system"))
+    added_p50 = (seq[100.0]["p50"] - seq[0.0]["p50"]) * 1000
     # Under wrk most copies are dropped (the canary shares the 2 cores); a dropped copy costs
     # a failed queue put, so the cost of one copy actually sent and compared is this:
     per_compared = statistics.median(
@@ -179,11 +229,11 @@ def mirror_cost(
     )
     print(f"\nstable p99 with 100 % mirroring / without: sequential client {seq_ratio:.2f}x, "
           f"under wrk load {wrk_ratio:.2f}x")  # fmt: skip
-    print(
-        f"CPU per mirrored request on the stable pod: {per_copy:.0f} us averaged over every "
-        f"request, {per_compared:.0f} us per copy sent and compared "
-        "(the canary's own inference not included)\n"
-    )
+    print(f"sequential client: each copy adds {added_cpu:.0f} us of stable CPU and "
+          f"{seq[100.0]['canary'] - seq[0.0]['canary']:.0f} us of canary CPU; its p50 grew "
+          f"{added_p50:.0f} us")  # fmt: skip
+    print(f"CPU per copy sent and compared under wrk: {per_compared:.0f} us "
+          "(the canary's own inference not included)\n")  # fmt: skip
 
 
 def main() -> int:
@@ -194,7 +244,11 @@ def main() -> int:
     parser.add_argument(
         "--mirror-only", action="store_true", help="only section 3 (shadow mirroring)"
     )
-    parser.add_argument("--rounds", type=int, default=3, help="mirror 0 %%/100 %% alternations")
+    parser.add_argument("--rounds", type=int, default=3, help="wrk mirror 0 %%/100 %% rounds")
+    parser.add_argument(
+        "--alternations", type=int, default=15, help="sequential mirror 0/100 %% alternations"
+    )
+    parser.add_argument("--chunk", type=int, default=300, help="sequential requests per chunk")
     parser.add_argument(
         "--pin-cpus",
         action="store_true",
@@ -231,7 +285,7 @@ def main() -> int:
         canary_predict = f"{canary_base}/predict"
 
         if args.mirror_only:
-            mirror_cost(args, config, canary_base, stable, body)
+            mirror_cost(args, config, canary_base, stable, canary, body)
             return 0
         write_config(config, 1, canary_base, 50.0)
         wait_generation(stable.port, 1)
@@ -266,7 +320,7 @@ def main() -> int:
             print(f"| {weight:.0f} % | {result.rps:,.0f} | {result.p50_ms:.2f} | "
                   f"{result.p99_ms:.2f} | {result.errors} | {share:.1f} % |")  # fmt: skip
         print()
-        mirror_cost(args, config, canary_base, stable, body)
+        mirror_cost(args, config, canary_base, stable, canary, body)
     return 0
 
 

@@ -187,6 +187,43 @@ class S3Source(ApiModel):
     )
 
 
+class OciCredentialsRef(ApiModel):
+    """A Secret of type kubernetes.io/dockerconfigjson: the kind pods name in imagePullSecrets."""
+
+    name: str = Field(
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        max_length=253,
+        description="Name of the Secret (type kubernetes.io/dockerconfigjson, key "
+        ".dockerconfigjson, as `kubectl create secret docker-registry` writes it), in the "
+        "AxiomModel's namespace. Its auths entry for the registry is used for Basic auth or "
+        "the Bearer token flow; the runtime pods get the key as a secretKeyRef variable and, "
+        "with imageVolume, the Secret as an imagePullSecret; the operator reads it to verify.",
+    )
+
+
+class OciSource(ApiModel):
+    """How to reach an oci:// package: credentials, plain HTTP, and who pulls it."""
+
+    credentials_secret_ref: OciCredentialsRef | None = Field(
+        default=None,
+        description="Registry credentials. Without it the registry is asked anonymously.",
+    )
+    plain_http: bool = Field(
+        default=False,
+        description="Speak plain HTTP to the registry (the runtime and the operator; loopback "
+        "registries always are). For imageVolume the node's container runtime decides (for "
+        "containerd: a hosts.toml for the registry).",
+    )
+    image_volume: bool = Field(
+        default=False,
+        description="Let the kubelet pull and mount the package as an image volume instead of "
+        "the runtime downloading it. Needs the image form (`axiom model push --as-image`: one "
+        "tar layer holding model.axiom): containerd mounts a plain artifact as an empty "
+        "directory. The pods then read file:///etc/axiom/model-image/model.axiom and check its "
+        "sha256 as for any file.",
+    )
+
+
 class ModelSource(ApiModel):
     """Where the model package is and which bytes it must be."""
 
@@ -197,6 +234,10 @@ class ModelSource(ApiModel):
                     f"!self.uri.startsWith('pvc://') || !self.uri.substring(6).matches('{_DOT_DOT_SEGMENT}')",
                     "a pvc:// path must not contain '..' segments",
                     ".uri",
+                ),
+                cel(
+                    "!has(self.oci) || self.uri.startsWith('oci://')",
+                    "model.oci is allowed only with an oci:// uri",
                 ),
                 cel(
                     "self.uri.startsWith('s3://') == has(self.s3)",
@@ -220,8 +261,8 @@ class ModelSource(ApiModel):
             "operator stream and hash it) or pvc://<claim>/<path> (a PersistentVolumeClaim in "
             "the model's namespace, mounted read-only into the pods, which hash the file) or "
             "oci://<registry>/<repository>[:<tag>]@sha256:<manifest digest> (an OCI artifact "
-            "pushed by `axiom model push`, pulled by digest; the operator checks that the "
-            "manifest's package layer is spec.model.sha256)."
+            "or image pushed by `axiom model push [--as-image]`, pulled by digest, see "
+            "model.oci; the operator streams and hashes it as the pods will)."
         ),
     )
     sha256: str = Field(
@@ -237,6 +278,10 @@ class ModelSource(ApiModel):
     s3: S3Source | None = Field(
         default=None, description="Endpoint, region and credentials of an s3:// uri."
     )
+    oci: OciSource | None = Field(
+        default=None,
+        description="Credentials, plain HTTP and image-volume delivery of an oci:// uri.",
+    )
 
     @model_validator(mode="after")
     def _settings_fit_the_scheme(self) -> ModelSource:
@@ -245,6 +290,9 @@ class ModelSource(ApiModel):
                 "model.s3 (endpoint, credentialsSecretRef) is required for an s3:// uri "
                 "and allowed only with one"
             )
+        if self.oci is not None and not self.uri.startswith("oci://"):
+            raise ValueError("model.oci is allowed only with an oci:// uri")
+
         return self
 
 
@@ -667,8 +715,14 @@ class PrometheusSource(ApiModel):
 
 
 class SequentialSpec(ApiModel):
-    """Sequential decisions (anytime-valid likelihood-ratio tests, docs/rollout.md)."""
+    """Sequential decisions (anytime-valid likelihood-ratio tests, docs/rollout.md). On by
+    default: an absent ``sequential`` is ``{enabled: true}`` with the defaults below."""
 
+    enabled: bool = Field(
+        default=True,
+        description="false: error rate and latency are judged window by window by the "
+        "thresholds alone (the behaviour before sequential decisions).",
+    )
     false_rollback_rate: float = Field(
         default=0.05,
         gt=0,
@@ -676,6 +730,21 @@ class SequentialSpec(ApiModel):
         description="Highest chance that a canary as good as the stable is rolled back by the "
         "sequential tests, however long it runs and however often it is checked (also the "
         "chance that a canary outside the guards is shown within them).",
+    )
+    min_sample: int = Field(
+        default=100,
+        ge=1,
+        le=1_000_000,
+        description="Canary requests over the whole canary before the sequential tests decide "
+        "anything (rolled back or shown good); before that the thresholds judge each window.",
+    )
+    when_undecided: Literal["Thresholds", "Inconclusive"] = Field(
+        default="Thresholds",
+        description="While the sequential tests have decided neither way: Thresholds (default) "
+        "lets a window of at least minRequests requests pass on the thresholds, as without "
+        "sequential decisions; Inconclusive lets a step pass only once the tests show the "
+        "canary within maxErrorRate and maxP99LatencyMs (several hundred canary requests, "
+        "docs/rollout.md).",
     )
 
 
@@ -753,11 +822,12 @@ class AnalysisSpec(ApiModel):
     )
     sequential: SequentialSpec | None = Field(
         default=None,
-        description="Judge error rate and latency by sequential tests over the whole canary "
-        "instead of window by window: a clearly worse canary is rolled back as soon as the "
-        "evidence shows it, a step passes only once the canary is shown within maxErrorRate "
-        "and maxP99LatencyMs, and too little evidence is Inconclusive. The thresholds stay as "
-        "guards. docs/rollout.md gives the requests each decision takes.",
+        description="Sequential decisions on error rate and latency over the whole canary, on "
+        "by default (absent: enabled with the defaults; enabled: false turns them off): a "
+        "clearly worse canary is rolled back as soon as the evidence shows it, whatever the "
+        "thresholds say, and a canary shown within maxErrorRate and maxP99LatencyMs passes its "
+        "step. The thresholds stay as guards. docs/rollout.md gives the requests each decision "
+        "takes.",
     )
     prometheus: PrometheusSource | None = Field(
         default=None,
@@ -1196,6 +1266,17 @@ class AxiomModelStatus(ApiModel):
         default=None,
         max_length=50,
         description="Versions rolled back or failed, kept off while spec.version names them.",
+    )
+    draining_versions: (
+        list[Annotated[str, Field(max_length=64, description="A version leaving the split.")]]
+        | None
+    ) = Field(
+        default=None,
+        max_length=8,
+        description="Versions out of the traffic split (a canary rolled back or superseded) "
+        "that stable pods may still forward to until each applied the new split (the kubelet "
+        "refreshes their traffic ConfigMap at its pod sync); their pods run until then, at "
+        "most AXIOM_OPERATOR_TRAFFIC_DRAIN_SECONDS (180 s).",
     )
     handled_requests: (
         list[Annotated[str, Field(max_length=300, description="e.g. rollback=previous.")]] | None

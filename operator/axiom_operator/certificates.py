@@ -1,8 +1,9 @@
 """The certificate gate: may this spec's version be deployed?
 
 Reads the certificate and the trusted keys from their Secret/ConfigMap, hashes the package
-bytes when the operator can read them (a ConfigMap; http(s) or s3:// within a size cap,
-streamed and hashed chunk by chunk, never held whole), and asks
+bytes when the operator can read them (a ConfigMap; http(s), s3:// or oci:// up to
+``AXIOM_OPERATOR_MAX_PACKAGE_FETCH_BYTES``, 8 GiB by default, streamed and hashed chunk by
+chunk, never held whole), and asks
 ``axiom_runtime.certificate.verify_certificate`` -- the same code the runtime runs -- to check
 signature, key, validity window, model name, version and sha256. The answer is a
 ``values.GateOutcome``: Enforce turns a failure into "do not touch the workload", Audit into
@@ -39,8 +40,15 @@ from axiom_runtime.certificate import verify_certificate
 from axiom_runtime.certificate.oms import OmsTrust, verify_oms_bundle
 from axiom_runtime.errors import AxiomError
 from axiom_runtime.keys import parse_trusted_keys
-from axiom_runtime.sources import ModelSourceError, S3Settings
-from axiom_runtime.sources.oci import layer_digest as oci_layer_digest
+from axiom_runtime.sources import FetchLimits, ModelSourceError, S3Settings
+from axiom_runtime.sources.oci import OciAccess, manifest_layer, stream_package
+from axiom_runtime.sources.registry_auth import (
+    DOCKER_CONFIG_KEY,
+    RegistryAuthError,
+    RegistryCredentials,
+    RegistryCredentialsError,
+    credentials_for,
+)
 from axiom_runtime.sources.s3 import signed_request
 
 
@@ -163,6 +171,57 @@ async def _s3_sha256(
     return digest, None
 
 
+async def _oci_access(
+    kube: Kube, spec: api.AxiomModelSpec, namespace: str, registry: str
+) -> tuple[OciAccess | None, GateOutcome | None]:
+    """The operator's way into the registry: the pods' credentials, read from their Secret."""
+    oci = spec.model.oci
+    credentials: RegistryCredentials | None = None
+    if oci is not None and oci.credentials_secret_ref is not None:
+        secret = oci.credentials_secret_ref.name
+        where = f"Secret {namespace}/{secret} (spec.model.oci.credentialsSecretRef)"
+        obj = await kube.get("Secret", secret, namespace)
+        entries = None if obj is None else object_entries("Secret", obj)
+        if entries is None or not entries.get(DOCKER_CONFIG_KEY):
+            what = where if entries is None else f"key {DOCKER_CONFIG_KEY} of {where}"
+            return None, GateOutcome(
+                None,
+                False,
+                "OciCredentialsNotFound",
+                f"{what} not found: create it with `kubectl create secret docker-registry "
+                f"{secret} --docker-server={registry} ...` (type kubernetes.io/dockerconfigjson)",
+            )
+        try:
+            credentials = credentials_for(entries[DOCKER_CONFIG_KEY], registry, origin=where)
+        except RegistryCredentialsError as error:
+            return None, GateOutcome(None, False, "OciCredentialsNotFound", str(error))
+    return OciAccess(credentials, bool(oci and oci.plain_http)), None
+
+
+async def _oci_sha256(
+    kube: Kube, spec: api.AxiomModelSpec, namespace: str, settings: OperatorSettings
+) -> tuple[str | None, GateOutcome | None]:
+    """The package's sha256 from the registry, streamed and hashed (never held), as the pods
+    will pull it. Larger than the cap: an artifact's manifest, checked against the pinned
+    digest, still names its sha256 (the layer digest); an image's is known only to the pods."""
+    uri = spec.model.uri
+    registry = uri.removeprefix("oci://").split("/", 1)[0]
+    access, failure = await _oci_access(kube, spec, namespace, registry)
+    if failure is not None:
+        return None, failure
+    try:
+        layer = await manifest_layer(uri, access)
+        if layer.size > settings.max_package_fetch_bytes:
+            return layer.package_sha256, None
+        limits = FetchLimits(max_bytes=settings.max_package_fetch_bytes, timeout_s=3600)
+        digest, _, _ = await stream_package(uri, None, limits, access)
+    except RegistryAuthError as error:
+        return None, GateOutcome(None, False, "OciUnauthorized", str(error))
+    except ModelSourceError as error:
+        return None, GateOutcome(None, False, "PackageUnavailable", str(error))
+    return digest, None
+
+
 async def _package_sha256(
     kube: Kube,
     spec: api.AxiomModelSpec,
@@ -190,12 +249,10 @@ async def _package_sha256(
         return cache.by_uri[key], uri, None
     if uri.startswith("oci://"):
         if cache.by_uri.get(key) is None:
-            try:
-                # The manifest, checked against the digest the URI pins, names the package
-                # layer by its sha256: the blob itself is not needed (the pods verify it).
-                cache.by_uri[key] = await oci_layer_digest(uri)
-            except ModelSourceError as error:
-                return None, uri, GateOutcome(None, False, "PackageUnavailable", str(error))
+            digest, failure = await _oci_sha256(kube, spec, namespace, settings)
+            if failure is not None:
+                return None, uri, failure
+            cache.by_uri[key] = digest
         return cache.by_uri[key], uri, None
     if uri.startswith(("http://", "https://")):
         if key not in cache.by_uri:

@@ -10,12 +10,12 @@ differs. Force is safe because the operator only sends fields it owns; fields ot
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import httpx2 as httpx
-from lightkube import ApiError, AsyncClient, KubeConfig
+from lightkube import ALL_NS, ApiError, AsyncClient, KubeConfig
 from lightkube.core.resource import NamespacedResource
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment
@@ -24,6 +24,7 @@ from lightkube.resources.core_v1 import ConfigMap, Event, Pod, Secret, Service
 from lightkube.types import PatchType
 
 from axiom_operator import api
+from axiom_operator.child_cache import ALL, ChildCache
 from axiom_operator.diff import needs_apply, with_applied_hash
 from axiom_operator.metrics import OperatorMetrics
 
@@ -122,9 +123,14 @@ async def translated(what: str) -> AsyncIterator[None]:
 class Kube:
     """Typed, counted access to the few kinds the operator handles."""
 
-    def __init__(self, client: AsyncClient, metrics: OperatorMetrics) -> None:
+    def __init__(
+        self, client: AsyncClient, metrics: OperatorMetrics, children: ChildCache | None = None
+    ) -> None:
         self.client = client
         self.metrics = metrics
+        # Every answer to a write of a child goes into the watches' cache, so the next pass
+        # sees its own write even before the watch delivers it (child_cache.py).
+        self.children = children if children is not None else ChildCache()
 
     @classmethod
     def from_environment(cls, metrics: OperatorMetrics, timeout: float) -> Kube:
@@ -142,7 +148,11 @@ class Kube:
     def _count(self, verb: str, kind: str) -> None:
         self.metrics.api_writes.labels(verb, kind).inc()
 
+    def _count_read(self, verb: str, kind: str) -> None:
+        self.metrics.api_reads.labels(verb, kind).inc()
+
     async def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+        self._count_read("get", kind)
         try:
             async with translated(f"get {kind} {namespace}/{name}"):
                 obj = await self.client.get(KINDS[kind], name, namespace=namespace)
@@ -151,6 +161,7 @@ class Kube:
         return _as_dict(obj)
 
     async def list(self, kind: str, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        self._count_read("list", kind)
         async with translated(f"list {kind} in {namespace}"):
             return [
                 _as_dict(obj)
@@ -158,6 +169,38 @@ class Kube:
                     KINDS[kind], namespace=namespace, labels=dict[str, Any](labels)
                 )
             ]
+
+    async def list_at(
+        self, kind: str, scope: str, labels: dict[str, str]
+    ) -> tuple[Sequence[dict[str, Any]], str]:
+        """Every ``kind`` in ``scope`` (a namespace or ``child_cache.ALL``) with the labels, and
+        the resourceVersion the list was read at (a watch continues from it)."""
+        namespace = ALL_NS if scope == ALL else scope
+        self._count_read("list", kind)
+        async with translated(f"list {kind} in {scope}"):
+            listing = self.client.list(
+                KINDS[kind], namespace=namespace, labels=dict[str, Any](labels)
+            )
+            objs = [_as_dict(obj) async for obj in listing]
+            return objs, listing.resourceVersion
+
+    async def watch(
+        self, kind: str, scope: str, labels: dict[str, str], since: str, server_timeout: int
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """(event type, object) from ``since`` on, across the server's watch timeouts; any
+        error (410 Gone included) raises, and the caller lists again: a list is the only way
+        to learn what happened while no watch was open."""
+        namespace = ALL_NS if scope == ALL else scope
+        self._count_read("watch", kind)
+        async with translated(f"watch {kind} in {scope}"):
+            async for event_type, obj in self.client.watch(
+                KINDS[kind],
+                namespace=namespace,
+                labels=dict[str, Any](labels),
+                resource_version=since,
+                server_timeout=server_timeout,
+            ):
+                yield event_type, _as_dict(obj)
 
     async def apply(
         self, manifest: dict[str, Any], live: dict[str, Any] | None
@@ -182,7 +225,9 @@ class Kube:
                 force=True,
             )
         self._count("apply", kind)
-        return True, _as_dict(obj)
+        answer = _as_dict(obj)
+        self.children.record_written(kind, answer)
+        return True, answer
 
     async def bootstrap_replicas(self, name: str, namespace: str, replicas: int) -> dict[str, Any]:
         """Set the first replica count of a Deployment whose replicas an HPA will own.
@@ -208,7 +253,9 @@ class Kube:
                 force=True,
             )
         self._count("apply", "Deployment")
-        return _as_dict(obj)
+        answer = _as_dict(obj)
+        self.children.record_written("Deployment", answer)
+        return answer
 
     async def scale(self, kind: str, name: str, namespace: str, replicas: int) -> dict[str, Any]:
         """Merge-patch ``spec.replicas`` only (a version the operator keeps but no longer
@@ -222,7 +269,9 @@ class Kube:
                 patch_type=PatchType.MERGE,
             )
         self._count("scale", kind)
-        return _as_dict(obj)
+        answer = _as_dict(obj)
+        self.children.record_written(kind, answer)
+        return answer
 
     async def delete(self, kind: str, name: str, namespace: str) -> bool:
         """Delete if present; False when it was already gone."""
@@ -230,8 +279,10 @@ class Kube:
             async with translated(f"delete {kind} {namespace}/{name}"):
                 await self.client.delete(KINDS[kind], name, namespace=namespace)
         except APINotFoundError:
+            self.children.record_deleted(kind, namespace, name)
             return False
         self._count("delete", kind)
+        self.children.record_deleted(kind, namespace, name)
         return True
 
     async def create_event(self, event: dict[str, Any]) -> None:

@@ -17,17 +17,8 @@ import kopf
 
 from axiom_operator import api
 from axiom_operator.handlers import handle_startup
-from axiom_operator.handlers.handle_child_event import handle_child_event
-from axiom_operator.resources.labels import MANAGED_BY, MANAGED_BY_LABEL
 
 MODELS = (api.GROUP, api.VERSION, api.PLURAL)
-OWNED = {MANAGED_BY_LABEL: MANAGED_BY}
-CHILD_KINDS = (
-    ("apps", "v1", "deployments"),
-    ("", "v1", "services"),
-    ("autoscaling", "v2", "horizontalpodautoscalers"),
-    ("", "v1", "configmaps"),
-)
 
 
 @kopf.on.startup()
@@ -75,16 +66,9 @@ def probe_models(memo: kopf.Memo, **_: Any) -> int:
 # async: Kopf runs plain functions in a thread pool, and the queue belongs to the event loop.
 # A raw event handler, not on.create/update/resume: those write Kopf's diff base into the
 # model on every change (handlers/handle_model.py says why none of it is needed).
+# The children (Deployments, Services, ConfigMaps, HPAs) are watched by the operator's own
+# list-then-watch loops, which also fill the cache passes read them from
+# (handlers/watch_children.py says why not Kopf's).
 @kopf.on.event(*MODELS, id="models")
 async def model_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo.model_watch.event(event.get("type"), event["object"])
-
-
-def _register_child_watch(group: str, version: str, plural: str) -> None:
-    @kopf.on.event(group, version, plural, labels=OWNED, id=f"drift-{plural}")
-    async def child_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-        handle_child_event(memo.queue, event.get("type"), dict(event["object"]))
-
-
-for _child in CHILD_KINDS:
-    _register_child_watch(*_child)

@@ -52,6 +52,17 @@ class OperatorMetrics:
             ("verb", "kind"),
             registry=r,
         )
+        self.api_reads: Counter = Counter(
+            "axiom_operator_api_reads_total",
+            "Reads sent to the apiserver, by verb (get|list|watch) and kind.",
+            ("verb", "kind"),
+            registry=r,
+        )
+        self.cached_children: Gauge = Gauge(
+            "axiom_operator_cached_children",
+            "Children held in the watches' cache (Deployments, Services, ConfigMaps, HPAs).",
+            registry=r,
+        )
         self.models: Gauge = Gauge(
             "axiom_operator_models", "AxiomModels by phase.", ("phase",), registry=r
         )

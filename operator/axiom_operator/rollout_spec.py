@@ -48,6 +48,8 @@ def manual_requests(annotations: Mapping[str, str] | None) -> ManualRequests:
 
 
 def thresholds(analysis: api.AnalysisSpec) -> AnalysisThresholds:
+    # Sequential decisions are on unless the spec turns them off (absent: the defaults).
+    sequential = analysis.sequential or api.SequentialSpec()
     return AnalysisThresholds(
         interval_seconds=duration_seconds(analysis.interval),
         min_requests=analysis.min_requests,
@@ -63,9 +65,9 @@ def thresholds(analysis: api.AnalysisSpec) -> AnalysisThresholds:
             max_confidence_delta=analysis.max_confidence_delta,
             max_distribution_shift=analysis.max_distribution_shift,
         ),
-        false_rollback_rate=None
-        if analysis.sequential is None
-        else analysis.sequential.false_rollback_rate,
+        false_rollback_rate=sequential.false_rollback_rate if sequential.enabled else None,
+        sequential_min_sample=sequential.min_sample,
+        pass_undecided_on_thresholds=sequential.when_undecided == "Thresholds",
     )
 
 
@@ -106,8 +108,10 @@ def to_rollout_spec(
     *,
     certificate_ok: bool,
     certificate_reason: str = "",
+    drain_limit_seconds: float = 180.0,
 ) -> RolloutSpec:
-    """The machine's view of the spec. ``certificate_ok`` is the gate's ``allowed``."""
+    """The machine's view of the spec. ``certificate_ok`` is the gate's ``allowed``;
+    ``drain_limit_seconds`` is the operator's setting (not the model's)."""
     traffic = spec.traffic or api.TrafficSpec()
     rollout = spec.rollout or api.RolloutSpec()
     steps = tuple(
@@ -135,6 +139,7 @@ def to_rollout_spec(
         requests=manual_requests(annotations),
         gates=gates_of(spec),
         pin_header=traffic.pin_header,
+        drain_limit_seconds=drain_limit_seconds,
     )
 
 

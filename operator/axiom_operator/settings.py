@@ -15,6 +15,9 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 
 PREFIX = "AXIOM_OPERATOR_"
+# The largest remote package the operator hashes itself (streamed, so memory does not grow
+# with it; time and bandwidth do). 8 GiB: above every single-file model this project serves.
+DEFAULT_MAX_PACKAGE_FETCH_BYTES = 8 * 2**30
 
 
 def _default_image() -> str:
@@ -70,6 +73,9 @@ class OperatorSettings:
     # Each pass sends its reads at once (about six), so 32 passes keep the requests in flight
     # near the API client's pool: httpx's default of 100 connections (lightkube sets none).
     max_concurrent_passes: int = 32
+    # Longest a canary that left the split is kept while stable pods have not confirmed the
+    # split without it (rollout.traffic.settle_draining).
+    traffic_drain_seconds: float = 180.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -106,7 +112,9 @@ class OperatorSettings:
             metrics_host=get("METRICS_HOST", "127.0.0.1"),
             metrics_port=int(number("METRICS_PORT", "9808")),
             namespaces=namespaces,
-            max_package_fetch_bytes=int(number("MAX_PACKAGE_FETCH_BYTES", str(64 * 2**20))),
+            max_package_fetch_bytes=int(
+                number("MAX_PACKAGE_FETCH_BYTES", str(DEFAULT_MAX_PACKAGE_FETCH_BYTES))
+            ),
             resync_seconds=number("RESYNC_SECONDS", "300"),
             watch_server_timeout=int(number("WATCH_SERVER_TIMEOUT", "300")),
             request_timeout=number("REQUEST_TIMEOUT", "30"),
@@ -118,5 +126,8 @@ class OperatorSettings:
             trusted_keys_namespace=get("TRUSTED_KEYS_NAMESPACE", "").strip(),
             max_concurrent_passes=_at_least(
                 0, "MAX_CONCURRENT_PASSES", number("MAX_CONCURRENT_PASSES", "32")
+            ),
+            traffic_drain_seconds=_at_least(
+                0, "TRAFFIC_DRAIN_SECONDS", number("TRAFFIC_DRAIN_SECONDS", "180")
             ),
         )

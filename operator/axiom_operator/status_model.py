@@ -149,6 +149,10 @@ class RolloutMemory(_Memory):
     handled_requests: tuple[str, ...] = ()
     sources: tuple[SourceMemory, ...] = ()
     waiting_for: Gate | None = None
+    # Absent when empty (what the release before wrote stays byte-identical when re-written).
+    draining_versions: tuple[str, ...] | None = None
+    draining_generation: int | None = None
+    draining_since: Time | None = None
 
 
 def figures_model(figures: Figures | None) -> api.AnalysisFigures | None:
@@ -308,6 +312,9 @@ def to_memory(status: RolloutStatus) -> RolloutMemory:
         handled_requests=status.handled_requests,
         sources=tuple(SourceMemory(version=v, source=s) for v, s in status.sources),
         waiting_for=status.waiting_for,
+        draining_versions=status.draining_versions or None,
+        draining_generation=status.draining_generation or None,
+        draining_since=status.draining_since,
     )
 
 
@@ -361,6 +368,9 @@ def from_memory(memory: RolloutMemory) -> RolloutStatus:
         handled_requests=tuple(memory.handled_requests),
         sources=tuple((s.version, s.source) for s in memory.sources),
         waiting_for=memory.waiting_for,
+        draining_versions=tuple(memory.draining_versions or ()),
+        draining_generation=memory.draining_generation or 0,
+        draining_since=memory.draining_since,
     )
 
 

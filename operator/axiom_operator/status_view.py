@@ -324,6 +324,7 @@ def summarize(
         history=_history_models(rollout),
         last_analysis=_last_analysis_model(rollout),
         blocked_versions=list(rollout.blocked_versions) or None,
+        draining_versions=list(rollout.draining_versions) or None,
         handled_requests=list(rollout.handled_requests) or None,
         waiting_for=rollout.waiting_for.value if rollout.waiting_for else None,
         replicas=serving.replicas if serving else 0,

@@ -2,7 +2,7 @@
 would hit 403s) and no more (least privilege).
 
 The inventory is read from the operator itself: every kind its Kube door can touch
-(``axiom_operator.kube.KINDS``), the children Kopf watches (``axiom_operator.main.CHILD_KINDS``),
+(``axiom_operator.kube.KINDS``), the children the operator watches (``handlers.watch_children.WATCHED_KINDS``),
 every lightkube resource class imported anywhere in the operator, the AxiomModel status
 subresource it patches, and the framework's fixed needs (Kopf's CRD and
 namespace discovery, Events). Adding a kind to the operator without a rule fails here; the
@@ -46,12 +46,23 @@ def imported_lightkube_resources() -> set[tuple[str, str]]:
     return found
 
 
+def watched_children() -> list[tuple[str, str]]:
+    """(group, plural) of each child kind the operator lists and watches itself."""
+    from axiom_operator import kube
+    from axiom_operator.handlers.watch_children import WATCHED_KINDS
+
+    return [
+        (kube.KINDS[kind]._api_info.resource.group, kube.KINDS[kind]._api_info.plural)
+        for kind in WATCHED_KINDS
+    ]
+
+
 def operator_resources() -> set[tuple[str, str]]:
-    from axiom_operator import api, kube, main
+    from axiom_operator import api, kube
 
     used = {(cls._api_info.resource.group, cls._api_info.plural) for cls in kube.KINDS.values()}
     used |= imported_lightkube_resources()
-    used |= {(group, plural) for group, _version, plural in main.CHILD_KINDS}
+    used |= set(watched_children())
     used.add((api.GROUP, f"{api.PLURAL}/status"))
     return used | FRAMEWORK_RESOURCES
 
@@ -84,17 +95,15 @@ def test_read_only_resources_have_no_write_verbs(helm: Helm) -> None:
 
 
 def test_watched_kinds_can_be_listed_and_watched(helm: Helm) -> None:
-    from axiom_operator import api, main
+    from axiom_operator import api
 
     grants = chart_grants(helm)
-    watched = [(g, p) for g, _v, p in main.CHILD_KINDS] + [(api.GROUP, api.PLURAL)]
+    watched = [*watched_children(), (api.GROUP, api.PLURAL)]
     for resource in watched:
         assert {"list", "watch"} <= grants[resource], (resource, grants[resource])
 
 
 def test_applied_kinds_can_be_created_and_patched(helm: Helm) -> None:
-    from axiom_operator import main
-
     grants = chart_grants(helm)
-    for group, _version, plural in main.CHILD_KINDS:
+    for group, plural in watched_children():
         assert {"create", "patch", "delete"} <= grants[(group, plural)], plural

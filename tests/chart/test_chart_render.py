@@ -308,4 +308,5 @@ def test_pod_network_allowlist_reaches_the_operator_environment(helm: Helm) -> N
     assert env["AXIOM_OPERATOR_POD_REQUEST_TIMEOUT"] == "1.5"
     assert env["AXIOM_OPERATOR_RESYNC_SECONDS"] == "120"
     assert env["AXIOM_OPERATOR_MAX_CONCURRENT_PASSES"] == "8"
+    assert env["AXIOM_OPERATOR_TRAFFIC_DRAIN_SECONDS"] == "75"
     assert env["AXIOM_OPERATOR_CERTIFICATE_EXPIRY_WARNING_SECONDS"] == "86400"

@@ -67,7 +67,9 @@ def test_bad_canary_is_rolled_back_without_a_failed_request(
     client = start_on_v1(world)
     try:
         world.apply_model("3.0.0", rollout=manifests.canary_rollout())
-        trail = follow(world, lambda s: "3.0.0" in s.blocked and not s.canary, timeout=180)
+        trail = follow(
+            world, lambda s: "3.0.0" in s.blocked and not s.canary and not s.draining, timeout=180
+        )
     finally:
         stats = client.stop()
 

@@ -98,7 +98,9 @@ def test_bad_canary_is_rolled_back_on_figures_from_prometheus(
     client = start_on_v1(world, "3.0.0")
     try:
         world.apply_model("3.0.0", rollout=rollout_via(prometheus.url))
-        trail = follow(world, lambda s: "3.0.0" in s.blocked and not s.canary, timeout=180)
+        trail = follow(
+            world, lambda s: "3.0.0" in s.blocked and not s.canary and not s.draining, timeout=180
+        )
     finally:
         stats = client.stop()
 
@@ -106,6 +108,38 @@ def test_bad_canary_is_rolled_back_on_figures_from_prometheus(
     assert failed and "confidence" in failed[-1].reasons.lower(), [s.describe() for s in trail]
     assert stats.failed == 0, stats.failures
     assert predict(world.service_url(), sample(0)).version == "1.0.0"
+
+
+def test_a_shadow_step_judged_through_prometheus_reads_the_comparison(
+    world: ModelWorld, operator: OperatorProcess, prometheus: PrometheusServer
+) -> None:
+    """The label-permuted 4.0.0 in a shadow step, its comparison asked of Prometheus: rolled
+    back on the agreement, as the direct scrape does (tests/e2e/test_shadow.py), with every
+    client answer from 1.0.0."""
+    client = start_on_v1(world, "4.0.0")
+    rollout = manifests.shadow_rollout(shadow_pause="10s", steps=STEPS, interval=INTERVAL)
+    rollout["analysis"]["prometheus"] = {"address": prometheus.url, "timeout": "2s"}
+    try:
+        world.apply_model("4.0.0", rollout=rollout)
+        trail = follow(
+            world, lambda s: "4.0.0" in s.blocked and not s.canary and not s.draining, timeout=180
+        )
+    finally:
+        stats = client.stop()
+
+    described = [s.describe() for s in trail]
+    assert all((s.weight or 0) == 0 for s in trail if s.canary == "4.0.0"), described
+    failed = [s for s in trail if s.verdict in ("Fail", "Failure")]
+    assert failed and "agreement with stable" in failed[-1].reasons, described
+    assert "3->4" in failed[-1].reasons, described
+    comparison = (world.model() or {})["status"]["lastAnalysis"]["comparison"]
+    assert comparison["agreement"] < 0.05 and comparison["rows"] >= 20, comparison
+    assert stats.failed == 0 and set(stats.by_version) == {"1.0.0"}, stats.by_version
+    # The comparison came from Prometheus: it holds the stable pods' shadow series.
+    series = prometheus.query(
+        f'axiom_shadow_agreements_total{{namespace="{world.namespace}",canary="4.0.0"}}'
+    )
+    assert series and all(s["metric"]["version"] == "1.0.0" for s in series), series
 
 
 @pytest.mark.timeout(150)

@@ -40,7 +40,9 @@ def test_a_label_permuted_canary_is_caught_in_shadow_mode_before_any_user_got_it
     client = SteadyClient(world.service_url(), sample(3), rate=20.0).start()
     try:
         world.apply_model("4.0.0", rollout=manifests.shadow_rollout())
-        trail = follow(world, lambda s: "4.0.0" in s.blocked and not s.canary, timeout=180)
+        trail = follow(
+            world, lambda s: "4.0.0" in s.blocked and not s.canary and not s.draining, timeout=180
+        )
     finally:
         stats = client.stop()
 
@@ -96,7 +98,9 @@ def test_a_good_canary_passes_shadow_and_split_by_sequential_decisions_and_teste
     world.wait_ready()
     client = SteadyClient(world.service_url(), sample(3), rate=20.0).start()
     rollout = manifests.shadow_rollout(steps=((50, "8s"),))
-    rollout["analysis"]["sequential"] = {"falseRollbackRate": 0.05}
+    # Strict: a step passes only once the sequential tests show the canary good (the
+    # default would let a full window pass on the thresholds while they are undecided).
+    rollout["analysis"]["sequential"] = {"falseRollbackRate": 0.05, "whenUndecided": "Inconclusive"}
     rollout["analysis"]["maxErrorRate"] = 0.05
     v2 = ExampleVersion.of("2.0.0")
     model = manifests.axiom_model(world.namespace, "2.0.0", v2.sha256, rollout=rollout)

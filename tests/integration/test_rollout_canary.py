@@ -46,7 +46,10 @@ def test_bad_canary_is_rolled_back_and_the_client_sees_no_failure(world: Rollout
         world.wait(lambda s: s.get("canaryVersion") == "3.0.0", 30, "canary 3.0.0 started")
         status = world.wait(
             lambda s: (
-                s.get("phase") == "RolledBack" and "3.0.0" in (s.get("blockedVersions") or [])
+                s.get("phase") == "RolledBack"
+                and "3.0.0" in (s.get("blockedVersions") or [])
+                # kept running until every stable pod stopped forwarding to it
+                and not s.get("drainingVersions")
             ),
             120,
             "automatic rollback of 3.0.0",

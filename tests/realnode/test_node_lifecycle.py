@@ -12,13 +12,15 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from realnode_support import get, http_get, pod_log, pod_ready, service_url, wait_for
 
 from axiom_devcluster.realnode import host, images
-from axiom_devcluster.realnode.node import RealCluster
+from axiom_devcluster.realnode.node import RealCluster, RealNodeStartError
 from axiom_devcluster.realnode.pytest_plugin import skip_unless_possible
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -97,10 +99,26 @@ _START_AND_WAIT = """
 import sys, time
 from pathlib import Path
 from axiom_devcluster.realnode.node import RealCluster
-RealCluster(Path(sys.argv[1])).start()
+cluster = RealCluster(Path(sys.argv[1])).start()  # held: its locks live as long as it does
 print("up", flush=True)
 time.sleep(600)
 """
+
+
+@contextmanager
+def a_node_killed_at_the_end(directory: Path) -> Iterator[None]:
+    """A node started by another process, SIGKILLed when the block ends: its daemons die
+    with it (PDEATHSIG), no stop runs."""
+    starter = subprocess.Popen(
+        [sys.executable, "-c", _START_AND_WAIT, str(directory)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert starter.stdout is not None and starter.stdout.readline().strip() == "up"
+        yield
+    finally:
+        starter.kill()
+        starter.wait(timeout=30)
+        time.sleep(2)  # the daemons' PDEATHSIG
 
 
 def test_a_killed_node_is_cleaned_up_by_name(tmp_path: Path) -> None:
@@ -109,17 +127,8 @@ def test_a_killed_node_is_cleaned_up_by_name(tmp_path: Path) -> None:
     skip_unless_possible()
     directory = tmp_path / "realnode"
     before = host.snapshot(directory)
-    starter = subprocess.Popen(
-        [sys.executable, "-c", _START_AND_WAIT, str(directory)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert starter.stdout is not None and starter.stdout.readline().strip() == "up"
-    finally:
-        starter.kill()
-        starter.wait(timeout=30)
-    time.sleep(2)  # the daemons' PDEATHSIG
+    with a_node_killed_at_the_end(directory):
+        pass
     assert before.differences(host.snapshot(directory)), "the killed node left nothing?"
     done = subprocess.run(
         [sys.executable, "-m", "axiom_devcluster.realnode", "cleanup", "--dir", str(directory)],
@@ -130,3 +139,27 @@ def test_a_killed_node_is_cleaned_up_by_name(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert before.differences(host.snapshot(directory)) == {}
+
+
+def test_the_next_node_refuses_a_live_one_and_cleans_up_a_killed_one(tmp_path: Path) -> None:
+    """One real node at a time: a second start while one runs is refused, naming it; after
+    a SIGKILL (no stop, no cleanup command), the next start removes the leftovers itself
+    (what made CI fail once: a run killed mid-tier left its bridge for the next run)."""
+    skip_unless_possible()
+    killed_dir, next_dir = tmp_path / "killed", tmp_path / "next"
+    before = host.snapshot(killed_dir)
+    with a_node_killed_at_the_end(killed_dir):
+        try:
+            second = RealCluster(next_dir).start()
+        except RealNodeStartError as refused:
+            assert "another real node runs" in str(refused), refused
+            assert str(killed_dir.resolve()) in str(refused), refused
+        else:
+            second.stop()
+            pytest.fail("a second real node started beside a live one")
+        assert not next_dir.joinpath("node", "host-before.json").exists()
+    assert before.differences(host.snapshot(killed_dir)), "the killed node left nothing?"
+    with RealCluster(next_dir) as cluster:
+        nodes = get(cluster.plane, "/api/v1/nodes")["items"]
+        assert [n["metadata"]["name"] for n in nodes] == ["axiom-realnode"]
+    assert before.differences(host.snapshot(killed_dir)) == {}

@@ -149,3 +149,24 @@ def test_the_pass_limit_is_a_whole_number_setting() -> None:
     for bad in ("-1", "2.5", "many"):
         with pytest.raises(SettingsError, match="MAX_CONCURRENT_PASSES"):
             OperatorSettings.from_env({"AXIOM_OPERATOR_MAX_CONCURRENT_PASSES": bad})
+
+
+def test_the_traffic_drain_limit_is_a_setting_the_machine_gets() -> None:
+    from axiom_operator import api
+    from axiom_operator.rollout_spec import to_rollout_spec
+
+    assert OperatorSettings.from_env({}).traffic_drain_seconds == 180
+    settings = OperatorSettings.from_env({"AXIOM_OPERATOR_TRAFFIC_DRAIN_SECONDS": "30"})
+    assert settings.traffic_drain_seconds == 30
+    for bad in ("-5", "soon"):
+        with pytest.raises(SettingsError, match="TRAFFIC_DRAIN_SECONDS"):
+            OperatorSettings.from_env({"AXIOM_OPERATOR_TRAFFIC_DRAIN_SECONDS": bad})
+    spec = api.AxiomModelSpec.model_validate(
+        {
+            "version": "1.0.0",
+            "model": {"uri": "https://models.invalid/m.axiom", "sha256": "0" * 64},
+            "certificate": {"configMapRef": {"name": "c"}},
+        }
+    )
+    rollout = to_rollout_spec(spec, {}, certificate_ok=True, drain_limit_seconds=30)
+    assert rollout.drain_limit_seconds == 30

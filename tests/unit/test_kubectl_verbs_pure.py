@@ -213,3 +213,20 @@ def test_the_krew_manifest_names_the_archive_the_repo_builds() -> None:
     assert platform["bin"] == "kubectl-axiom"
     shim = (root / "deploy" / "krew" / "kubectl-axiom").read_text()
     assert "-m axiom_operator.kubectl" in shim
+
+
+def test_a_rolled_back_canary_still_draining_says_so() -> None:
+    deployments = [
+        labelled("Deployment", "digits-v2-0-0", "2.0.0", spec={"replicas": 1}, status={"readyReplicas": 1}),
+        labelled("Deployment", "digits-v1-0-0", "1.0.0", spec={"replicas": 2}, status={"readyReplicas": 2}),
+    ]  # fmt: skip
+    rolled_back = model(
+        phase="RolledBack",
+        canaryVersion=None,
+        blockedVersions=["2.0.0"],
+        drainingVersions=["2.0.0"],
+    )
+    text = render(rolled_back, deployments, [], None)
+    assert "blocked, draining 2.0.0  Deployment digits-v2-0-0  1/1 ready" in text, text
+    settled = model(phase="RolledBack", canaryVersion=None, blockedVersions=["2.0.0"])
+    assert "blocked 2.0.0  Deployment digits-v2-0-0" in render(settled, deployments, [], None)

@@ -26,7 +26,16 @@ OPERATOR_LAYERS: list[tuple[str, ...]] = [
     ("pipeline",),
     ("observe", "plan", "apply"),
     ("context", "events", "kube", "certificates", "prometheus", "status_view", "notify"),
-    ("status_model", "status", "rollout_spec", "resources", "diff", "metrics", "settings"),
+    (
+        "status_model",
+        "status",
+        "rollout_spec",
+        "resources",
+        "diff",
+        "metrics",
+        "settings",
+        "child_cache",
+    ),
     ("values",),
     ("rollout", "api"),
 ]

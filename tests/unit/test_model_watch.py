@@ -69,3 +69,17 @@ def test_a_deleted_model_is_forgotten_and_comes_back_as_new() -> None:
     models.event("ADDED", model())
     assert queue.forgotten == [("ns", "m")]
     assert len(queue.requests) == 2
+
+
+def test_child_events_ask_only_for_models_the_watch_delivered() -> None:
+    # A standby replica under peering: Kopf never gives it the models, so the child watches
+    # (which run in every replica) must not make it act.
+    models, queue = watch()
+    models.child_changed(("ns", "m"), "child")
+    assert queue.requests == []
+    models.event("ADDED", model())
+    models.child_changed(("ns", "m"), "child")
+    assert queue.requests == [(("ns", "m"), "added"), (("ns", "m"), "child")]
+    models.event("DELETED", model())
+    models.child_changed(("ns", "m"), "child")  # its children being garbage-collected
+    assert len(queue.requests) == 2

@@ -8,22 +8,33 @@ from __future__ import annotations
 
 import base64
 import math
+from typing import Any
 
 import pytest
 
 from axiom_operator import api
 from axiom_operator.prometheus import (
+    SHADOW_SERIES,
     PrometheusAnswerError,
     PrometheusCredentialsError,
     PrometheusSource,
     authorization,
     instant_value,
+    latency_buckets_ms,
     request_headers,
     sample_from_values,
     selector,
+    shadow_queries,
+    shadow_totals,
     source_of,
+    vector_values,
     window_queries,
 )
+from axiom_operator.rollout.comparison import figures
+from axiom_operator.rollout.samples import Scrape, shadow_from_totals, shadow_sample
+from axiom_runtime.metrics import new_registry, parse_prometheus_text, render
+from axiom_runtime.traffic.compare import compare, read_answer
+from axiom_runtime.traffic.shadow import ShadowMetrics
 
 SOURCE = PrometheusSource(address="http://127.0.0.1:9090/")
 
@@ -218,3 +229,86 @@ def test_request_headers_name_a_missing_credentials_secret() -> None:
 
 def test_request_headers_without_credentials_are_just_the_configured_ones() -> None:
     assert request_headers(SOURCE, None) == {}
+
+
+def test_shadow_queries_sum_the_stable_series_for_this_canary_by_the_labels_kept_apart() -> None:
+    queries = shadow_queries(
+        SOURCE, model="digits", namespace="ml", stable="1.0.0", canary="4.0.0", window_seconds=8
+    )
+    select = '{model="digits",version="1.0.0",namespace="ml",canary="4.0.0"}'
+    assert (
+        queries["outcome"]
+        == f"sum by (outcome) (increase(axiom_shadow_requests_total{select}[8000ms]))"
+    )
+    assert queries["rows"] == f"sum (increase(axiom_shadow_rows_total{select}[8000ms]))"
+    assert queries["flip"].startswith("sum by (from, to) (increase(axiom_shadow_label_flips_total")
+    assert queries["confidence"].startswith(
+        "sum by (side, le) (increase(axiom_shadow_confidence_bucket"
+    )
+    assert set(queries) == {
+        "outcome", "rows", "agreements", "flip", "delta_sum", "delta_count", "distance",
+        "confidence", "class",
+    }  # fmt: skip
+
+
+def _as_prometheus_answers(scrape: Scrape, queries: dict[str, str]) -> dict[str, list[Any]]:
+    """What Prometheus answers ``shadow_queries`` with over a window that starts at zero:
+    the scraped series of the stable version for canary 4.0.0, summed by each query's labels
+    (the same grouping PromQL's ``sum by`` does)."""
+    answers: dict[str, list[Any]] = {}
+    for kind, metric, labels in SHADOW_SERIES:
+        groups: dict[tuple[str, ...], float] = {}
+        for sample in scrape.get(metric, ()):
+            if sample.labels.get("canary") != "4.0.0" or sample.labels.get("version") != "1.0.0":
+                continue
+            key = tuple(sample.labels.get(label, "") for label in labels)
+            groups[key] = groups.get(key, 0.0) + sample.value
+        answers[kind] = [
+            ({"metric": dict(zip(labels, key, strict=True)), "value": [1.0, str(value)]})
+            for key, value in groups.items()
+        ]
+    assert set(answers) == set(queries)
+    return {
+        kind: vector_values({"status": "success", "data": {"resultType": "vector", "result": r}})
+        for kind, r in answers.items()
+    }
+
+
+def test_prometheus_answers_give_the_same_comparison_as_the_scrape_of_the_pods() -> None:
+    registry = new_registry()
+    metrics = ShadowMetrics(registry, "digits", "1.0.0")
+    stable = {"prediction": [[0.9, 0.1, 0.0]] * 3, "class": [0, 0, 0], "confidence": [0.9] * 3}
+    permuted = {"prediction": [[0.1, 0.9, 0.0]] * 3, "class": [1, 1, 1], "confidence": [0.9] * 3}
+    for _ in range(5):
+        metrics.record("4.0.0", compare(read_answer(stable), read_answer(permuted)))
+        metrics.record("4.0.0", compare(read_answer(stable), read_answer(stable)))
+    metrics.outcome("4.0.0", "dropped")
+    scrape = parse_prometheus_text(render(registry).decode())
+    queries = shadow_queries(
+        SOURCE, model="digits", namespace="ml", stable="1.0.0", canary="4.0.0", window_seconds=8
+    )
+    from_prometheus = shadow_from_totals(shadow_totals(_as_prometheus_answers(scrape, queries)))
+    from_pods = shadow_sample({}, {"pod-a": scrape}, model="digits", stable="1.0.0", canary="4.0.0")
+    assert from_prometheus == from_pods
+    assert (from_prometheus.rows, from_prometheus.agreements) == (30, 15)
+    assert from_prometheus.flips == {("0", "1"): 15}
+    assert figures(from_prometheus) == figures(from_pods)
+
+
+def test_vector_values_keep_every_series_and_leave_out_nan() -> None:
+    answer = {
+        "status": "success",
+        "data": {
+            "resultType": "vector",
+            "result": [
+                {"metric": {"le": "0.005"}, "value": [1.0, "3"]},
+                {"metric": {"le": "+Inf"}, "value": [1.0, "4.5"]},
+                {"metric": {"le": "1"}, "value": [1.0, "NaN"]},
+            ],
+        },
+    }
+    values = vector_values(answer)
+    assert values == [({"le": "0.005"}, 3.0), ({"le": "+Inf"}, 4.5)]
+    assert latency_buckets_ms(values) == ((5.0, 3.0), (math.inf, 4.5))
+    with pytest.raises(PrometheusAnswerError, match="instant vector"):
+        vector_values({"status": "success", "data": {"resultType": "matrix", "result": []}})

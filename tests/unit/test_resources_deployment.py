@@ -290,3 +290,42 @@ def test_mounted_packages_need_no_download_dir_and_the_default_format_no_variabl
     )
     assert "AXIOM_DOWNLOAD_DIR" not in variables
     assert "AXIOM_CERTIFICATE_FORMAT" not in variables
+
+
+OCI_URI = "oci://registry.test:5000/team/mnist:1.2.3@sha256:" + "cd" * 32
+
+
+def test_oci_credentials_reach_the_pod_as_a_secret_reference_only() -> None:
+    model = {"uri": OCI_URI, "sha256": SHA, "oci": {"credentialsSecretRef": {"name": "regcred"}}}
+    deployment = build_deployment(inputs(spec(model=model)))
+    values = env(deployment)
+    assert values["AXIOM_OCI_DOCKER_CONFIG_JSON"] == {
+        "secretKeyRef": {"name": "regcred", "key": ".dockerconfigjson"}
+    }
+    assert values["AXIOM_MODEL_URI"] == OCI_URI
+    assert values["AXIOM_DOWNLOAD_DIR"] == "/tmp/axiom-models"
+    assert "AXIOM_OCI_PLAIN_HTTP" not in values
+    assert "imagePullSecrets" not in deployment["spec"]["template"]["spec"]
+
+
+def test_oci_image_volume_is_mounted_with_the_pull_secret_and_read_as_a_file() -> None:
+    oci = {"credentialsSecretRef": {"name": "regcred"}, "imageVolume": True, "plainHttp": True}
+    deployment = build_deployment(inputs(spec(model={"uri": OCI_URI, "sha256": SHA, "oci": oci})))
+    pod = deployment["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "model")
+    assert volume["image"] == {
+        "reference": "registry.test:5000/team/mnist@sha256:" + "cd" * 32,
+        "pullPolicy": "IfNotPresent",
+    }
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    values = env(deployment)
+    assert values["AXIOM_MODEL_URI"] == "file:///etc/axiom/model-image/model.axiom"
+    for name in ("AXIOM_DOWNLOAD_DIR", "AXIOM_OCI_DOCKER_CONFIG_JSON", "AXIOM_OCI_PLAIN_HTTP"):
+        assert name not in values
+    mount = next(m for m in container(deployment)["volumeMounts"] if m["name"] == "model")
+    assert mount == {"name": "model", "mountPath": "/etc/axiom/model-image", "readOnly": True}
+
+
+def test_oci_settings_need_an_oci_uri() -> None:
+    with pytest.raises(ValueError, match=r"model\.oci is allowed only with an oci:// uri"):
+        spec(model={"uri": "https://m.test/x.axiom", "sha256": SHA, "oci": {}})

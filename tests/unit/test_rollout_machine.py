@@ -203,6 +203,56 @@ def test_failures_past_the_failure_limit_roll_the_canary_back() -> None:
     assert "AutoRollback" in [w for d in world.log for w in warnings(d)]
 
 
+def test_a_rolled_back_canary_runs_until_every_stable_pod_stopped_forwarding_to_it() -> None:
+    """The stable pods read the split from a ConfigMap the kubelet refreshes at its pod sync:
+    until each reports the generation without the canary, it still forwards the canary's
+    share, so the canary's pods stay (status.drainingVersions says why)."""
+    world = canary_world()
+    world.canary_metrics = BAD
+    world.pods_apply_traffic = False  # the kubelet has not refreshed the mounted ConfigMap yet
+    for _ in range(100):
+        if world.status.phase is Phase.ROLLED_BACK:
+            break
+        world.tick(1)
+    status = world.status
+    assert status.phase is Phase.ROLLED_BACK and status.canary_version is None
+    assert status.draining_versions == ("2.0.0",) and status.draining_since == world.now
+    assert world.deployments["2.0.0"].desired > 0
+    assert RequeueAfter(2.0) in world.last.actions if world.last else False
+    # Still stale 100 s later: still kept, and nothing else happens.
+    world.run(100, every=10)
+    assert world.status.draining_versions == ("2.0.0",)
+    assert world.deployments["2.0.0"].desired > 0
+    assert not [w for d in world.log[-10:] for w in warnings(d)]
+    # The persisted status carries the drain over an operator restart.
+    assert read_rollout_status(write_rollout_status(world.status)) == world.status
+    # Every stable pod applied it: the canary is scaled away in the same pass.
+    world.applied_generation = world.status.traffic.generation
+    decision = world.tick(2)
+    assert ScaleDown("2.0.0") in decision.actions and decision.status.draining_versions == ()
+    assert world.deployments["2.0.0"].desired == 0
+    # At rest again: no requeue asked for the drain.
+    assert not of_type(world.tick(2), RequeueAfter)
+
+
+def test_a_drain_no_stable_pod_confirms_ends_at_its_limit_with_a_warning() -> None:
+    world = canary_world(drain_limit_seconds=60.0)
+    world.pods_apply_traffic = False
+    world.annotate(rollback="previous")
+    assert world.status.draining_versions == ("2.0.0",)
+    world.run(50, every=10)
+    assert world.status.draining_versions == ("2.0.0",)
+    decision = world.tick(10)
+    assert warnings(decision) == ["TrafficNotConfirmed"]
+    assert decision.status.draining_versions == () and ScaleDown("2.0.0") in decision.actions
+
+
+def test_a_promoted_canary_never_drains() -> None:
+    world = canary_world()
+    promote_fully(world)
+    assert world.status.stable_version == "2.0.0" and world.status.draining_versions == ()
+
+
 def test_the_last_analysis_still_names_its_canary_after_the_rollback() -> None:
     """status.lastAnalysis is what a user reads to learn why a canary was rolled back; it
     must say which version and step were judged after canaryVersion is gone."""
@@ -271,7 +321,11 @@ def test_a_third_version_during_a_canary_supersedes_it_and_starts_over() -> None
     assert status.canary_version == "3.0.0" and status.stable_version == "1.0.0"
     assert status.history[0].version == "2.0.0"
     assert status.history[0].outcome is Outcome.SUPERSEDED
-    assert DeleteDeployment("2.0.0") in decision.actions
+    # 2.0.0 runs until the stable pods applied the split without it, then goes.
+    assert status.draining_versions == ("2.0.0",) and "2.0.0" in world.deployments
+    assert DeleteDeployment("2.0.0") not in decision.actions
+    assert DeleteDeployment("2.0.0") in world.tick(2).actions
+    assert world.status.draining_versions == ()
     assert world.service == "1.0.0"
     assert status.canary_weight == 0 and status.analysis_failures == 0
     assert "2.0.0" not in status.blocked_versions
@@ -283,7 +337,8 @@ def test_revoked_canary_certificate_stops_the_canary_and_blocks_the_version() ->
     status = decision.status
     assert status.phase is Phase.BLOCKED and status.canary_version is None
     assert of_type(decision, SetTrafficWeight)[0].canary_version is None
-    assert DeleteDeployment("2.0.0") in decision.actions
+    # Refused: gone at once, no draining (it must answer no one).
+    assert DeleteDeployment("2.0.0") in decision.actions and status.draining_versions == ()
     assert status.history[0].outcome is Outcome.FAILED
     assert warnings(decision) == ["CertificateRefused"]
     assert world.service == "1.0.0"
@@ -338,7 +393,8 @@ def test_rollback_requested_during_promotion_keeps_the_stable_and_blocks_the_can
     status = decision.status
     assert status.phase is Phase.ROLLED_BACK and status.stable_version == "1.0.0"
     assert PointServiceAt("1.0.0") in decision.actions
-    assert ScaleDown("2.0.0") in decision.actions
+    assert ScaleDown("2.0.0") not in decision.actions and status.draining_versions == ("2.0.0",)
+    assert ScaleDown("2.0.0") in world.tick(2).actions
     assert status.history[0].outcome is Outcome.ROLLED_BACK
 
 
@@ -434,7 +490,8 @@ def test_reverting_spec_version_to_the_stable_ends_the_experiment() -> None:
     decision = world.tick(1, version="1.0.0")
     assert decision.status.phase is Phase.STABLE and decision.status.canary_version is None
     assert decision.status.history[0].outcome is Outcome.SUPERSEDED
-    assert DeleteDeployment("2.0.0") in decision.actions
+    assert decision.status.draining_versions == ("2.0.0",)
+    assert DeleteDeployment("2.0.0") in world.tick(2).actions
 
 
 # -- GitOps block -------------------------------------------------------------------------

@@ -122,7 +122,7 @@ def test_too_little_evidence_is_undecided_never_good() -> None:
     evidence = accumulate(Evidence(), Counts(49, 0), Counts(500, 0), SETTINGS)
     result = judge(evidence, SETTINGS)
     assert result.verdict is SequentialVerdict.UNDECIDED
-    assert "minimum sample" in result.reasons[0]
+    assert "minSample" in result.reasons[0]
 
 
 def test_a_perfect_canary_needs_enough_requests_to_be_good() -> None:

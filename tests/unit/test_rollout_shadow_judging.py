@@ -107,13 +107,61 @@ def sequential_world(canary: AnalysisSample) -> World:
 
 
 def test_sequential_evidence_accumulates_and_every_judged_window_starts_a_new_one() -> None:
-    world = sequential_world(AnalysisSample(requests=40, errors=0, p99_ms=20.0))
+    world = sequential_world(AnalysisSample(requests=60, errors=0, p99_ms=20.0))
     world.run(100)
     evidence = world.status.evidence
     assert evidence is not None and evidence.canary_requests >= 120
     windows = [d.status.analysis_window_from for d in world.log if d.status.last_analysis]
     assert len(set(windows)) >= 3  # a new window after each evaluation: nothing counted twice
     assert read_rollout_status(write_rollout_status(world.status)) == world.status
+
+
+def test_a_thin_window_stays_open_and_out_of_the_evidence_until_it_is_judged() -> None:
+    world = sequential_world(AnalysisSample(requests=40, errors=0, p99_ms=20.0))
+    world.run(100)
+    assert world.status.evidence is None  # the window grows instead: nothing counted twice
+    windows = {d.status.analysis_window_from for d in world.log if d.status.last_analysis}
+    assert len(windows) == 1
+    record = world.status.last_analysis
+    assert record is not None and record.verdict is Verdict.INCONCLUSIVE
+    assert record.sequential is not None and record.sequential.canary_requests == 40
+
+
+def test_an_undecided_sequential_test_lets_the_thresholds_judge_a_full_window() -> None:
+    # 60 canary requests: under minSample 100 the sequential tests decide nothing yet, the
+    # window holds minRequests 50 and is within the thresholds: the step may pass.
+    world = sequential_world(AnalysisSample(requests=60, errors=0, p99_ms=20.0))
+    world.run(35)
+    record = world.status.last_analysis
+    assert record is not None and record.verdict is Verdict.SUCCESS
+    assert record.reasons[0] == "60 requests within thresholds"
+    assert "minSample 100" in record.reasons[1]
+
+
+def test_strict_sequential_decisions_hold_the_step_until_the_canary_is_shown_good() -> None:
+    strict = replace(SEQUENTIAL, pass_undecided_on_thresholds=False)
+    world = stable_world(analysis=strict, steps=(Step(10, 60), Step(50, 60)))
+    world.canary_metrics = AnalysisSample(requests=60, errors=0, p99_ms=20.0)
+    world.stable_metrics = AnalysisSample(requests=500, errors=5, p99_ms=20.0)
+    world.tick(1, version="2.0.0", source="src-2.0.0")
+    world.tick(1)
+    world.run(65)
+    record = world.status.last_analysis
+    assert record is not None and record.verdict is Verdict.INCONCLUSIVE
+    assert "minSample 100" in " ".join(record.reasons)
+    assert world.status.step == 0  # the pause has elapsed, the evidence has not sufficed
+    world.canary_metrics = GOOD
+    world.run(200)
+    assert world.status.phase in (Phase.PROMOTING, Phase.STABLE)
+
+
+def test_sequential_decisions_turned_off_judge_window_by_window() -> None:
+    world = sequential_world(AnalysisSample(requests=60, errors=0, p99_ms=20.0))
+    world.spec = replace(world.spec, analysis=replace(SEQUENTIAL, false_rollback_rate=None))
+    world.run(35)
+    record = world.status.last_analysis
+    assert record is not None and record.verdict is Verdict.SUCCESS
+    assert record.sequential is None and world.status.evidence is None
 
 
 def test_too_little_sequential_evidence_holds_the_step() -> None:

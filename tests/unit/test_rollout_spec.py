@@ -13,6 +13,7 @@ from axiom_operator.rollout_spec import (
     SourceDecodeError,
     manual_requests,
     spec_for_version,
+    thresholds,
     to_rollout_spec,
 )
 
@@ -54,6 +55,28 @@ def test_defaults_are_the_crd_defaults() -> None:
     assert converted.rollback_window_seconds == 3600.0
     assert converted.progress_deadline_seconds == 600.0
     assert converted.requests == ManualRequests()
+
+
+def test_sequential_decisions_are_on_by_default_and_can_be_turned_off() -> None:
+    default = thresholds(api.AnalysisSpec())
+    assert default.false_rollback_rate == 0.05 and default.sequential_min_sample == 100
+    assert default.pass_undecided_on_thresholds
+    assert AnalysisThresholds().false_rollback_rate == default.false_rollback_rate
+    off = thresholds(api.AnalysisSpec.model_validate({"sequential": {"enabled": False}}))
+    assert off.false_rollback_rate is None
+    strict = thresholds(
+        api.AnalysisSpec.model_validate(
+            {
+                "sequential": {
+                    "falseRollbackRate": 0.01,
+                    "minSample": 400,
+                    "whenUndecided": "Inconclusive",
+                }
+            }
+        )
+    )
+    assert (strict.false_rollback_rate, strict.sequential_min_sample) == (0.01, 400)
+    assert not strict.pass_undecided_on_thresholds
 
 
 def test_steps_analysis_and_traffic_are_converted() -> None:

@@ -33,6 +33,10 @@
   value: {{ .Values.operator.podRequestTimeoutSeconds | quote }}
 - name: AXIOM_OPERATOR_RESYNC_SECONDS
   value: {{ .Values.operator.resyncSeconds | quote }}
+- name: AXIOM_OPERATOR_MAX_PACKAGE_FETCH_BYTES
+  value: {{ .Values.operator.maxPackageFetchBytes | int64 | quote }}
+- name: AXIOM_OPERATOR_TRAFFIC_DRAIN_SECONDS
+  value: {{ .Values.operator.trafficDrainSeconds | quote }}
 - name: AXIOM_OPERATOR_MAX_CONCURRENT_PASSES
   value: {{ .Values.operator.maxConcurrentPasses | quote }}
 - name: AXIOM_OPERATOR_CERTIFICATE_EXPIRY_WARNING_SECONDS

@@ -27,7 +27,8 @@ operator/axiom_operator, and tests/integration/test_helm_install.py runs the ope
   verbs: [patch]
 # Children: one Deployment per version, the model and per-version Services, HPAs and the
 # runtime/traffic ConfigMaps. Server-side apply is a patch that creates when absent (the
-# apiserver then also checks create); Kopf watches them (drift); retired versions are deleted.
+# apiserver then also checks create); the operator lists and watches them (its cache of
+# children, and drift); retired versions are deleted.
 # ConfigMaps are also read for configmap:// packages and certificates.
 - apiGroups: [apps]
   resources: [deployments]

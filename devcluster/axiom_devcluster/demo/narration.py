@@ -208,7 +208,8 @@ class Narration:
         self.report.note(
             f"every answer of the last second came from {version}, "
             f"{time.monotonic() - since:.1f} s after the status said so "
-            "(the Service's Endpoints and the node agent's proxy follow the selector)"
+            "(the stable pods apply the traffic split they are given, the Service's Endpoints "
+            "and the node's proxy its selector)"
         )
 
     def expect_no_failures(self, since: float, during: str) -> TrafficStats:

@@ -19,6 +19,8 @@ class Snapshot:
     reasons: str
     blocked: tuple[str, ...]
     analysis_at: str = ""
+    # Versions out of the split that stable pods may still forward to (status.drainingVersions).
+    draining: tuple[str, ...] = ()
     figures: str = ""
 
     @classmethod
@@ -36,6 +38,7 @@ class Snapshot:
             reasons="; ".join(str(r) for r in reasons),
             blocked=tuple(status.get("blockedVersions") or ()),
             analysis_at=str(last.get("time") or ""),
+            draining=tuple(status.get("drainingVersions") or ()),
             figures=analysis_figures(last),
         )
 
@@ -51,6 +54,8 @@ class Snapshot:
                 text += f" ({self.reasons})"
         if self.blocked:
             text += f", blocked {', '.join(self.blocked)}"
+        if self.draining:
+            text += f", {', '.join(self.draining)} draining (stable pods may still forward to it)"
         return text
 
     def analysis_line(self) -> str:

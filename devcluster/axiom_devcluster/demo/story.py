@@ -226,7 +226,9 @@ class Story(Narration):
 
         final = self.watch(
             "3.0.0 rolled back automatically",
-            lambda now, _: saw_canary and "3.0.0" in now.blocked and not now.canary,
+            lambda now, _: (
+                saw_canary and "3.0.0" in now.blocked and not now.canary and not now.draining
+            ),
             timeout=ROLLOUT_TIMEOUT,
             check=check,
         )
@@ -355,7 +357,9 @@ class Story(Narration):
 
         final = self.watch(
             "4.0.0 rolled back by the same-input comparison",
-            lambda now, _: saw_canary and "4.0.0" in now.blocked and not now.canary,
+            lambda now, _: (
+                saw_canary and "4.0.0" in now.blocked and not now.canary and not now.draining
+            ),
             timeout=ROLLOUT_TIMEOUT,
             check=check,
         )

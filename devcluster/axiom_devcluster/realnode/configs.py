@@ -63,6 +63,31 @@ class NodeLayout:
     def path(self, name: str) -> Path:
         return self.directory / name
 
+    @property
+    def registry_hosts_dir(self) -> Path:
+        """containerd's ``config_path``: ``<host:port>/hosts.toml`` per registry."""
+        return self.directory / "registry-hosts"
+
+
+def registry_hosts_toml(host: str, *, plain_http: bool = True) -> str:
+    """A hosts.toml that sends pulls of ``host`` to itself (over plain HTTP for a test registry
+    on loopback or the bridge: containerd's default for a non-localhost host is HTTPS)."""
+    scheme = "http" if plain_http else "https"
+    return (
+        f'server = "{scheme}://{host}"\n'
+        f'[host."{scheme}://{host}"]\n'
+        '  capabilities = ["pull", "resolve"]\n'
+    )
+
+
+def write_registry_host(layout: NodeLayout, host: str, *, plain_http: bool = True) -> Path:
+    """Let the node pull from ``host`` (``ip:port``); containerd reads it at the next pull."""
+    directory = layout.registry_hosts_dir / host
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "hosts.toml"
+    path.write_text(registry_hosts_toml(host, plain_http=plain_http))
+    return path
+
 
 def containerd_config(layout: NodeLayout) -> str:
     """containerd's config.toml (version 3 schema of containerd v2)."""
@@ -81,6 +106,10 @@ def containerd_config(layout: NodeLayout) -> str:
         f"  address = '{RUN_DIR / 'containerd.ttrpc.sock'}'",
         "[plugins.'io.containerd.cri.v1.images']",
         "  snapshotter = 'overlayfs'",
+        # Registries the node may pull from (image volumes from a test's registry): one
+        # hosts.toml per registry host under this directory, read at each pull.
+        "[plugins.'io.containerd.cri.v1.images'.registry]",
+        f"  config_path = '{layout.registry_hosts_dir}'",
         "[plugins.'io.containerd.cri.v1.images'.pinned_images]",
         f"  sandbox = '{layout.sandbox_image}'",
         f"[{cri_runtime}]",
@@ -214,7 +243,7 @@ def kube_proxy_args(layout: NodeLayout) -> list[str]:
 
 def write_all(layout: NodeLayout) -> None:
     """Every file the node's daemons read (certificates and kubeconfigs are written apart)."""
-    for name in ("cni", "cni-ipam", "pod-logs", "containerd"):
+    for name in ("cni", "cni-ipam", "pod-logs", "containerd", "registry-hosts"):
         layout.path(name).mkdir(parents=True, exist_ok=True)
     layout.path("containerd.toml").write_text(containerd_config(layout))
     layout.path("cni/10-axiom-realnode.conflist").write_text(

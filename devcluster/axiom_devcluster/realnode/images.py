@@ -16,7 +16,11 @@ BUILD_SCRIPT = REPO_ROOT / "hack" / "images" / "build.sh"
 
 
 def tag() -> str:
-    """The images' tag: the project's version, as `make images` uses."""
+    """The images' tag: the project's version, as `make images` uses, or ``AXIOM_IMAGE_TAG``
+    (images built from another tree with ``bash hack/images/build.sh TAG``, side by side)."""
+    override = os.environ.get("AXIOM_IMAGE_TAG")
+    if override:
+        return override
     found = re.search(r'^version = "(.+)"', (REPO_ROOT / "pyproject.toml").read_text(), re.M)
     if found is None:
         raise ValueError("pyproject.toml has no version")

@@ -1,8 +1,9 @@
 """Start and stop a real node (containerd, kubelet, kube-proxy) joined to a local control
 plane, and the cluster around it.
 
-Order at start: lock (one real node per machine: the bridge and /run/axiom-realnode are
-machine-wide), the bridge (the apiserver listens on its address), the control plane, the
+Order at start: locks (one real node per machine: the bridge and /run/axiom-realnode are
+machine-wide), the leftovers of a node killed before its stop (found by its bridge while no
+live node holds the locks: removed by name, as ``cleanup`` does), the bridge (the apiserver listens on its address), the control plane, the
 node's certificates and files, containerd, the images, kubelet, kube-proxy; done when the Node
 is Ready. Order at stop: the node's pods are deleted while the kubelet still runs (so it stops
 their sandboxes: CNI teardown, network namespaces, mounts), then kubelet and kube-proxy
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -35,7 +38,14 @@ from axiom_devcluster.process import Component, log_tail, spawn, terminate_group
 from axiom_devcluster.realnode import configs, host, images, network, preflight
 
 # Machine-wide (the bridge and /run/axiom-realnode are), in the cache so /run keeps nothing.
+# The file also names the directory of the node holding it, so a node killed before its stop
+# can be cleaned up by the next one to start.
 LOCK_FILE = images.image_dir().parent / "realnode.lock"
+# The bridge lives in a network namespace, which two runs may share while their files are not
+# (another mount namespace or HOME): an abstract socket's name is per network namespace, and the
+# kernel frees it when its holder dies, however it dies.
+NAMESPACE_LOCK = "\0axiom-realnode"
+logger = logging.getLogger(__name__)
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 _POD_LOG_LINKS = Path("/var/log/containers")
 
@@ -62,6 +72,7 @@ class RealCluster:
         )
         self.node = RealNode(self.plane, self.directory / "node", tie_to_parent=tie_to_parent)
         self._lock: IO[str] | None = None
+        self._namespace_lock: socket.socket | None = None
         self.timings: dict[str, float] = {}
 
     @property
@@ -83,15 +94,7 @@ class RealCluster:
         reason = preflight.why_not()
         if reason:
             raise RealNodeStartError(f"this machine cannot run a real node: {reason}")
-        self._lock = LOCK_FILE.open("w")
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            self._lock.close()
-            self._lock = None
-            raise RealNodeStartError(
-                f"another real node runs on this machine ({LOCK_FILE})"
-            ) from error
+        self._take_locks()
         try:
             began = time.monotonic()
             network.create(self.node.directory)
@@ -111,11 +114,61 @@ class RealCluster:
         finally:
             self.plane.stop()
             network.remove(self.node.directory)
-            if self._lock is not None:
-                self._lock.close()
-                self._lock = None
+            self._release_locks()
             if self._owns_directory:
                 shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _take_locks(self) -> None:
+        """Both locks, or a RealNodeStartError naming the node that holds one. Then, as no
+        live node can own it, a bridge found is a killed node's: its leftovers are removed."""
+        LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+        lock = LOCK_FILE.open("a+")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            lock.seek(0)
+            holder = lock.read().strip() or "?"
+            lock.close()
+            raise RealNodeStartError(
+                f"another real node runs on this machine (its directory: {holder}; lock "
+                f"{LOCK_FILE})"
+            ) from error
+        namespace_lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            namespace_lock.bind(NAMESPACE_LOCK)
+        except OSError as error:
+            namespace_lock.close()
+            lock.close()
+            raise RealNodeStartError(
+                f"another real node runs in this network namespace (it holds the bridge "
+                f"{configs.BRIDGE}), started by a run whose files this one cannot see"
+            ) from error
+        lock.seek(0)
+        killed = lock.read().strip()
+        self._lock, self._namespace_lock = lock, namespace_lock
+        if network.bridge_exists():
+            leftover = Path(killed) if killed else self.directory
+            logger.warning(
+                "bridge %s exists while no real node runs: removing what the node killed "
+                "before its stop left (its directory: %s)",
+                configs.BRIDGE,
+                killed or "unknown",
+            )
+            cleanup_host(leftover)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{self.directory}\n")
+        lock.flush()
+
+    def _release_locks(self) -> None:
+        if self._lock is not None:
+            self._lock.seek(0)
+            self._lock.truncate()
+            self._lock.close()
+            self._lock = None
+        if self._namespace_lock is not None:
+            self._namespace_lock.close()
+            self._namespace_lock = None
 
 
 class RealNode:

@@ -58,8 +58,12 @@ def _role(version: str, status: Mapping[str, Any], spec_version: str) -> str:
         return "stable"
     if version == status.get("canaryVersion"):
         return "canary"
+    # Out of the split, still running while stable pods may forward to it (docs/rollout.md).
+    draining = ", draining" if version in (status.get("drainingVersions") or ()) else ""
     if version in (status.get("blockedVersions") or ()):
-        return "blocked"
+        return "blocked" + draining
+    if draining:
+        return "draining"
     return "spec" if version == spec_version else "warm"
 
 

@@ -30,6 +30,7 @@ import pydantic
 
 from axiom_operator import api
 from axiom_operator.certificates import check_certificate
+from axiom_operator.child_cache import CHILD_KINDS
 from axiom_operator.context import OperatorContext
 from axiom_operator.kube import APINotFoundError
 from axiom_operator.observe.analysis import pods_window, prometheus_window, scrape_versions
@@ -62,9 +63,9 @@ from axiom_operator.values import (
 
 logger = logging.getLogger(__name__)
 
-# The kinds a model owns, listed each pass by the model label (the HTTPRoute too, in
-# GatewayAPI mode: its CRD may not be installed).
-LISTED_CHILD_KINDS = ("Deployment", "Service", "ConfigMap", "HorizontalPodAutoscaler")
+# The kinds a model owns, read each pass by the model label (the HTTPRoute too, in
+# GatewayAPI mode: its CRD may not be installed, and it is never watched).
+LISTED_CHILD_KINDS = CHILD_KINDS
 
 
 def parse_spec(body: Mapping[str, Any]) -> api.AxiomModelSpec:
@@ -131,15 +132,22 @@ async def read_children(
     kinds = list(LISTED_CHILD_KINDS)
     if spec.traffic is not None and spec.traffic.mode == TrafficMode.GATEWAY_API.value:
         kinds.append("HTTPRoute")
+    cache = ctx.kube.children
+    cached = [kind for kind in kinds if cache.synced(kind, model.namespace)]
+    listed = [kind for kind in kinds if kind not in cached]
     children: dict[ChildKey, dict[str, Any]] = {}
     missing: list[str] = []
     labels = {names.MODEL_LABEL: model.name}
-    # One request per kind, all at once: a pass waits for the slowest list, not for the sum.
-    answers = await asyncio.gather(
-        *(ctx.kube.list(kind, model.namespace, labels) for kind in kinds),
+    # What the cache does not hold yet (or never: HTTPRoute) is listed, one request per kind,
+    # all at once: a pass waits for the slowest list, not for the sum.
+    answers: list[list[dict[str, Any]] | BaseException] = [
+        cache.of_model(kind, model.namespace, model.name) for kind in cached
+    ]
+    answers += await asyncio.gather(
+        *(ctx.kube.list(kind, model.namespace, labels) for kind in listed),
         return_exceptions=True,
     )
-    for kind, found in zip(kinds, answers, strict=True):
+    for kind, found in zip(cached + listed, answers, strict=True):
         if isinstance(found, APINotFoundError):
             # A list answers 404 only when the resource type itself is not served.
             missing.append(GATEWAY_API_MISSING if kind == "HTTPRoute" else f"no API for {kind}")
@@ -173,6 +181,7 @@ async def observe(
         model.annotations,
         certificate_ok=gate.outcome.allowed,
         certificate_reason=f"{gate.outcome.reason}: {gate.outcome.message}",
+        drain_limit_seconds=ctx.settings.traffic_drain_seconds,
     )
     memory = read_memory(model)
     children, missing_apis = await read_children(ctx, model, spec)
@@ -183,7 +192,9 @@ async def observe(
     scrapes = None
     baseline = ctx.baselines.get(key)
     canary, stable = memory.canary_version, memory.stable_version
-    if canary is not None and stable is not None:
+    # A version still draining out of the split needs the stable pods' reports too.
+    splitting = canary is not None or bool(memory.draining_versions)
+    if splitting and stable is not None:
         if rollout_spec.mode is TrafficMode.RUNTIME:
             generations = await applied_generations(ctx, name, namespace, stable)
         elif rollout_spec.mode is TrafficMode.GATEWAY_API:
@@ -191,6 +202,7 @@ async def observe(
                 children.get(("HTTPRoute", names.route_name(name))),
                 spec.traffic.gateway_ref if spec.traffic else None,
             )
+    if canary is not None and stable is not None:
         current = baseline if baseline and baseline.canary_version == canary else None
         if rollout_spec.analysis is not None:
             source = prometheus_source_of(spec)

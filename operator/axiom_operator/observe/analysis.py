@@ -24,9 +24,16 @@ from axiom_operator.prometheus import (
     PrometheusCredentialsError,
     PrometheusSource,
     query_reading,
+    query_shadow,
     request_headers,
 )
-from axiom_operator.rollout import AnalysisWindow, MetricsReading, Unreachable, window_sample
+from axiom_operator.rollout import (
+    AnalysisSample,
+    AnalysisWindow,
+    MetricsReading,
+    Unreachable,
+    window_sample,
+)
 from axiom_operator.rollout.samples import Scrape, shadow_sample
 from axiom_operator.values import Baseline
 
@@ -110,4 +117,24 @@ async def prometheus_window(
         )
         for version in (canary, stable)
     ]
-    return AnalysisWindow(started_at=baseline.started_at, canary=readings[0], stable=readings[1])
+    # The comparison of mirrored requests, from the stable pods' series as the scrape reads
+    # them. When it cannot be read the canary's reading says why (inconclusive, never a pass).
+    compared = await query_shadow(
+        ctx.pod_session(),
+        source,
+        model=model,
+        namespace=namespace,
+        stable=stable,
+        canary=canary,
+        window_seconds=seconds,
+        headers=headers,
+    )
+    canary_reading = readings[0]
+    shadow = None
+    if isinstance(compared, Unreachable):
+        canary_reading = compared if isinstance(canary_reading, AnalysisSample) else canary_reading
+    else:
+        shadow = compared
+    return AnalysisWindow(
+        started_at=baseline.started_at, canary=canary_reading, stable=readings[1], shadow=shadow
+    )

@@ -30,6 +30,9 @@ CERTIFICATE_DIR = "/etc/axiom/certificate"
 TRUSTED_KEYS_DIR = "/etc/axiom/trusted-keys"
 MODEL_DIR = "/etc/axiom/model"
 MODEL_PVC_DIR = "/etc/axiom/model-pvc"
+MODEL_IMAGE_DIR = "/etc/axiom/model-image"
+OCI_DOCKER_CONFIG_ENV = "AXIOM_OCI_DOCKER_CONFIG_JSON"  # = registry_auth.DOCKER_CONFIG_ENV
+OCI_DOCKER_CONFIG_KEY = ".dockerconfigjson"
 TRAFFIC_DIR = "/etc/axiom/traffic"
 RUNTIME_USER = 10001  # the UID the images create and run as (docker/*.Dockerfile, test_dockerfiles)
 DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
@@ -101,6 +104,25 @@ def runtime_model_uri(uri: str) -> str:
     return uri if claim is None else f"{MODEL_PVC_DIR}/{claim[1]}"
 
 
+def image_volume_reference(model: api.ModelSource) -> str | None:
+    """``registry/repository@sha256:...`` when the kubelet mounts the oci:// package as an
+    image volume (``spec.model.oci.imageVolume``); None otherwise."""
+    if model.oci is None or not model.oci.image_volume:
+        return None
+    rest = model.uri.removeprefix("oci://")
+    name, _, digest = rest.partition("@")
+    registry, _, repository = name.partition("/")
+    if ":" in repository:  # a tag next to the digest: the digest decides
+        repository = repository.rsplit(":", 1)[0]
+    return f"{registry}/{repository}@{digest}"
+
+
+def _pod_model_uri(model: api.ModelSource) -> str:
+    if image_volume_reference(model) is not None:
+        return f"file://{MODEL_IMAGE_DIR}/model.axiom"
+    return runtime_model_uri(model.uri)
+
+
 def _volume_source(ref: SourceRef, items: list[dict[str, str]] | None) -> dict[str, Any]:
     if ref.kind == "Secret":
         source: dict[str, Any] = {"secretName": ref.name}
@@ -142,6 +164,14 @@ def _volumes(inputs: VersionInputs) -> tuple[list[dict[str, Any]], list[dict[str
             {"name": "model", "persistentVolumeClaim": {"claimName": claim[0], "readOnly": True}}
         )
         mounts.append({"name": "model", "mountPath": MODEL_PVC_DIR, "readOnly": True})
+    image = image_volume_reference(inputs.spec.model)
+    if image is not None:
+        # Pulled by the kubelet (with the pod's imagePullSecrets), mounted read-only; the
+        # runtime hashes model.axiom as any file. Pinned by digest, so IfNotPresent is exact.
+        volumes.append(
+            {"name": "model", "image": {"reference": image, "pullPolicy": "IfNotPresent"}}
+        )
+        mounts.append({"name": "model", "mountPath": MODEL_IMAGE_DIR, "readOnly": True})
     if inputs.traffic_config_map is not None:
         # Optional: the ConfigMap is written when the first canary starts (plan/__init__.py),
         # not with the model; until then there is no split and no file (the runtime serves
@@ -160,7 +190,7 @@ def _env(inputs: VersionInputs) -> list[dict[str, Any]]:
     spec = inputs.spec
     assert inputs.certificate.key is not None
     env: list[dict[str, Any]] = [
-        {"name": "AXIOM_MODEL_URI", "value": runtime_model_uri(spec.model.uri)},
+        {"name": "AXIOM_MODEL_URI", "value": _pod_model_uri(spec.model)},
         {"name": "AXIOM_MODEL_SHA256", "value": spec.model.sha256},
         {"name": "AXIOM_MODEL_NAME", "value": inputs.owner.name},
         {"name": "AXIOM_EXPECTED_VERSION", "value": spec.version},
@@ -175,7 +205,9 @@ def _env(inputs: VersionInputs) -> list[dict[str, Any]]:
         {"name": "AXIOM_GRPC_PORT", "value": str(names.RUNTIME_GRPC_PORT)},
         {"name": "TMPDIR", "value": "/tmp"},
     ]
-    if not spec.model.uri.startswith(("configmap://", "file://", "pvc://")):
+    if not spec.model.uri.startswith(("configmap://", "file://", "pvc://")) and (
+        image_volume_reference(spec.model) is None
+    ):
         # In the /tmp emptyDir: a restarted container finds its package already downloaded.
         env.append({"name": "AXIOM_DOWNLOAD_DIR", "value": "/tmp/axiom-models"})
     # Only when not the runtime's default, so that pods of existing models keep their template.
@@ -187,6 +219,21 @@ def _env(inputs: VersionInputs) -> list[dict[str, Any]]:
         bundle = f"{CERTIFICATE_DIR}/{spec.certificate.oms_bundle_key}"
         env.append({"name": "AXIOM_OMS_BUNDLE", "value": bundle})
     env.extend(s3_env(spec.model))
+    env.extend(oci_env(spec.model))
+    return env
+
+
+def oci_env(model: api.ModelSource) -> list[dict[str, Any]]:
+    """An oci:// package's plain-HTTP switch and registry credentials (a reference to the
+    .dockerconfigjson key of its Secret), for a package the runtime pulls itself."""
+    if model.oci is None or model.oci.image_volume:
+        return []
+    env: list[dict[str, Any]] = []
+    if model.oci.plain_http:
+        env.append({"name": "AXIOM_OCI_PLAIN_HTTP", "value": "true"})
+    if model.oci.credentials_secret_ref is not None:
+        ref = {"name": model.oci.credentials_secret_ref.name, "key": OCI_DOCKER_CONFIG_KEY}
+        env.append({"name": OCI_DOCKER_CONFIG_ENV, "valueFrom": {"secretKeyRef": ref}})
     return env
 
 
@@ -296,6 +343,9 @@ def build_deployment(inputs: VersionInputs) -> dict[str, Any]:
         "containers": [_container(inputs, mounts)],
         "volumes": volumes,
     }
+    oci = spec.model.oci
+    if oci is not None and oci.image_volume and oci.credentials_secret_ref is not None:
+        pod_spec["imagePullSecrets"] = [{"name": oci.credentials_secret_ref.name}]
     if runtime.node_selector:
         pod_spec["nodeSelector"] = dict(runtime.node_selector)
     if runtime.tolerations:

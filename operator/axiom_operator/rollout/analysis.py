@@ -76,15 +76,21 @@ class AnalysisThresholds:
     max_confidence_drop: float | None = None
     # Same-input comparison limits (checked only on windows with mirrored rows).
     comparison: ComparisonThresholds = field(default_factory=ComparisonThresholds)
-    # Sequential decisions on error rate and latency (None: window by window).
-    false_rollback_rate: float | None = None
+    # Sequential decisions on error rate and latency, on by default as in the CRD
+    # (None: window by window, the thresholds alone).
+    false_rollback_rate: float | None = 0.05
+    # Canary requests over the whole canary before the sequential tests decide anything.
+    sequential_min_sample: int = 100
+    # While the sequential tests are undecided, a window of at least min_requests may pass
+    # on the thresholds (True, the default) or is Inconclusive (False: strict).
+    pass_undecided_on_thresholds: bool = True
 
     def sequential_settings(self) -> seq.SequentialSettings | None:
         if self.false_rollback_rate is None:
             return None
         return seq.SequentialSettings(
             false_rollback_rate=self.false_rollback_rate,
-            min_requests=self.min_requests,
+            min_requests=self.sequential_min_sample,
             max_error_rate=self.max_error_rate,
             max_p99_latency_ms=self.max_p99_latency_ms,
         )
@@ -252,13 +258,28 @@ def evaluate(
         failures.extend(sequential.reasons)
     if failures:
         return result(Verdict.FAILURE, failures)
-    if sequential is not None and sequential.verdict is seq.SequentialVerdict.UNDECIDED:
-        doubts.extend(sequential.reasons)
     if doubts:
         return result(Verdict.INCONCLUSIVE, doubts)
-    if sequential is not None:
+    if sequential is None:
+        return result(Verdict.SUCCESS, [f"{requests} requests within thresholds"])
+    if sequential.verdict is seq.SequentialVerdict.GOOD:
         return result(Verdict.SUCCESS, list(sequential.reasons))
-    return result(Verdict.SUCCESS, [f"{requests} requests within thresholds"])
+    # Undecided. A step never passes on too little: a thin window is Inconclusive either way.
+    # With enough requests in the window the thresholds judge it (the default), because the
+    # sequential "good" test needs several hundred error-free canary requests (docs/rollout.md)
+    # and a short canary step would otherwise never pass; the "harm" test keeps watching.
+    if thin or not thresholds.pass_undecided_on_thresholds:
+        if thin:
+            doubts.append(f"{requests} canary requests < minRequests {thresholds.min_requests}")
+        doubts.extend(sequential.reasons)
+        return result(Verdict.INCONCLUSIVE, doubts)
+    return result(
+        Verdict.SUCCESS,
+        [
+            f"{requests} requests within thresholds",
+            *(f"sequential: {r}" for r in sequential.reasons),
+        ],
+    )
 
 
 def _guard_failures(

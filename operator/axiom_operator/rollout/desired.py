@@ -44,6 +44,9 @@ def desired_actions(run: Run) -> list[Action]:
             else canary_replicas(spec.mode, s.canary_weight, spec.replicas)
         )
         actions.append(EnsureDeployment(s.canary_version, size, s.source_of(s.canary_version)))
+    # A version leaving the split keeps its Deployment as it is (no scale, no delete) while
+    # stable pods may still forward to it (traffic.settle_draining).
+    keep.update(s.draining_versions)
     for warm in s.warm:
         if warm.version not in keep:
             keep.add(warm.version)

@@ -60,14 +60,13 @@ def analyse(run: Run, canary: str, act: bool) -> bool:
         else sequential_figures(result.evidence, result.sequential),
     )
     run.set(last_analysis=record)
-    if sequential and result.evidence is not s.evidence:
-        # The window is in the evidence now: the next one must start here, or it would be
-        # counted twice. Thin traffic accumulates in the evidence instead of the window.
-        run.set(evidence=result.evidence, analysis_window_from=run.now)
     run.requeue(thresholds.interval_seconds)
     summary = "; ".join(result.reasons)
     if result.verdict is Verdict.INCONCLUSIVE:
-        # Keep the window: thin traffic accumulates until it is enough to judge.
+        # Keep the window: thin traffic accumulates until it is enough to judge. It is not
+        # added to the sequential evidence yet (the next evaluation sees it again, grown);
+        # the tests are judged on the evidence plus the open window, so they still look at
+        # every interval.
         count = s.analysis_inconclusive + 1
         run.set(analysis_inconclusive=count)
         if act and count >= thresholds.inconclusive_limit:
@@ -82,6 +81,10 @@ def analyse(run: Run, canary: str, act: bool) -> bool:
             return False
         return True
     run.set(analysis_inconclusive=0, analysis_window_from=run.now)
+    if sequential and result.evidence is not s.evidence:
+        # The window is in the evidence now and the next one starts here: nothing is
+        # counted twice.
+        run.set(evidence=result.evidence)
     if not act:
         return True
     if result.verdict is Verdict.SUCCESS:

@@ -15,7 +15,8 @@ status being rewritten, the Events, the requeue wishes):
    (:mod:`.rollback`), or the canary, whose start, promotion and failure are
    :mod:`.lifecycle`, whose steps and pauses are :mod:`.steps`, and whose analysis verdicts
    are acted on in :mod:`.judging` (the verdict itself is :mod:`.analysis`).
-4. :mod:`.traffic`: the split to write and the weight users really get.
+4. :mod:`.traffic`: the split to write, the weight users really get, and the canary that
+   left the split kept until no stable pod forwards to it.
 5. :mod:`.housekeeping` again: keep package sources only for versions still needed.
 6. :mod:`.desired`: the actions derived from the new status alone, then the Events and the
    soonest requeue.
@@ -37,7 +38,12 @@ from axiom_operator.rollout.model import Observations, Phase, RolloutSpec, Rollo
 from axiom_operator.rollout.progress import progress
 from axiom_operator.rollout.rollback import manual_requests
 from axiom_operator.rollout.run import Run
-from axiom_operator.rollout.traffic import canary_replicas, effective_weight, sync_traffic
+from axiom_operator.rollout.traffic import (
+    canary_replicas,
+    effective_weight,
+    settle_draining,
+    sync_traffic,
+)
 
 __all__ = ["Decision", "canary_replicas", "decide"]
 
@@ -63,6 +69,7 @@ def decide(
     manual_requests(run)
     progress(run)
     sync_traffic(run)
+    settle_draining(run)
     if run.status.canary_version is None or run.status.phase not in _CANARY_PHASES:
         run.set(effective_weight=None)
     else:

@@ -123,6 +123,9 @@ class RolloutSpec:
     gates: frozenset[Gate] = frozenset()  # the gates configured
     # Opt-in tester pinning: the header written into the traffic config (None: off).
     pin_header: str | None = None
+    # Longest a version leaving the split is kept for stable pods that have not confirmed
+    # the split without it (the operator's AXIOM_OPERATOR_TRAFFIC_DRAIN_SECONDS).
+    drain_limit_seconds: float = 180.0
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,13 @@ class RolloutStatus:
     handled_requests: tuple[str, ...] = ()
     sources: tuple[tuple[str, str], ...] = ()  # (version, opaque source) for re-creation
     waiting_for: Gate | None = None  # the gate the rollout waits on now
+    # Versions the written traffic no longer names but the stable pods may still forward to
+    # (a canary rolled back or superseded), kept running until every stable pod (or the
+    # route) applied ``draining_generation`` (the first split without the latest of them),
+    # at most spec.drain_limit_seconds from draining_since.
+    draining_versions: tuple[str, ...] = ()
+    draining_generation: int = 0
+    draining_since: datetime | None = None
 
     def source_of(self, version: str) -> str | None:
         return dict(self.sources).get(version)

@@ -176,6 +176,22 @@ def shadow_sample(
         before = _shadow_counters(baseline[pod], model, stable, canary) if pod in baseline else None
         for key, value in _delta(before, _shadow_counters(scrape, model, stable, canary)).items():
             total[key] = total.get(key, 0.0) + value
+    return shadow_from_totals(total)
+
+
+def shadow_key(kind: str, *labels: str) -> str:
+    """The flat key of one shadow series in :func:`shadow_from_totals`' input: ``rows``,
+    ``agreements``, ``delta_sum``, ``delta_count`` (no labels), ``outcome`` (outcome),
+    ``flip`` (from, to), ``distance`` (le), ``confidence`` (side, le), ``class`` (side,
+    class). Prometheus' answers are keyed the same way (``prometheus.shadow_queries``)."""
+    if not labels:
+        return kind
+    return f"{kind}:{_SEP.join(labels)}"
+
+
+def shadow_from_totals(total: Mapping[str, float]) -> ShadowSample:
+    """The window's comparison from the summed increases of the shadow series, keyed by
+    :func:`shadow_key` (from the pods' scrapes or from Prometheus)."""
 
     def histogram(prefix: str) -> tuple[tuple[float, float], ...]:
         return tuple(

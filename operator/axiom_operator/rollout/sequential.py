@@ -118,7 +118,9 @@ def _mixture(logs: Sequence[float]) -> float:
     top = max(logs)
     if math.isinf(top):
         return top if top > 0 else 0.0
-    return math.exp(top) * sum(math.exp(value - top) for value in logs) / len(logs)
+    log_mixture = top + math.log(sum(math.exp(value - top) for value in logs) / len(logs))
+    # Beyond e^700 a float overflows; such evidence has long crossed every bar.
+    return math.exp(log_mixture) if log_mixture < 700 else math.inf
 
 
 def _harm_step(logs: Sequence[float], canary: int, stable: int, share: float) -> tuple[float, ...]:
@@ -256,9 +258,7 @@ def judge(evidence: Evidence, settings: SequentialSettings) -> SequentialResult:
     if evidence.canary_requests < settings.min_requests:
         return result(
             SequentialVerdict.UNDECIDED,
-            [
-                f"{evidence.canary_requests} canary requests < minimum sample {settings.min_requests}"
-            ],
+            [f"{evidence.canary_requests} canary requests < minSample {settings.min_requests}"],
         )
     harm_bar = 2.0 / alpha  # alpha/2 for each of the two harm tests
     harms = []

@@ -4,6 +4,14 @@ The split written to the traffic ConfigMap (or HTTPRoute) is ``status.traffic``;
 generation bumps whenever the split changes, and a weight counts as live only once every
 stable pod (or the route) reports that generation. In Replicas mode there is no split to
 write: the weight is the ratio of ready pods behind one Service.
+
+A canary that leaves the split (rolled back, superseded) drains: the stable pods read the
+traffic ConfigMap through the kubelet, which refreshes a mounted ConfigMap only at its pod
+sync (up to a minute and more on a default kubelet), and until then they still forward its
+share. So its pods are kept until every stable pod reports the split without it, at most
+``spec.drain_limit_seconds`` (the operator's setting, 180 s by default): past that, a stable
+pod that still forwards to a version scaled away answers the call itself (a forward that
+fails is answered locally).
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from __future__ import annotations
 import math
 
 from axiom_operator.rollout.model import Phase, TrafficMode, TrafficState
-from axiom_operator.rollout.run import Run
+from axiom_operator.rollout.run import POLL_SECONDS, Run
 
 
 def canary_replicas(mode: TrafficMode, weight: float, replicas: int) -> int:
@@ -53,6 +61,21 @@ def sync_traffic(run: Run) -> None:
         wanted = (None, 0.0, run.spec.mode, 0.0)
     written = s.traffic
     if (written.canary_version, written.weight, written.mode, written.mirror) != wanted:
+        leaving = written.canary_version
+        # A version whose certificate is refused goes at once: it must not answer anyone,
+        # and a stale stable pod's forward to it fails over to the stable pod itself.
+        refused = leaving == run.spec.version and not run.spec.certificate_ok
+        if (
+            leaving is not None
+            and leaving not in (wanted[0], s.stable_version)
+            and written.mode is not TrafficMode.REPLICAS
+            and not refused
+        ):
+            run.set(
+                draining_versions=(*(v for v in s.draining_versions if v != leaving), leaving),
+                draining_generation=written.generation + 1,
+                draining_since=run.now,
+            )
         run.set(
             traffic=TrafficState(
                 generation=written.generation + 1,
@@ -72,8 +95,7 @@ def traffic_live(run: Run) -> bool:
         assert s.canary_version is not None
         wanted = canary_replicas(run.spec.mode, s.canary_weight, run.spec.replicas)
         return run.available(s.canary_version) >= wanted
-    reports = run.obs.applied_traffic_generations
-    return bool(reports) and min(reports) >= run.status.traffic.generation
+    return traffic_applied(run)
 
 
 def effective_weight(run: Run) -> float | None:
@@ -84,7 +106,37 @@ def effective_weight(run: Run) -> float | None:
         canary = run.available(s.canary_version)
         total = canary + run.available(s.stable_version)
         return round(100.0 * canary / total, 2) if total else None
-    reports = run.obs.applied_traffic_generations
-    if reports and min(reports) >= s.traffic.generation:
+    if traffic_applied(run):
         return s.traffic.weight
     return s.effective_weight
+
+
+def traffic_applied(run: Run, generation: int | None = None) -> bool:
+    """Has every stable pod (or the route) applied ``generation`` (default: the newest)?"""
+    reports = run.obs.applied_traffic_generations
+    wanted = run.status.traffic.generation if generation is None else generation
+    return bool(reports) and min(reports) >= wanted
+
+
+def settle_draining(run: Run) -> None:
+    """Forget the draining versions once every stable pod applied the first split without
+    them (or the limit passed, said in a Warning); until then look again soon."""
+    s = run.status
+    if not s.draining_versions:
+        return
+    waited = 0.0 if s.draining_since is None else run.seconds_since(s.draining_since)
+    applied = traffic_applied(run, s.draining_generation)
+    if not applied and waited < run.spec.drain_limit_seconds:
+        run.requeue(POLL_SECONDS)
+        return
+    if not applied:
+        reports = run.obs.applied_traffic_generations
+        run.event(
+            "Warning",
+            "TrafficNotConfirmed",
+            f"after {waited:.0f}s not every stable pod applied traffic generation "
+            f"{s.draining_generation} (reported: {', '.join(map(str, reports)) or 'none'}); "
+            f"{', '.join(s.draining_versions)} scaled down anyway: a call still forwarded to "
+            "it is answered by the stable pod",
+        )
+    run.set(draining_versions=(), draining_generation=0, draining_since=None)

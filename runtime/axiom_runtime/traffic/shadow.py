@@ -19,6 +19,11 @@ copy at a time with the split's forward timeout, decodes both answers, compares 
 
 The canary counts the copies in its own ``axiom_inference_total`` and latency, so its error
 rate and latency are measured on real inputs while no user sees its answers.
+
+gRPC ``ModelInfer`` calls are mirrored the same way (:class:`GrpcMirrorJob`): the copy goes
+over the mirror's own channel to the canary's gRPC target, and both ``ModelInferResponse``
+messages are read as V2 answers (``grpc_codec.answer_document``) before the same comparison,
+in the worker: the request path only queues the two messages it already holds.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -37,9 +43,14 @@ from axiom_runtime.traffic.compare import Comparison, Uncomparable, compare, rea
 from axiom_runtime.traffic.forward import ForwardedAnswer, Forwarder, ForwardFailure
 from axiom_runtime.traffic.mirror_client import MirrorAnswer, MirrorConnection
 
+if TYPE_CHECKING:
+    from axiom_runtime.server.protocol import open_inference_pb2 as pb
+    from axiom_runtime.traffic.grpc_forward import GrpcForwarder
+
 log = logging.getLogger(__name__)
 
 MIRROR_HEADER = "X-Axiom-Mirror"
+MIRROR_GRPC_KEY = MIRROR_HEADER.lower()
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 DELTA_BUCKETS = (0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 DISTANCE_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -57,6 +68,19 @@ class MirrorJob:
     body: bytes
     stable_body: bytes
     timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class GrpcMirrorJob:
+    """A gRPC ``ModelInfer`` the stable pod answered, to be sent to the canary and compared."""
+
+    canary_version: str
+    target: str
+    request: pb.ModelInferRequest
+    metadata: tuple[tuple[str, str], ...]
+    stable_answer: pb.ModelInferResponse
+    timeout_seconds: float
+    max_message_bytes: int
 
 
 class ShadowMetrics:
@@ -204,13 +228,14 @@ class Mirror:
         workers: int = 4,
     ) -> None:
         self.metrics = metrics
-        self._queue: asyncio.Queue[MirrorJob] = asyncio.Queue(maxsize=queue_size)
+        self._queue: asyncio.Queue[MirrorJob | GrpcMirrorJob] = asyncio.Queue(maxsize=queue_size)
         self._workers_wanted = workers
         self._workers: list[asyncio.Task[None]] = []
         self._connections: list[MirrorConnection] = []
         # https canaries only (the operator writes http ClusterIP URLs); its own pool, so that
         # copies never take the connections the split's forwards use.
         self._forwarder = Forwarder(max_connections=workers * 2)
+        self._grpc: GrpcForwarder | None = None  # its own channel, on the first gRPC copy
 
     @property
     def pending(self) -> int:
@@ -224,7 +249,7 @@ class Mirror:
             return True
         return False
 
-    def offer(self, job: MirrorJob) -> bool:
+    def offer(self, job: MirrorJob | GrpcMirrorJob) -> bool:
         """Queue ``job`` if there is room; a full queue drops it (counted). Never waits."""
         if not self._workers:
             self._connections = [MirrorConnection() for _ in range(self._workers_wanted)]
@@ -243,7 +268,10 @@ class Mirror:
         while True:
             job = await self._queue.get()
             try:
-                await self._mirror(job, connection)
+                if isinstance(job, GrpcMirrorJob):
+                    await self._mirror_grpc(job)
+                else:
+                    await self._mirror(job, connection)
             except Exception:  # a worker must outlive any surprise; the next copy is fine
                 log.exception("shadow mirror failed")
             finally:
@@ -273,6 +301,32 @@ class Mirror:
             return
         self.metrics.record(job.canary_version, comparison)
 
+    async def _mirror_grpc(self, job: GrpcMirrorJob) -> None:
+        from axiom_runtime.server.grpc_codec import answer_document
+        from axiom_runtime.traffic.grpc_forward import CanaryRelayedError, GrpcForwarder
+
+        if self._grpc is None:
+            self._grpc = GrpcForwarder(max_message_bytes=job.max_message_bytes)
+        try:
+            answer = await self._grpc.forward(
+                job.target, job.request, job.metadata, job.timeout_seconds
+            )
+        except ForwardFailure as failure:
+            self.metrics.outcome(job.canary_version, failure.reason)
+            return
+        except CanaryRelayedError:
+            self.metrics.outcome(job.canary_version, names.OUTCOME_UNCOMPARABLE)
+            return
+        try:
+            comparison = compare(
+                read_answer(answer_document(job.stable_answer)),
+                read_answer(answer_document(answer)),
+            )
+        except Uncomparable:
+            self.metrics.outcome(job.canary_version, names.OUTCOME_UNCOMPARABLE)
+            return
+        self.metrics.record(job.canary_version, comparison)
+
     async def drain(self) -> None:
         """Wait until every queued copy was handled (tests and benches)."""
         await self._queue.join()
@@ -288,3 +342,6 @@ class Mirror:
             connection.close()
         self._connections = []
         await self._forwarder.close()
+        if self._grpc is not None:
+            await self._grpc.close()
+            self._grpc = None

@@ -25,7 +25,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from axiom_runtime import metric_names as names
 from axiom_runtime.traffic.config import TrafficConfig, TrafficConfigError, parse_traffic_config
 from axiom_runtime.traffic.forward import Forwarder, ForwardFailure, request_headers_for_canary
-from axiom_runtime.traffic.shadow import MIRROR_HEADER, Mirror, MirrorJob, ShadowMetrics
+from axiom_runtime.traffic.shadow import (
+    MIRROR_GRPC_KEY,
+    MIRROR_HEADER,
+    GrpcMirrorJob,
+    Mirror,
+    MirrorJob,
+    ShadowMetrics,
+)
 from axiom_runtime.traffic.split import goes_to_canary
 
 if TYPE_CHECKING:
@@ -69,8 +76,9 @@ _FORCED_READ_EVERY = 10
 
 ServeLocally = Callable[[], Awaitable[web.StreamResponse]]
 ServeGrpcLocally = Callable[[], Awaitable["pb.ModelInferResponse"]]
-# gRPC metadata keys are lowercase; the loop guard is the HTTP header's twin.
+# gRPC metadata keys are lowercase; the loop guard and the pin are the HTTP headers' twins.
 GRPC_FORWARDED_KEY = FORWARDED_HEADER.lower()
+GRPC_PINNED_KEY = PINNED_HEADER.lower()
 
 
 class TrafficSplitter:
@@ -261,7 +269,10 @@ class TrafficSplitter:
             return False
         if FORWARDED_HEADER in request.headers or config.canary.version == self.local_version:
             return False
-        request_id = request.headers.get(config.request_id_header)
+        return self._mirror_by_id(request.headers.get(config.request_id_header), config)
+
+    def _mirror_by_id(self, request_id: str | None, config: TrafficConfig) -> bool:
+        assert config.canary is not None
         return goes_to_canary(
             None if request_id is None else f"mirror:{request_id}", config.canary.mirror, self._rng
         )
@@ -402,20 +413,36 @@ class TrafficSplitter:
         context: grpc.aio.ServicerContext[Any, Any],
         serve_locally: ServeGrpcLocally,
     ) -> pb.ModelInferResponse:
-        """The gRPC twin of :meth:`handle`: same weight, same buckets, same fallback and counts.
+        """The gRPC twin of :meth:`handle`: same weight, same buckets, same fallback and counts,
+        the same mirror (a copy of a call stable answered, compared) and the same pin.
 
         Stickiness reads the request id from the call's metadata (the config's header name,
-        lowercased as gRPC sends it), so a caller using both protocols stays on one version.
+        lowercased as gRPC sends it), so a caller using both protocols stays on one version;
+        the pin is the pin header's name, lowercased, in the metadata.
         """
         config = self._config
         metadata = tuple((key, str(value)) for key, value in context.invocation_metadata() or ())
         canary = None if config is None else config.canary
-        if (
+        forwarded_to_me = any(key == GRPC_FORWARDED_KEY for key, _ in metadata)
+        pin = self._grpc_pin_of(metadata, config, forwarded_to_me)
+        if pin is not None:
+            # A tester's call: the version asked for, outside every analysed count.
+            self._pinned.labels(self.model_name, self.local_version, pin).inc()
+            if (
+                pin == PIN_STABLE
+                or forwarded_to_me
+                or canary is None
+                or canary.grpc_target is None
+                or canary.version == self.local_version
+            ):
+                SERVING_PINNED.set(True)  # serve_locally skips the analysed metrics
+                return await serve_locally()
+        elif (
             config is None
             or canary is None
             or canary.grpc_target is None
             or canary.version == self.local_version
-            or any(key == GRPC_FORWARDED_KEY for key, _ in metadata)
+            or forwarded_to_me
             or not goes_to_canary(
                 _metadata_value(metadata, config.request_id_header.lower()),
                 canary.weight,
@@ -423,19 +450,30 @@ class TrafficSplitter:
             )
         ):
             self._to_stable.inc()
-            return await serve_locally()
+            answer = await serve_locally()
+            if (
+                config is not None
+                and canary is not None
+                and canary.mirror
+                and canary.grpc_target is not None
+                and canary.version != self.local_version
+                and not forwarded_to_me
+                and self._mirror_by_id(
+                    _metadata_value(metadata, config.request_id_header.lower()), config
+                )
+            ):
+                self._offer_grpc_mirror(request, answer, metadata, config)
+            return answer
+        assert config is not None and canary is not None and canary.grpc_target is not None
         from axiom_runtime.traffic.grpc_forward import CanaryRelayedError, GrpcForwarder
 
         if self._grpc_forwarder is None:
             self._grpc_forwarder = GrpcForwarder(max_message_bytes=self._max_message_bytes)
-        self._to_canary.inc()
-        forwarded = [
-            (key, value)
-            for key, value in metadata
-            if key
-            in (config.request_id_header.lower(), "x-request-id", "traceparent", "tracestate")
-        ]
-        forwarded.append((GRPC_FORWARDED_KEY, self.local_version))
+        forwarded = self._grpc_forward_metadata(metadata, config)
+        if pin is not None:
+            forwarded.append((GRPC_PINNED_KEY, PIN_CANARY))
+        else:
+            self._to_canary.inc()
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
@@ -443,14 +481,69 @@ class TrafficSplitter:
                 canary.grpc_target, request, forwarded, config.forward_timeout_seconds
             )
         except ForwardFailure as failure:
-            self._failure_children[failure.reason].inc()
+            if pin is None:
+                self._failure_children[failure.reason].inc()
+            else:
+                SERVING_PINNED.set(True)
             return await serve_locally()
         except CanaryRelayedError as refused:
-            self._forward_latency.observe(loop.time() - started)
+            if pin is None:
+                self._forward_latency.observe(loop.time() - started)
             await context.abort(refused.code, refused.details)
             raise  # abort raises; this line only tells the type checker so
-        self._forward_latency.observe(loop.time() - started)
+        if pin is None:
+            self._forward_latency.observe(loop.time() - started)
         return answer
+
+    def _grpc_pin_of(
+        self,
+        metadata: tuple[tuple[str, str], ...],
+        config: TrafficConfig | None,
+        forwarded_to_me: bool,
+    ) -> str | None:
+        """:meth:`_pin_of` for a gRPC call: the pin header's name, lowercased, in metadata."""
+        if config is None or config.pin_header is None:
+            return None
+        if forwarded_to_me:
+            return PIN_CANARY if _metadata_value(metadata, GRPC_PINNED_KEY) == PIN_CANARY else None
+        value = (_metadata_value(metadata, config.pin_header.lower()) or "").strip().lower()
+        return value if value in (PIN_CANARY, PIN_STABLE) else None
+
+    def _grpc_forward_metadata(
+        self, metadata: tuple[tuple[str, str], ...], config: TrafficConfig
+    ) -> list[tuple[str, str]]:
+        """What a forwarded or mirrored call carries: the ids and trace context, and the
+        loop guard."""
+        kept = (config.request_id_header.lower(), "x-request-id", "traceparent", "tracestate")
+        forwarded = [(key, value) for key, value in metadata if key in kept]
+        forwarded.append((GRPC_FORWARDED_KEY, self.local_version))
+        return forwarded
+
+    def _offer_grpc_mirror(
+        self,
+        request: pb.ModelInferRequest,
+        answer: pb.ModelInferResponse,
+        metadata: tuple[tuple[str, str], ...],
+        config: TrafficConfig,
+    ) -> None:
+        """Queue a copy of a gRPC call stable answered (the messages it already holds)."""
+        canary = config.canary
+        assert canary is not None and canary.grpc_target is not None
+        if self.mirror.refuse_if_full(canary.version):
+            return
+        forwarded = self._grpc_forward_metadata(metadata, config)
+        forwarded.append((MIRROR_GRPC_KEY, "1"))
+        self.mirror.offer(
+            GrpcMirrorJob(
+                canary_version=canary.version,
+                target=canary.grpc_target,
+                request=request,
+                metadata=tuple(forwarded),
+                stable_answer=answer,
+                timeout_seconds=config.forward_timeout_seconds,
+                max_message_bytes=self._max_message_bytes,
+            )
+        )
 
 
 def _metadata_value(metadata: tuple[tuple[str, str], ...], key: str) -> str | None:
