@@ -28,7 +28,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -53,6 +53,26 @@ def _urlopen(
 ) -> Any:
     opener = urllib.request.build_opener(_NO_PROXY, urllib.request.HTTPSHandler(context=context))
     return opener.open(request, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class RestartTimes:
+    """Seconds one ``ControlPlane.restart`` spent: until the old process exited (a
+    kube-apiserver drains its watches first), kept down, and until the new one was healthy."""
+
+    stopping: float
+    down: float
+    starting: float
+
+    @property
+    def total(self) -> float:
+        return self.stopping + self.down + self.starting
+
+    def describe(self) -> str:
+        return (
+            f"{self.total:.1f} s in all: {self.stopping:.1f} s stopping, {self.down:.1f} s down, "
+            f"{self.starting:.1f} s starting"
+        )
 
 
 class ControlPlaneStartError(RuntimeError):
@@ -211,23 +231,32 @@ class ControlPlane:
         if self._owns_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
 
-    def restart(self, component: str, *, down_for: float = 0.0, timeout: float = 60.0) -> None:
+    def restart(
+        self, component: str, *, down_for: float = 0.0, timeout: float = 60.0
+    ) -> RestartTimes:
         """Stop one component (SIGTERM, as a rolling control-plane upgrade does), keep it down
         for ``down_for`` seconds, start it again with the same arguments and ports, and wait
-        until it is healthy. For chaos tests: everything else keeps running meanwhile."""
+        until it is healthy. For chaos tests: everything else keeps running meanwhile.
+        Returns how long each part took: the outage a client saw is their sum."""
         how = self._restartable()
         if component not in how:
             raise ValueError(f"restart: unknown component {component!r}; one of {sorted(how)}")
         args, healthy = how[component]
+        began = time.monotonic()
         running = self.components.pop(component, None)
         if running is not None:
             terminate_group(running.pid)
             with contextlib.suppress(Exception):
                 running.process.wait(timeout=10)
+        stopped = time.monotonic()
         time.sleep(down_for)
+        spawned = time.monotonic()
         self._spawn(component, args())
         self._write_state()
         self._wait(component, time.monotonic() + timeout, healthy)
+        return RestartTimes(
+            stopping=stopped - began, down=spawned - stopped, starting=time.monotonic() - spawned
+        )
 
     def _restartable(self) -> dict[str, tuple[Callable[[], list[str]], Callable[[], bool]]]:
         return {

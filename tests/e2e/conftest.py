@@ -9,6 +9,7 @@ own, Docker-based harness and uses none of this.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from e2e_support import ModelWorld
@@ -19,11 +20,28 @@ from axiom_devcluster.process import log_tail as process_log_tail
 
 
 @pytest.fixture
-def world(agent_cluster: AgentCluster, agent_namespace: str, axiom_crds: list[str]) -> ModelWorld:
+def world(
+    agent_cluster: AgentCluster, agent_namespace: str, axiom_crds: list[str]
+) -> Iterator[ModelWorld]:
     """The test's namespace (pods run on the agent) with the example's trusted key in it."""
     model_world = ModelWorld(agent_cluster.kubeconfig, agent_namespace)
     model_world.trust_example_key()
-    return model_world
+    agent_log = agent_cluster.agent.log_path
+    start = agent_log.stat().st_size if agent_log.exists() else 0
+    yield model_world
+    # Shown by pytest only when the test failed: what the node agent (pods, probes, the
+    # Service proxy) logged during this test.
+    print(f"--- node agent log during the test ({agent_log}) ---\n{_log_since(agent_log, start)}")
+
+
+def _log_since(path: Path, offset: int, lines: int = 80) -> str:
+    try:
+        with path.open("rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+    except FileNotFoundError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:])
 
 
 @pytest.fixture

@@ -171,8 +171,10 @@ def sha256(data: bytes) -> str:
 
 def restart_apiserver(plane: ControlPlane, down_for: float = 3.0, timeout: float = 60) -> None:
     """kube-apiserver stopped (SIGTERM), down for ``down_for`` seconds, started again on the
-    same port with the same arguments; returns once /readyz answers."""
-    plane.restart("kube-apiserver", down_for=down_for, timeout=timeout)
+    same port with the same arguments; returns once /readyz answers. The outage is printed:
+    pytest shows it when the test fails, where it tells a slow restart from a lost request."""
+    times = plane.restart("kube-apiserver", down_for=down_for, timeout=timeout)
+    print(f"kube-apiserver restarted: {times.describe()}")
 
 
 def follow(

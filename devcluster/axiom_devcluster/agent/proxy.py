@@ -82,6 +82,15 @@ class ServiceProxy:
                     wanted[service_port] = backends(
                         service, target, self._pods.values(), self.pod_network
                     )
+            for service_port, found in wanted.items():
+                if found != self._backends.get(service_port):
+                    log.info(
+                        "proxy: %s:%d (%s) -> %s",
+                        service_port.cluster_ip,
+                        service_port.port,
+                        service_port.name,
+                        ", ".join(f"{b.pod}@{b.ip}:{b.port}" for b in found) or "no backend",
+                    )
             self._backends = wanted
             for gone in set(self._listeners) - set(wanted):
                 server = self._listeners.pop(gone)
@@ -126,6 +135,15 @@ class ServiceProxy:
                 except (OSError, TimeoutError):
                     continue
         if upstream is None:
+            # kube-proxy rejects such a connection; one accepted here can only be closed. Logged
+            # because a client sees it as a reset, and the agent's log is where to tell why.
+            log.warning(
+                "proxy: %s:%d (%s): %s; connection closed",
+                service_port.cluster_ip,
+                service_port.port,
+                service_port.name,
+                f"none of {len(candidates)} backends accepted" if candidates else "no backend",
+            )
             writer.close()
             return
         up_reader, up_writer = upstream

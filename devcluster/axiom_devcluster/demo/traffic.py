@@ -15,6 +15,7 @@ canary's share shows up in the counts exactly as it would for real clients.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import threading
 import time
@@ -220,7 +221,12 @@ class SteadyClient:
                     )
                 )
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-            self._record(Outcome(sent, False, "", None, f"{type(error).__name__}: {error}"))
+            # The wall-clock time lets a failure be matched with the operator's and the
+            # agent's logs.
+            stamp = datetime.datetime.now().strftime("%H:%M:%S.%f")[:-3]
+            self._record(
+                Outcome(sent, False, "", None, f"{type(error).__name__}: {error} (at {stamp})")
+            )
 
     def _record(self, outcome: Outcome) -> None:
         with self._lock:
