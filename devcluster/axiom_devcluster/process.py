@@ -54,9 +54,13 @@ class Component:
         return log_tail(self.log_path, lines)
 
 
-def log_tail(path: Path, lines: int = 40) -> str:
+def log_tail(path: Path, lines: int = 40, *, since: int = 0) -> str:
+    """The last ``lines`` lines of the log, counting only what was written after byte
+    ``since`` (a size taken earlier: what one test added to a shared process's log)."""
     try:
-        text = path.read_text(errors="replace")
+        with path.open("rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
     except FileNotFoundError:
         return f"(no log at {path})"
     return "\n".join(text.splitlines()[-lines:])

@@ -9,7 +9,6 @@ own, Docker-based harness and uses none of this.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from e2e_support import ModelWorld
@@ -31,17 +30,8 @@ def world(
     yield model_world
     # Shown by pytest only when the test failed: what the node agent (pods, probes, the
     # Service proxy) logged during this test.
-    print(f"--- node agent log during the test ({agent_log}) ---\n{_log_since(agent_log, start)}")
-
-
-def _log_since(path: Path, offset: int, lines: int = 80) -> str:
-    try:
-        with path.open("rb") as log:
-            log.seek(offset)
-            text = log.read().decode(errors="replace")
-    except FileNotFoundError:
-        return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:])
+    tail = process_log_tail(agent_log, 80, since=start)
+    print(f"--- node agent log during the test ({agent_log}) ---\n{tail}")
 
 
 @pytest.fixture
